@@ -1,0 +1,23 @@
+# xai-pipeline: explain the HW9 food CNN and BERT, render figures, answer the quiz.
+#   snakemake --cores all                               # default: the offline asset set
+#   snakemake --cores all --configfile config/hw9.yaml  # the real homework assets
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/assets.smk"
+include: "rules/cnn.smk"
+include: "rules/bert.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

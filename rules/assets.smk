@@ -1,0 +1,82 @@
+# Assets: the images and the checkpoint every method explains.
+# offline: rendered and trained here; hw9: the homework's files (config hw9.*).
+
+
+if OFFLINE:
+
+    rule offline_dataset:
+        """Render the offline food-11 set (emoji glyphs on varied backgrounds, with masks)."""
+        output:
+            train=f"{ASSETS}/dataset/train.npz",
+            val=f"{ASSETS}/dataset/val.npz",
+            test=f"{ASSETS}/dataset/test.npz",
+            food=directory(f"{ASSETS}/food"),
+            summary=f"{ASSETS}/dataset.json",
+        params:
+            offline={k: v for k, v in config["offline"].items() if k != "train"},
+            seed=config["seed"],
+        threads: workflow.cores
+        log:
+            f"{LOGS}/offline_dataset.log",
+        benchmark:
+            f"{BENCH}/offline_dataset.tsv"
+        script:
+            script("build_offline_dataset")
+
+    rule train_classifier:
+        """Train the homework Classifier on the offline set; write a homework-format checkpoint."""
+        input:
+            train=rules.offline_dataset.output.train,
+            val=rules.offline_dataset.output.val,
+            test=rules.offline_dataset.output.test,
+        output:
+            checkpoint=f"{ASSETS}/checkpoint.pth",
+            metrics=report(
+                f"{ASSETS}/training_metrics.json",
+                category="Assets",
+                caption="../report/training_metrics.rst",
+            ),
+        params:
+            width=config["model"]["width"],
+            train=config["offline"]["train"],
+            seed=config["seed"] + config["offline"]["train"]["seed_offset"],
+            device=config["device"],
+            threads=config["threads"],
+        threads: workflow.cores
+        resources:
+            gpu=1,
+        log:
+            f"{LOGS}/train_classifier.log",
+        benchmark:
+            f"{BENCH}/train_classifier.tsv"
+        script:
+            script("train_classifier")
+
+
+rule observed_images:
+    """Load the observed images the homework's way (Resize 128 + ToTensor) into one tensor stack."""
+    input:
+        food=food_dir(),
+    output:
+        npz=f"{ASSETS}/observed.npz",
+    params:
+        first=config["observed"]["count"],
+        names=config["observed"]["names"],
+    log:
+        f"{LOGS}/observed_images.log",
+    script:
+        script("observed_images")
+
+
+rule model_summary:
+    """Load the checkpoint safely (weights_only, strict keys) and record its architecture and hash."""
+    input:
+        checkpoint=checkpoint_path(),
+    output:
+        json=f"{ASSETS}/model.json",
+    params:
+        width=config["model"]["width"],
+    log:
+        f"{LOGS}/model_summary.log",
+    script:
+        script("model_summary")

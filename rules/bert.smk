@@ -1,0 +1,1 @@
+# bert stage: rules arrive with their issue (see README 'Roadmap').

@@ -1,0 +1,1 @@
+# cnn stage: rules arrive with their issue (see README 'Roadmap').

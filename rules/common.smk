@@ -1,0 +1,53 @@
+# Paths, config validation and helpers shared by every stage.
+import os
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# Step scripts import the workflow_scripts package from the workflow's own folder
+# (inherited by every job, locally or on a cluster node).
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+)
+
+from workflow_scripts.config import config_error, load_schema  # noqa: E402
+
+SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
+_problem = config_error(config, load_schema(SCHEMA))
+if _problem:
+    raise WorkflowError(f"{_problem} (see config/schema.yaml)")
+validate(config, SCHEMA)
+
+RESULTS = f"{config['results']}/{config['asset_set']}"
+ASSETS = f"{RESULTS}/assets"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+OFFLINE = config["source"] == "offline"
+
+
+wildcard_constraints:
+    split="train|val|test",
+
+
+def food_dir():
+    """Folder of the <label>_<id>.jpg images the observed set is taken from."""
+    return f"{ASSETS}/food" if OFFLINE else config["hw9"]["food_dir"]
+
+
+def checkpoint_path():
+    """The homework-format checkpoint of the CNN to explain."""
+    return f"{ASSETS}/checkpoint.pth" if OFFLINE else config["hw9"]["checkpoint"]
+
+
+def script(name):
+    return f"../workflow_scripts/steps/{name}.py"
+
+
+def all_targets():
+    """Everything `rule all` builds; each stage adds its final outputs here."""
+    targets = [f"{ASSETS}/observed.npz", f"{ASSETS}/model.json"]
+    if OFFLINE:
+        targets += [f"{ASSETS}/training_metrics.json", f"{ASSETS}/dataset.json"]
+    return targets

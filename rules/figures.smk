@@ -1,0 +1,1 @@
+# figures stage: rules arrive with their issue (see README 'Roadmap').

@@ -1,0 +1,1 @@
+# report stage: rules arrive with their issue (see README 'Roadmap').

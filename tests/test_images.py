@@ -1,0 +1,68 @@
+"""The homework's image loading semantics on generated files."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from workflow_scripts.errors import UserError
+from workflow_scripts.images import get_paths_labels, load_image, select_observed
+
+
+def make(folder, name, mode="RGB", size=(200, 100), colour=None):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    if mode != "RGB":
+        img = img.convert(mode)
+    img.save(folder / name)
+    return folder / name
+
+
+def test_order_is_label_major_then_id(tmp_path):
+    for n in ["10_0.jpg", "2_15.jpg", "2_3.jpg", "1_100.jpg", "0_7.jpg", "notes.txt", "2_3.mask.png"]:
+        (tmp_path / n).write_bytes(b"x")
+    paths, labels = get_paths_labels(tmp_path)
+    assert [p.name for p in paths] == ["0_7.jpg", "1_100.jpg", "2_3.jpg", "2_15.jpg", "10_0.jpg"]
+    assert labels == [0, 1, 2, 2, 10]
+
+
+def test_resize_without_aspect_and_to_tensor(tmp_path):
+    path = make(tmp_path, "3_1.jpg", size=(300, 90))
+    x = load_image(path)
+    assert x.shape == (3, 128, 128) and x.dtype == torch.float32
+    with Image.open(path) as im:
+        ref = np.asarray(im.convert("RGB").resize((128, 128), Image.BILINEAR), dtype=np.float32) / 255
+    assert 0 <= x.min() and x.max() <= 1
+    # torchvision's Resize on PIL images is PIL's bilinear resize: same pixels, /255, CHW
+    assert np.abs(x.permute(1, 2, 0).numpy() - ref).max() < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_other_modes_become_rgb(tmp_path, mode):
+    path = make(tmp_path, "1_1.png", mode=mode)
+    assert load_image(path).shape == (3, 128, 128)
+
+
+def test_missing_and_corrupt_images(tmp_path):
+    with pytest.raises(UserError, match="image not found"):
+        load_image(tmp_path / "0_0.jpg")
+    bad = tmp_path / "0_1.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match=r"0_1\.jpg: not a readable image"):
+        load_image(bad)
+    with pytest.raises(UserError, match="image folder not found"):
+        get_paths_labels(tmp_path / "nowhere")
+
+
+def test_select_observed(tmp_path):
+    for n in ["0_0.jpg", "1_1.jpg", "1_2.jpg", "2_3.jpg"]:
+        (tmp_path / n).write_bytes(b"x")
+    paths, labels = get_paths_labels(tmp_path)
+    p, l = select_observed(paths, labels, 2, [])
+    assert [x.stem for x in p] == ["0_0", "1_1"] and l == [0, 1]
+    p, l = select_observed(paths, labels, 2, ["2_3", "0_0"])
+    assert [x.stem for x in p] == ["2_3", "0_0"] and l == [2, 0]
+    with pytest.raises(UserError, match=r"\['9_9'\] not found"):
+        select_observed(paths, labels, 2, ["9_9"])
+    with pytest.raises(UserError, match="observed.count: 5 requested"):
+        select_observed(paths, labels, 5, [])

@@ -1,0 +1,11 @@
+from workflow_scripts.offline_dataset import build
+from workflow_scripts.step import run
+
+
+def main(smk):
+    build(smk.params.offline, smk.params.seed, smk.threads,
+          {"train": smk.output.train, "val": smk.output.val, "test": smk.output.test},
+          smk.output.food, smk.output.summary)
+
+
+run(snakemake, main)  # noqa: F821 (injected by Snakemake)

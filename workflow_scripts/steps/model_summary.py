@@ -1,0 +1,9 @@
+from workflow_scripts.assets import model_summary
+from workflow_scripts.step import run
+
+
+def main(smk):
+    model_summary(smk.input.checkpoint, smk.output.json, smk.params.width)
+
+
+run(snakemake, main)  # noqa: F821
