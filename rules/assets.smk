@@ -16,12 +16,14 @@ if OFFLINE:
             offline={k: v for k, v in config["offline"].items() if k != "train"},
             seed=config["seed"],
         threads: workflow.cores
+        conda:
+            ENV
         log:
             f"{LOGS}/offline_dataset.log",
         benchmark:
             f"{BENCH}/offline_dataset.tsv"
         script:
-            script("build_offline_dataset")
+            step_script("build_offline_dataset")
 
     rule train_classifier:
         """Train the homework Classifier on the offline set; write a homework-format checkpoint."""
@@ -45,12 +47,14 @@ if OFFLINE:
         threads: workflow.cores
         resources:
             gpu=1,
+        conda:
+            ENV
         log:
             f"{LOGS}/train_classifier.log",
         benchmark:
             f"{BENCH}/train_classifier.tsv"
         script:
-            script("train_classifier")
+            step_script("train_classifier")
 
 
 rule observed_images:
@@ -62,10 +66,12 @@ rule observed_images:
     params:
         first=config["observed"]["count"],
         names=config["observed"]["names"],
+    conda:
+        ENV
     log:
         f"{LOGS}/observed_images.log",
     script:
-        script("observed_images")
+        step_script("observed_images")
 
 
 rule model_summary:
@@ -76,7 +82,9 @@ rule model_summary:
         json=f"{ASSETS}/model.json",
     params:
         width=config["model"]["width"],
+    conda:
+        ENV
     log:
         f"{LOGS}/model_summary.log",
     script:
-        script("model_summary")
+        step_script("model_summary")

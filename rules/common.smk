@@ -5,12 +5,9 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# Step scripts import the workflow_scripts package from the workflow's own folder
-# (inherited by every job, locally or on a cluster node).
+# The workflow itself imports config checking from workflow_scripts (step scripts find the
+# package through workflow_scripts/steps/_bootstrap.py).
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
-)
 
 from workflow_scripts.config import config_error, load_schema  # noqa: E402
 
@@ -41,8 +38,13 @@ def checkpoint_path():
     return f"{ASSETS}/checkpoint.pth" if OFFLINE else config["hw9"]["checkpoint"]
 
 
-def script(name):
+def step_script(name):
     return f"../workflow_scripts/steps/{name}.py"
+
+
+# One software environment for every rule: the pinned requirements (used with
+# --software-deployment-method conda; by default the current environment runs the jobs).
+ENV = "../envs/xai.yaml"
 
 
 def all_targets():

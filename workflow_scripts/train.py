@@ -75,7 +75,7 @@ def train_classifier(train: dict, val: dict, test: dict, width: float, params: d
             sched.step()
             total += len(idx)
             correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             if progress:
                 done = (step + 1) / steps_per_epoch
                 sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * int(done * 30):<30}] {loss_sum / total:.3f}")

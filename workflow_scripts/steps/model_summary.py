@@ -1,3 +1,4 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.assets import model_summary
 from workflow_scripts.step import run
 

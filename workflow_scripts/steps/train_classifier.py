@@ -1,3 +1,4 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 import numpy as np
 
 from workflow_scripts.io import write_json

@@ -1,0 +1,111 @@
+"""The offline asset set: determinism, exact masks, class coverage, and a real (tiny) training run."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import ROOT
+from workflow_scripts.errors import UserError
+from workflow_scripts.images import get_paths_labels, load_batch
+from workflow_scripts.models import load_checkpoint
+from workflow_scripts.offline_dataset import _paste, load_font, make_spec, render_glyph, render_image, render_split
+from workflow_scripts.train import predict
+
+
+@pytest.fixture(scope="module")
+def spec():
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return make_spec(cfg["offline"])
+
+
+def test_same_seed_same_images_any_worker_count(spec):
+    a = render_split(7, "val", 30, spec, workers=1, chunk=7)
+    b = render_split(7, "val", 30, spec, workers=2, chunk=11)
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    c = render_split(8, "val", 30, spec, workers=1)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_image_i_does_not_depend_on_others(spec):
+    img, mask, label = render_image(3, 0, 17, spec)
+    imgs, masks, labels = render_split(3, "train", 18, spec)
+    assert np.array_equal(imgs[17], img) and np.array_equal(masks[17], mask) and labels[17] == label
+
+
+def test_mask_is_where_the_glyph_is_opaque(spec):
+    """Composite = a*glyph + (1-a)*bg: black vs white backgrounds differ by (1-a)*255 exactly there."""
+    glyph = render_glyph(spec["font"], spec["glyph_px"], spec["glyphs"][8][0])
+    black, white = Image.new("RGB", (128, 128), (0, 0, 0)), Image.new("RGB", (128, 128), (255, 255, 255))
+    m1 = _paste(black, glyph, np.random.default_rng(5), 70, 20)
+    m2 = _paste(white, glyph, np.random.default_rng(5), 70, 20)
+    assert np.array_equal(m1, m2) and 300 < m1.sum() < 128 * 128 / 2
+    diff = np.abs(np.asarray(white, int) - np.asarray(black, int)).max(axis=2)
+    opaque = diff <= 127
+    assert (opaque == m1).mean() > 0.998
+
+
+def test_rendered_mask_marks_changed_food_pixels(spec):
+    img, mask, _ = render_image(0, 2, 4, spec)
+    assert 0.02 < mask.mean() < 0.5
+    assert img.shape == (128, 128, 3) and img.dtype == np.uint8
+
+
+def test_every_class_present_and_balanced(spec):
+    _, _, labels = render_split(0, "test", 55, spec)
+    assert np.bincount(labels, minlength=11).tolist() == [5] * 11
+
+
+def test_missing_font_names_the_package(tmp_path):
+    with pytest.raises(UserError, match="fonts-noto-color-emoji"):
+        load_font(str(tmp_path / "NoFont.ttf"))
+
+
+def test_test_build_outputs(test_build):
+    out, _ = test_build
+    summary = json.loads((out / "assets/dataset.json").read_text())
+    assert [o["label"] for o in summary["observed"]] == list(range(11))
+    for split in ("train", "val", "test"):
+        with np.load(out / f"assets/dataset/{split}.npz") as z:
+            assert z["images"].shape[1:] == (128, 128, 3) and z["masks"].shape[1:] == (128, 128)
+            assert set(np.unique(z["labels"])) == set(range(11))
+    paths, labels = get_paths_labels(out / "assets/food")
+    assert labels == list(range(11)) and all(p.with_name(p.stem + ".mask.png").is_file() for p in paths)
+    with np.load(out / "assets/observed.npz") as z:
+        assert z["images"].shape == (3, 3, 128, 128) and z["masks"].shape == (3, 128, 128)
+        assert z["names"].tolist() == ["0_0", "1_1", "2_2"]
+
+
+def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
+    out, _ = test_build
+    metrics = json.loads((out / "assets/training_metrics.json").read_text())
+    assert metrics["heldout_accuracy"] > 0.5, metrics["heldout_accuracy"]  # chance is 1/11
+    assert len(metrics["curve"]) == metrics["epochs"] and np.array(metrics["confusion_matrix"]).sum() == metrics["n_test"]
+    model = load_checkpoint(out / "assets/checkpoint.pth")  # the loader the real checkpoint uses
+    with np.load(out / "assets/dataset/test.npz") as z:
+        preds = predict(model, z["images"], torch.device("cpu"))
+        assert (preds == z["labels"]).mean() == pytest.approx(metrics["heldout_accuracy"])
+    assert json.loads((out / "assets/model.json").read_text())["parameters"] == metrics["parameters"]
+
+
+def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
+    """Rebuilding the test set from scratch reproduces the dataset and the trained weights exactly."""
+    out, _ = test_build
+    run_snakemake("--cores", "2", "--configfile", "config/test.yaml", "--config", f"results={tmp_path}")
+    again = tmp_path / "test"
+    for split in ("train", "test"):
+        with np.load(out / f"assets/dataset/{split}.npz") as a, np.load(again / f"assets/dataset/{split}.npz") as b:
+            assert all(np.array_equal(a[k], b[k]) for k in ("images", "masks", "labels"))
+    sa = torch.load(out / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]
+    sb = torch.load(again / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_observed_tensors_are_the_loader_output(test_build):
+    out, _ = test_build
+    paths, _ = get_paths_labels(out / "assets/food")
+    with np.load(out / "assets/observed.npz") as z:
+        assert np.array_equal(z["images"], load_batch(paths[:3]).numpy())

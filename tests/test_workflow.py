@@ -1,0 +1,69 @@
+"""The DAG as Snakemake itself sees it: dry runs of every shipped config, and lint."""
+import re
+
+import torch
+
+from conftest import ROOT
+from workflow_scripts.models import Classifier, save_checkpoint
+
+
+def jobs_of(dry_run_stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    table = dry_run_stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def test_default_dag(run_snakemake, tmp_path):
+    out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
+    assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_images": 1,
+                            "model_summary": 1, "all": 1}
+
+
+def test_test_config_dag(run_snakemake, tmp_path):
+    out = run_snakemake("-n", "--configfile", "config/test.yaml", "--config", f"results={tmp_path}").stdout
+    assert f"{tmp_path}/test/assets/checkpoint.pth" in out
+    assert jobs_of(out)["train_classifier"] == 1
+
+
+def hw9_fixture(folder):
+    """The homework's file names with small stand-in contents."""
+    food = folder / "food"
+    food.mkdir()
+    from PIL import Image
+    for stem in ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]:
+        Image.new("RGB", (512, 384), (int(stem[0]) * 20, 90, 120)).save(food / f"{stem}.jpg")
+    save_checkpoint(folder / "checkpoint.pth", Classifier(0.0625))
+    return food, folder / "checkpoint.pth"
+
+
+def test_hw9_dag_runs_without_training(run_snakemake, tmp_path):
+    food, ckpt = hw9_fixture(tmp_path)
+    cfg = tmp_path / "paths.yaml"
+    cfg.write_text(f"results: {tmp_path / 'results'}\nhw9:\n  food_dir: {food}\n  checkpoint: {ckpt}\n")
+    out = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg).stdout
+    assert jobs_of(out) == {"observed_images": 1, "model_summary": 1, "all": 1}
+    run_snakemake("--cores", "1", "--configfile", "config/hw9.yaml", cfg)
+    import json
+    import numpy as np
+    summary = json.loads((tmp_path / "results/hw9/assets/model.json").read_text())
+    assert summary["cnn_modules"][21] == "BatchNorm2d" and summary["width"] == 0.0625
+    with np.load(tmp_path / "results/hw9/assets/observed.npz") as z:
+        assert z["images"].shape == (10, 3, 128, 128)
+        assert z["labels"].tolist() == [0, 1, 1, 2, 2, 3, 5, 6, 8, 9]
+        assert "masks" not in z
+
+
+def test_hw9_missing_checkpoint_fails_clearly(run_snakemake, tmp_path):
+    food, ckpt = hw9_fixture(tmp_path)
+    ckpt.write_bytes(b"PK\x03\x04 truncated")
+    cfg = tmp_path / "paths.yaml"
+    cfg.write_text(f"results: {tmp_path / 'results'}\nhw9:\n  food_dir: {food}\n  checkpoint: {ckpt}\n")
+    proc = run_snakemake("--cores", "1", "--configfile", "config/hw9.yaml", cfg, "model_summary", check=False)
+    assert proc.returncode != 0
+    assert f"ERROR: {ckpt}: not a readable torch checkpoint" in proc.stderr
+    assert not (tmp_path / "results/hw9/assets/model.json").exists()
+
+
+def test_lint_is_clean(run_snakemake):
+    out = run_snakemake("--lint").stdout
+    assert "Congratulations, your workflow is in a good condition!" in out
