@@ -57,21 +57,20 @@ if OFFLINE:
             step_script("train_classifier")
 
 
-rule observed_images:
-    """Load the observed images the homework's way (Resize 128 + ToTensor) into one tensor stack."""
+rule observed_image:
+    """Load one observed image the homework's way (Resize 128 + ToTensor), with its mask if any."""
     input:
-        food=food_dir(),
+        observed_image_input,
     output:
-        npz=f"{ASSETS}/observed.npz",
+        npz=f"{ASSETS}/observed/{{image}}.npz",
     params:
-        first=config["observed"]["count"],
-        names=config["observed"]["names"],
+        food_dir=food_dir(),
     conda:
         ENV
     log:
-        f"{LOGS}/observed_images.log",
+        f"{LOGS}/observed_image/{{image}}.log",
     script:
-        step_script("observed_images")
+        step_script("observed_image")
 
 
 rule model_summary:

@@ -1,5 +1,6 @@
 # Paths, config validation and helpers shared by every stage.
 import os
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -22,10 +23,13 @@ ASSETS = f"{RESULTS}/assets"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 OFFLINE = config["source"] == "offline"
+CNN_METHODS = ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"]
+# The homework bundle's 10 images (used for the DAG before the bundle is on disk).
+HW9_IMAGES = ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]
 
 
 wildcard_constraints:
-    split="train|val|test",
+    image=r"[0-9]+_[0-9]+",
 
 
 def food_dir():
@@ -47,9 +51,44 @@ def step_script(name):
 ENV = "../envs/xai.yaml"
 
 
+def observed_names():
+    """Stems of the observed images, known when the DAG is built (one job per image).
+
+    offline: the dataset rule names the first `observed_per_class` test images of class c
+    `<c>_<k>` with a running k, so the names follow from the config alone; hw9: the folder's
+    images when it exists, else the bundle's known 10.
+    """
+    from workflow_scripts.images import sort_key
+
+    if config["observed"]["names"]:
+        return list(config["observed"]["names"])
+    if OFFLINE:
+        per = config["offline"]["observed_per_class"]
+        names = [f"{c}_{c * per + j}" for c in range(11) for j in range(per)]
+    elif os.path.isdir(food_dir()):
+        names = [f[:-4] for f in os.listdir(food_dir()) if re.fullmatch(r"[0-9]+_[0-9]+\.jpg", f)]
+    else:
+        names = list(HW9_IMAGES)
+    return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[: config["observed"]["count"]]
+
+
+def observed_image_input(wildcards):
+    """offline: the rendered folder (one output of the dataset rule); hw9: the image file itself,
+    so adding an image to the folder reruns only that image's jobs."""
+    return food_dir() if OFFLINE else f"{food_dir()}/{wildcards.image}.jpg"
+
+
+def method_module(method):
+    """The implementation module of a method: an input, so editing it reruns only its jobs."""
+    return f"workflow_scripts/methods/{method}.py"
+
+
 def all_targets():
     """Everything `rule all` builds; each stage adds its final outputs here."""
-    targets = [f"{ASSETS}/observed.npz", f"{ASSETS}/model.json"]
+    names = observed_names()
+    targets = [f"{ASSETS}/model.json"]
+    targets += expand(f"{ASSETS}/observed/{{image}}.npz", image=names)
+    targets += expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names)
     if OFFLINE:
         targets += [f"{ASSETS}/training_metrics.json", f"{ASSETS}/dataset.json"]
     return targets

@@ -74,9 +74,10 @@ def test_test_build_outputs(test_build):
             assert set(np.unique(z["labels"])) == set(range(11))
     paths, labels = get_paths_labels(out / "assets/food")
     assert labels == list(range(11)) and all(p.with_name(p.stem + ".mask.png").is_file() for p in paths)
-    with np.load(out / "assets/observed.npz") as z:
-        assert z["images"].shape == (3, 3, 128, 128) and z["masks"].shape == (3, 128, 128)
-        assert z["names"].tolist() == ["0_0", "1_1", "2_2"]
+    assert sorted(p.stem for p in (out / "assets/observed").glob("*.npz")) == ["0_0", "1_1", "2_2"]
+    with np.load(out / "assets/observed/2_2.npz") as z:
+        assert z["image"].shape == (3, 128, 128) and z["mask"].shape == (128, 128) and int(z["label"]) == 2
+        assert 0.02 < z["mask"].mean() < 0.6
 
 
 def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
@@ -107,5 +108,6 @@ def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
 def test_observed_tensors_are_the_loader_output(test_build):
     out, _ = test_build
     paths, _ = get_paths_labels(out / "assets/food")
-    with np.load(out / "assets/observed.npz") as z:
-        assert np.array_equal(z["images"], load_batch(paths[:3]).numpy())
+    for p in paths[:3]:
+        with np.load(out / f"assets/observed/{p.stem}.npz") as z:
+            assert np.array_equal(z["image"], load_batch([p]).numpy()[0])

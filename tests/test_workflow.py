@@ -15,8 +15,9 @@ def jobs_of(dry_run_stdout: str) -> dict[str, int]:
 
 def test_default_dag(run_snakemake, tmp_path):
     out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
-    assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_images": 1,
-                            "model_summary": 1, "all": 1}
+    methods = {m: 11 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+    assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_image": 11,
+                            "model_summary": 1, "all": 1, **methods}
 
 
 def test_test_config_dag(run_snakemake, tmp_path):
@@ -41,16 +42,21 @@ def test_hw9_dag_runs_without_training(run_snakemake, tmp_path):
     cfg = tmp_path / "paths.yaml"
     cfg.write_text(f"results: {tmp_path / 'results'}\nhw9:\n  food_dir: {food}\n  checkpoint: {ckpt}\n")
     out = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg).stdout
-    assert jobs_of(out) == {"observed_images": 1, "model_summary": 1, "all": 1}
-    run_snakemake("--cores", "1", "--configfile", "config/hw9.yaml", cfg)
+    methods = {m: 10 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+    assert jobs_of(out) == {"observed_image": 10, "model_summary": 1, "all": 1, **methods}
+    small = tmp_path / "small.yaml"
+    small.write_text("observed: {count: 2}\ncnn: {lime: {num_samples: 20}, smoothgrad: {samples: 4}, "
+                     "filters: {iterations: 2}}\n")
+    run_snakemake("--cores", "2", "--configfile", "config/hw9.yaml", cfg, small)
     import json
     import numpy as np
     summary = json.loads((tmp_path / "results/hw9/assets/model.json").read_text())
     assert summary["cnn_modules"][21] == "BatchNorm2d" and summary["width"] == 0.0625
-    with np.load(tmp_path / "results/hw9/assets/observed.npz") as z:
-        assert z["images"].shape == (10, 3, 128, 128)
-        assert z["labels"].tolist() == [0, 1, 1, 2, 2, 3, 5, 6, 8, 9]
-        assert "masks" not in z
+    with np.load(tmp_path / "results/hw9/assets/observed/1_1.npz") as z:
+        assert z["image"].shape == (3, 128, 128) and int(z["label"]) == 1 and "mask" not in z
+    for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
+        with np.load(tmp_path / f"results/hw9/attributions/{method}/0_0.npz") as z:
+            assert str(z["method"]) == method and str(z["image"]) == "0_0" and int(z["label"]) == 0
 
 
 def test_hw9_missing_checkpoint_fails_clearly(run_snakemake, tmp_path):
@@ -58,7 +64,7 @@ def test_hw9_missing_checkpoint_fails_clearly(run_snakemake, tmp_path):
     ckpt.write_bytes(b"PK\x03\x04 truncated")
     cfg = tmp_path / "paths.yaml"
     cfg.write_text(f"results: {tmp_path / 'results'}\nhw9:\n  food_dir: {food}\n  checkpoint: {ckpt}\n")
-    proc = run_snakemake("--cores", "1", "--configfile", "config/hw9.yaml", cfg, "model_summary", check=False)
+    proc = run_snakemake("model_summary", "--cores", "1", "--configfile", "config/hw9.yaml", cfg, check=False)
     assert proc.returncode != 0
     assert f"ERROR: {ckpt}: not a readable torch checkpoint" in proc.stderr
     assert not (tmp_path / "results/hw9/assets/model.json").exists()

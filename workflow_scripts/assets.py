@@ -1,7 +1,6 @@
 """Asset-stage steps common to every asset set: the observed image tensors and the model summary."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -15,32 +14,32 @@ from .models import describe_model, load_checkpoint
 log = logging.getLogger("xai")
 
 
-def observed_images(food_dir, out_npz, count: int, names: list[str]) -> dict:
-    """Load the observed images the homework's way and cache them as one float32 tensor stack.
+def observed_image(food_dir, name: str, out_npz) -> dict:
+    """Load one observed image the homework's way and cache it: image (3 x 128 x 128 in [0, 1]),
+    label, name, and mask (128 x 128 bool) when `<name>.mask.png` ground truth lies beside it."""
+    from PIL import Image
 
-    Writes images (N x 3 x 128 x 128 in [0, 1]), labels, names, and masks (N x 128 x 128 bool)
-    when the folder holds `<stem>.mask.png` ground truth (the offline set does).
-    """
-    paths, labels = img.get_paths_labels(food_dir)
-    paths, labels = img.select_observed(paths, labels, count, names)
-    batch = img.load_batch(paths)
-    stems = [p.stem for p in paths]
-    arrays = {"images": batch.numpy().astype(np.float32), "labels": np.asarray(labels, dtype=np.int64),
-              "names": np.asarray(stems)}
-    mask_paths = [p.with_name(p.stem + ".mask.png") for p in paths]
-    if all(m.is_file() for m in mask_paths):
-        from PIL import Image
-
-        masks = []
-        for m in mask_paths:
-            with Image.open(m) as im:
-                masks.append(np.asarray(im.convert("L").resize((img.IMAGE_SIZE, img.IMAGE_SIZE), Image.NEAREST)) >= 128)
-        arrays["masks"] = np.stack(masks)
+    food_dir = Path(food_dir)
+    path = food_dir / f"{name}.jpg"
+    label = img.sort_key(path.name) // 1_000_000
+    arrays = {"image": img.load_image(path).numpy().astype(np.float32), "label": np.int64(label),
+              "name": np.asarray(name)}
+    mask_path = food_dir / f"{name}.mask.png"
+    if mask_path.is_file():
+        with Image.open(mask_path) as im:
+            arrays["mask"] = np.asarray(im.convert("L").resize((img.IMAGE_SIZE, img.IMAGE_SIZE), Image.NEAREST)) >= 128
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    log.info("observed %d images from %s: %s (masks: %s)", len(stems), food_dir, stems, "masks" in arrays)
-    return {"names": stems, "labels": labels}
+    log.info("observed image %s (label %d, mask: %s)", name, label, "mask" in arrays)
+    return {"name": name, "label": label}
+
+
+def load_observed(path) -> tuple[torch.Tensor, int, str, np.ndarray | None]:
+    """(image tensor, label, name, mask or None) from an observed-image cache file."""
+    with np.load(path) as z:
+        return (torch.from_numpy(z["image"]), int(z["label"]), str(z["name"]),
+                z["mask"] if "mask" in z else None)
 
 
 def model_summary(checkpoint, out_json, width: float | None) -> dict:

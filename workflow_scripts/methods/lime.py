@@ -1,0 +1,102 @@
+"""LIME for images (Ribeiro et al. 2016), batched, equal to the `lime` package's explain_instance.
+
+The `lime` package perturbs one sample at a time in Python (a deep copy and one mask per
+switched-off superpixel per sample); here the perturbed images are built in a vectorised batch
+and the classifier is called on `batch_size` images at once. The random draws, the fudged image,
+the kernel and the ridge regression are lime's own (its RandomState sequence and LimeBase), so
+the superpixel weights equal `LimeImageExplainer(random_state=seed).explain_instance(...)`.
+
+feature_map 'lime' (homework): lime 0.2.0.1 maps feature z to `segments == z`; with SLIC's
+start_label=1 feature 0 covers no pixels and the last superpixel is never switched off.
+feature_map 'segments' (variant): feature j is the j-th superpixel, so every superpixel is perturbed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sklearn.metrics
+from lime import lime_base
+from lime.lime_image import ImageExplanation
+from skimage.segmentation import slic
+
+
+def segment(image: np.ndarray, n_segments: int = 200, compactness: float = 1, sigma: float = 1,
+            start_label: int = 1) -> np.ndarray:
+    """The homework's segmentation: SLIC superpixels."""
+    return slic(image, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=start_label)
+
+
+def fudged_image(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """lime's hide_color=None replacement: each superpixel filled with its mean colour (lime's loop)."""
+    fudged = image.copy()
+    for s in np.unique(segments):
+        sel = segments == s
+        fudged[sel] = (np.mean(image[sel][:, 0]), np.mean(image[sel][:, 1]), np.mean(image[sel][:, 2]))
+    return fudged
+
+
+def pixel_features(segments: np.ndarray, feature_map: str) -> tuple[np.ndarray, int]:
+    """Feature index of every pixel (n_features = never perturbed) and the number of features."""
+    values = np.unique(segments)
+    n = len(values)
+    if feature_map == "lime":
+        return np.where((segments >= 0) & (segments < n), segments, n), n
+    if feature_map == "segments":
+        return np.searchsorted(values, segments), n
+    raise ValueError(f"lime feature_map must be 'lime' or 'segments', not {feature_map!r}")
+
+
+def perturb(image, fudged, pix_feat, rows: np.ndarray) -> np.ndarray:
+    """Images for a batch of on/off rows: switched-off features take the fudged colours."""
+    off = np.concatenate([rows == 0, np.zeros((len(rows), 1), bool)], axis=1)
+    mask = off[:, pix_feat]  # B x H x W
+    return np.where(mask[..., None], fudged[None], image[None])
+
+
+def explain(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, num_samples: int = 1000,
+            batch_size: int = 1000, top_labels: int = 5, feature_map: str = "lime",
+            kernel_width: float = 0.25) -> tuple[ImageExplanation, dict]:
+    """LIME on one H x W x 3 float image; returns lime's ImageExplanation and the raw arrays.
+
+    classifier_fn maps a B x H x W x 3 float64 array to B x K scores (logits or probabilities).
+    """
+    random_state = np.random.RandomState(seed)
+    random_state.randint(0, high=1000)  # lime draws a segmentation seed here when random_seed=None
+    fudged = fudged_image(image, segments)
+    pix_feat, n_features = pixel_features(segments, feature_map)
+    data = random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
+    data[0, :] = 1
+    preds = []
+    for s in range(0, num_samples, batch_size):
+        preds.append(np.asarray(classifier_fn(perturb(image, fudged, pix_feat, data[s:s + batch_size]))))
+    labels = np.concatenate(preds)
+    distances = sklearn.metrics.pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+
+    def kernel(d):
+        return np.sqrt(np.exp(-(d ** 2) / kernel_width ** 2))
+
+    base = lime_base.LimeBase(kernel, False, random_state=random_state)
+    # get_image_and_mask colours `segments == f`: give it the feature index map in the variant
+    exp = ImageExplanation(image, segments if feature_map == "lime" else pix_feat)
+    top = np.argsort(labels[0])[-top_labels:]
+    exp.top_labels = list(top)[::-1]
+    exp.scores, exp.local_preds = {}, {}  # per label (lime itself keeps only the last label's)
+    for label in top:
+        (exp.intercept[label], exp.local_exp[label], exp.scores[label],
+         exp.local_preds[label]) = base.explain_instance_with_data(data, labels, distances, label, 100000,
+                                                                   feature_selection="auto")
+        exp.score, exp.local_pred = exp.scores[label], exp.local_preds[label]
+    return exp, {"data": data, "scores": labels, "distances": distances, "n_features": n_features}
+
+
+def weight_vector(exp: ImageExplanation, label: int, n_features: int) -> np.ndarray:
+    """All superpixel weights of `label` as a dense vector indexed by feature."""
+    w = np.zeros(n_features)
+    for f, v in exp.local_exp[label]:
+        w[f] = v
+    return w
+
+
+def feature_pixels(segments: np.ndarray, feature_map: str) -> np.ndarray:
+    """H x W map from pixel to the feature whose weight colours it (-1: none)."""
+    pix, n = pixel_features(segments, feature_map)
+    return np.where(pix < n, pix, -1)

@@ -1,0 +1,20 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+from workflow_scripts.assets import load_observed
+from workflow_scripts.attribute import explain_image, write_artifact
+from workflow_scripts.models import load_checkpoint
+from workflow_scripts.runtime import make_deterministic, pick_device, seed_everything, set_threads
+from workflow_scripts.step import run
+
+
+def main(smk):
+    set_threads(smk.params.threads or smk.threads)
+    device = pick_device(smk.params.device)
+    make_deterministic(device)
+    seed_everything(smk.params.seed)
+    image, label, name, _ = load_observed(smk.input.image)
+    model = load_checkpoint(smk.input.checkpoint, device=device)
+    write_artifact(smk.output.npz, explain_image(smk.params.method, model, image, label, name,
+                                                 dict(smk.params.cfg), device))
+
+
+run(snakemake, main)  # noqa: F821
