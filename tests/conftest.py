@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,9 +32,35 @@ def run_snakemake():
     return snakemake
 
 
+WORKFLOW = ["Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles", "report"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow, so tests can edit modules and keep their own .snakemake state."""
+    for name in WORKFLOW:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def jobs_of(dry_run_stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count} ({} when there is nothing to do)."""
+    if "Job stats:" not in dry_run_stdout:
+        assert "Nothing to be done" in dry_run_stdout, dry_run_stdout[-2000:]
+        return {}
+    table = dry_run_stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
 @pytest.fixture(scope="session")
 def test_build(tmp_path_factory):
-    """The test config built end to end once per session (offline dataset + training + assets)."""
-    results = tmp_path_factory.mktemp("results")
-    proc = snakemake("--cores", "2", "--configfile", "config/test.yaml", "--config", f"results={results}")
-    return results / "test", proc
+    """The test config built end to end once per session, in a private copy of the workflow.
+
+    .out: results/test of that copy; .workflow: the copy; .proc: the completed Snakemake run.
+    """
+    wf = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    proc = snakemake("--cores", "2", "--configfile", "config/test.yaml", cwd=wf)
+    return SimpleNamespace(out=wf / "results" / "test", workflow=wf, proc=proc)

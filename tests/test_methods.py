@@ -49,7 +49,7 @@ def linear():
 
 @pytest.fixture(scope="module")
 def trained(test_build):
-    out, _ = test_build
+    out = test_build.out
     model = load_checkpoint(out / "assets/checkpoint.pth")
     with np.load(out / "assets/dataset/test.npz") as z:
         x = torch.from_numpy(z["images"][:4]).permute(0, 3, 1, 2).float() / 255
@@ -228,3 +228,20 @@ def test_lime_feature_map_defect_and_fix(trained):
     rows = np.zeros((1, n), int)
     changed = (L.perturb(image, fudged, pix2, rows)[0] != image).any(axis=2)
     assert changed[segments == segments.max()].any()
+
+
+def test_fast_paths_compute_the_same_function(trained):
+    from workflow_scripts.fastpath import fold_batchnorm, for_gradients, for_inference
+
+    model, x, t = trained
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        ref = model(x)
+        for fast in (fold_batchnorm(model), for_gradients(model, cpu), for_inference(model, cpu)):
+            assert close(fast(x), ref, rel=1e-4)
+    folded = fold_batchnorm(model)
+    assert len(folded.cnn) == len(model.cnn) and isinstance(folded.cnn[21], nn.Identity)
+    a = saliency(model, x, t, "logit")["attribution"]
+    b = saliency(for_gradients(model, cpu), x, t, "logit")["attribution"]
+    for i in range(len(x)):
+        assert agree(b[i], a[i])

@@ -65,7 +65,7 @@ def test_missing_font_names_the_package(tmp_path):
 
 
 def test_test_build_outputs(test_build):
-    out, _ = test_build
+    out = test_build.out
     summary = json.loads((out / "assets/dataset.json").read_text())
     assert [o["label"] for o in summary["observed"]] == list(range(11))
     for split in ("train", "val", "test"):
@@ -81,7 +81,7 @@ def test_test_build_outputs(test_build):
 
 
 def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
-    out, _ = test_build
+    out = test_build.out
     metrics = json.loads((out / "assets/training_metrics.json").read_text())
     assert metrics["heldout_accuracy"] > 0.5, metrics["heldout_accuracy"]  # chance is 1/11
     assert len(metrics["curve"]) == metrics["epochs"] and np.array(metrics["confusion_matrix"]).sum() == metrics["n_test"]
@@ -93,10 +93,13 @@ def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
 
 
 def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
-    """Rebuilding the test set from scratch reproduces the dataset and the trained weights exactly."""
-    out, _ = test_build
-    run_snakemake("--cores", "2", "--configfile", "config/test.yaml", "--config", f"results={tmp_path}")
+    """Rebuilding from scratch reproduces the dataset, the trained weights and a random method's map."""
+    out = test_build.out
     again = tmp_path / "test"
+    run_snakemake("train_classifier", again / "attributions/smoothgrad/0_0.npz", "--cores", "2",
+                  "--configfile", "config/test.yaml", "--config", f"results={tmp_path}")
+    with np.load(out / "attributions/smoothgrad/0_0.npz") as a, np.load(again / "attributions/smoothgrad/0_0.npz") as b:
+        assert np.array_equal(a["attribution"], b["attribution"])
     for split in ("train", "test"):
         with np.load(out / f"assets/dataset/{split}.npz") as a, np.load(again / f"assets/dataset/{split}.npz") as b:
             assert all(np.array_equal(a[k], b[k]) for k in ("images", "masks", "labels"))
@@ -106,7 +109,7 @@ def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
 
 
 def test_observed_tensors_are_the_loader_output(test_build):
-    out, _ = test_build
+    out = test_build.out
     paths, _ = get_paths_labels(out / "assets/food")
     for p in paths[:3]:
         with np.load(out / f"assets/observed/{p.stem}.npz") as z:

@@ -1,16 +1,6 @@
 """The DAG as Snakemake itself sees it: dry runs of every shipped config, and lint."""
-import re
-
-import torch
-
-from conftest import ROOT
+from conftest import jobs_of
 from workflow_scripts.models import Classifier, save_checkpoint
-
-
-def jobs_of(dry_run_stdout: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    table = dry_run_stdout.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def test_default_dag(run_snakemake, tmp_path):

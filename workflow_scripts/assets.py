@@ -5,11 +5,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import images as img
 from .io import atomic_path, sha256_file, write_json
-from .models import describe_model, load_checkpoint
 
 log = logging.getLogger("xai")
 
@@ -22,7 +20,7 @@ def observed_image(food_dir, name: str, out_npz) -> dict:
     food_dir = Path(food_dir)
     path = food_dir / f"{name}.jpg"
     label = img.sort_key(path.name) // 1_000_000
-    arrays = {"image": img.load_image(path).numpy().astype(np.float32), "label": np.int64(label),
+    arrays = {"image": img.load_image_array(path), "label": np.int64(label),
               "name": np.asarray(name)}
     mask_path = food_dir / f"{name}.mask.png"
     if mask_path.is_file():
@@ -35,8 +33,10 @@ def observed_image(food_dir, name: str, out_npz) -> dict:
     return {"name": name, "label": label}
 
 
-def load_observed(path) -> tuple[torch.Tensor, int, str, np.ndarray | None]:
+def load_observed(path):
     """(image tensor, label, name, mask or None) from an observed-image cache file."""
+    import torch
+
     with np.load(path) as z:
         return (torch.from_numpy(z["image"]), int(z["label"]), str(z["name"]),
                 z["mask"] if "mask" in z else None)
@@ -44,6 +44,10 @@ def load_observed(path) -> tuple[torch.Tensor, int, str, np.ndarray | None]:
 
 def model_summary(checkpoint, out_json, width: float | None) -> dict:
     """Load the checkpoint exactly as every method will, and record what it is."""
+    import torch
+
+    from .models import describe_model, load_checkpoint
+
     model = load_checkpoint(checkpoint, width=None)
     if width is not None and abs(model.width - width) > 1e-9:
         log.warning("checkpoint %s has width %g, config model.width says %g: using the checkpoint's",

@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import torch
 
+from .fastpath import auto_batch, for_gradients, for_inference
 from .io import atomic_path
 from .methods import normalize
 
@@ -39,8 +40,8 @@ def _lime(model, x, label, name, p, device):
         out = model(torch.as_tensor(batch, dtype=torch.float32).permute(0, 3, 1, 2).to(device))
         return (out.softmax(1) if p["output"] == "probabilities" else out).cpu().numpy()
 
-    exp, raw = L.explain(image, classifier_fn, segments, p["seed"], p["num_samples"], p["batch_size"],
-                         p["top_labels"], p["feature_map"])
+    exp, raw = L.explain(image, classifier_fn, segments, p["seed"], p["num_samples"],
+                         auto_batch(p["batch_size"], device), p["top_labels"], p["feature_map"])
     if label not in exp.local_exp:
         label_used = int(exp.top_labels[0])
         log.warning("%s: true label %d is not among LIME's top %d labels; explaining %d", name, label,
@@ -76,7 +77,7 @@ def _smoothgrad(model, x, label, name, p, device):
 
     gen = torch.Generator(device="cpu").manual_seed(image_seed(p["seed"], name))
     out = smoothgrad(model, x, torch.tensor([label], device=device), p["samples"], p["multiplier"], p["noise"],
-                     p["objective"], p["batch_size"], gen)
+                     p["objective"], auto_batch(p["batch_size"], device), gen)
     att = out["attribution"][0]
     return {"attribution": att, "map_raw": out["map_raw"][0], "noise_std": float(out["noise_std"][0]),
             "rgb": normalize(att).transpose(1, 2, 0)}
@@ -97,7 +98,7 @@ def _integrated_gradients(model, x, label, name, p, device):
     from .methods.integrated_gradients import integrated_gradients
 
     out = integrated_gradients(model, x, torch.tensor([label], device=device), p["steps"], p["variant"], p["rule"],
-                               p["baseline"], p["batch_size"])
+                               p["baseline"], auto_batch(p["batch_size"], device))
     att = out["attribution"][0]
     return {"attribution": att, "map_raw": out["map_raw"][0], "completeness_delta": float(out["completeness_delta"][0]),
             "f_x": float(out["f_x"][0]), "f_baseline": float(out["f_baseline"][0]), "alphas": out["alphas"],
@@ -123,8 +124,10 @@ def explain_image(method: str, model, image: torch.Tensor, label: int, name: str
     x = image[None].to(device)
     with torch.no_grad():
         logits = model(x)[0].cpu()
+    # filter explanation hooks modules by index: it gets the model as it is
+    fast = {"lime": for_inference, "filters": lambda m, d: m}.get(method, for_gradients)(model, device)
     start = time.perf_counter()
-    arrays = RUNNERS[method](model, x, label, name, params, device)
+    arrays = RUNNERS[method](fast, x, label, name, params, device)
     seconds = time.perf_counter() - start
     if "map_raw" in arrays:
         arrays["map"] = normalize(arrays["map_raw"])

@@ -5,17 +5,12 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision import transforms
 
 from .errors import UserError
 
 IMAGE_SIZE = 128
 _NAME = re.compile(r"^(\d+)_(\d+)\.jpe?g$", re.IGNORECASE)
-
-# The homework's eval transform: aspect ratio is NOT kept, values 0..1, no mean/std normalisation.
-EVAL_TRANSFORM = transforms.Compose([transforms.Resize((IMAGE_SIZE, IMAGE_SIZE)), transforms.ToTensor()])
 
 
 def sort_key(name: str) -> int:
@@ -43,17 +38,28 @@ def get_paths_labels(folder) -> tuple[list[Path], list[int]]:
     return [folder / n for n in names], [_parse(n)[0] for n in names]
 
 
-def load_image(path) -> torch.Tensor:
-    """One image as a 3 x 128 x 128 float tensor in [0, 1]; grayscale/RGBA/palette become RGB."""
+def load_image_array(path) -> np.ndarray:
+    """One image as 3 x 128 x 128 float32 in [0, 1]: the homework's eval transform
+    `Compose([Resize((128, 128)), ToTensor()])` (aspect ratio NOT kept, no mean/std
+    normalisation), computed with PIL and NumPy so that loading does not need torch.
+    Grayscale / RGBA / palette images become RGB."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: image not found; restore it or remove it from observed.names in the config")
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            return EVAL_TRANSFORM(img)
+            img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / np.float32(255)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(f"{path}: not a readable image ({type(exc).__name__}); replace the file") from exc
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def load_image(path):
+    """`load_image_array` as a torch tensor."""
+    import torch
+
+    return torch.from_numpy(load_image_array(path))
 
 
 def select_observed(paths: list[Path], labels: list[int], count: int, names: list[str]) -> tuple[list[Path], list[int]]:
@@ -71,10 +77,7 @@ def select_observed(paths: list[Path], labels: list[int], count: int, names: lis
     return paths[:count], labels[:count]
 
 
-def load_batch(paths) -> torch.Tensor:
+def load_batch(paths):
+    import torch
+
     return torch.stack([load_image(p) for p in paths])
-
-
-def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
-    """N x 3 x H x W floats in [0, 1] -> N x H x W x 3 uint8 (for figures and LIME)."""
-    return (images.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)

