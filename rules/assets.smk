@@ -15,7 +15,7 @@ if OFFLINE:
         params:
             offline={k: v for k, v in config["offline"].items() if k != "train"},
             seed=config["seed"],
-        threads: workflow.cores
+        threads: all_cores()
         conda:
             ENV
         log:
@@ -44,7 +44,7 @@ if OFFLINE:
             seed=config["seed"] + config["offline"]["train"]["seed_offset"],
             device=config["device"],
             threads=config["threads"],
-        threads: workflow.cores
+        threads: all_cores()
         resources:
             gpu=1,
         conda:
@@ -65,6 +65,8 @@ rule observed_image:
         npz=f"{ASSETS}/observed/{{image}}.npz",
     params:
         food_dir=food_dir(),
+    group:
+        "observed"
     conda:
         ENV
     log:

@@ -22,6 +22,8 @@ for _method in CNN_METHODS:
         threads: 1
         resources:
             gpu=1,
+        group:
+            "attributions"
         conda:
             ENV
         log:

@@ -42,6 +42,15 @@ def checkpoint_path():
     return f"{ASSETS}/checkpoint.pth" if OFFLINE else config["hw9"]["checkpoint"]
 
 
+def all_cores(cluster_default=2):
+    """Threads for the multi-core jobs (dataset, training): all local cores; on a cluster, where
+    Snakemake has no total core count, `cluster_default` (raise it with the profile's set-threads)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return cluster_default
+
+
 def step_script(name):
     return f"../workflow_scripts/steps/{name}.py"
 

@@ -9,7 +9,7 @@ set -euo pipefail
 
 ACTION=${1:-start}
 STATE=${XAI_SLURM_STATE:-/run/xai-slurm}      # pid files and the list of daemons we started
-PID_MUNGE=$STATE/munged.pid
+PID_MUNGE=$STATE/munge/munged.pid   # in a munge-owned folder: munged runs as user munge
 PID_CTLD=$STATE/slurmctld.pid
 PID_SLURMD=$STATE/slurmd.pid
 
@@ -88,12 +88,8 @@ start() {
   chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
   install -d -o munge -g munge -m 0755 /run/munge
   install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
-  if ! alive "$PID_MUNGE"; then
-    runuser -u munge -- /usr/sbin/munged --pid-file="$STATE/munged.tmp.pid" 2>/dev/null ||
-      runuser -u munge -- /usr/sbin/munged
-    # munged writes its pid where it is told (or /run/munge/munged.pid); keep our own copy
-    for f in "$STATE/munged.tmp.pid" /run/munge/munged.pid; do [[ -s $f ]] && cp "$f" "$PID_MUNGE" && break; done
-  fi
+  install -d -o munge -g munge -m 0755 "$STATE/munge"
+  alive "$PID_MUNGE" || runuser -u munge -- /usr/sbin/munged --pid-file="$PID_MUNGE"
   wait_for 20 munge bash -c 'munge -n | unmunge'
   alive "$PID_CTLD" || slurmctld -c
   wait_for 60 slurmctld bash -c 'scontrol ping | grep -q UP'

@@ -1,4 +1,6 @@
 """CNN explanation methods: analytic cases and equality with independent implementations."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -35,11 +37,11 @@ def close(a, b, rel=1e-4):
 
 
 def agree(a, b):
-    """Equal but for ReLU / max-pool kinks: a path point that moves by one float ulp (two ways
-    of computing alpha * x) can cross a kink and change a few gradients; everything else matches."""
-    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
-    within = np.abs(a - b) <= 1e-3 * np.abs(b).max()
-    return within.mean() >= 0.98 and np.corrcoef(a, b)[0, 1] > 0.9999
+    """Equal but for the path points: Captum computes its alphas in float32 (0.1 -> 0.0999999940),
+    the homework computes x * k / steps. A ReLU / max-pool network's gradient jumps where a path
+    point crosses a kink, so the two differ in a few pixels; everything else matches."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    return np.abs(a - b).sum() <= 1e-3 * np.abs(b).sum() and np.corrcoef(a, b)[0, 1] > 0.99999
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +55,11 @@ def trained(test_build):
     model = load_checkpoint(out / "assets/checkpoint.pth")
     with np.load(out / "assets/dataset/test.npz") as z:
         x = torch.from_numpy(z["images"][:4]).permute(0, 3, 1, 2).float() / 255
-    # Rendered images have flat regions whose exact max-pool ties make gradients jump under
-    # 1-ulp input changes (e.g. two ways of rounding alpha * x); photo-like noise removes the ties.
+    # In float32 a ReLU / max-pool network's input gradient is not stable to rounding (a pre-activation
+    # within an ulp of zero, a max-pool near-tie): two correct implementations that round differently
+    # disagree in whole regions. In float64 they agree to 1e-15, so equality is tested there.
     x = (x + torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) / 255).clamp(0, 1)
+    model, x = model.double(), x.double()
     return model, x, model(x).argmax(1).detach()
 
 
@@ -123,7 +127,7 @@ def test_logit_saliency_equals_captum(trained):
     model, x, t = trained
     ours = saliency(model, x, t, objective="logit")
     theirs = Saliency(model).attribute(x.clone(), target=t, abs=True)
-    assert close(np.abs(ours["attribution"]), theirs.numpy(), rel=1e-5)
+    assert close(np.abs(ours["attribution"]), theirs.numpy(), rel=1e-12)
 
 
 def test_homework_ig_equals_captum_left_riemann_without_inputs(trained):
@@ -185,7 +189,8 @@ def test_filter_explanation_records_module_types(trained):
 
 def _lime_inputs(trained):
     model, x, _ = trained
-    image = x[0].permute(1, 2, 0).numpy().astype(np.float64)
+    model = copy.deepcopy(model).float()  # the homework's classifier: float32 (torch.FloatTensor)
+    image = x[0].float().permute(1, 2, 0).numpy().astype(np.float64)
     segments = L.segment(image)
 
     @torch.no_grad()
@@ -237,11 +242,12 @@ def test_fast_paths_compute_the_same_function(trained):
     cpu = torch.device("cpu")
     with torch.no_grad():
         ref = model(x)
-        for fast in (fold_batchnorm(model), for_gradients(model, cpu), for_inference(model, cpu)):
-            assert close(fast(x), ref, rel=1e-4)
+        for fast in (fold_batchnorm(model), for_gradients(model, cpu)):
+            assert close(fast(x), ref, rel=1e-12)
+        model32 = copy.deepcopy(model).float()  # TorchScript's oneDNN path is float32-only
+        assert close(for_inference(model32, cpu)(x.float()), model32(x.float()), rel=1e-5)
     folded = fold_batchnorm(model)
     assert len(folded.cnn) == len(model.cnn) and isinstance(folded.cnn[21], nn.Identity)
     a = saliency(model, x, t, "logit")["attribution"]
     b = saliency(for_gradients(model, cpu), x, t, "logit")["attribution"]
-    for i in range(len(x)):
-        assert agree(b[i], a[i])
+    assert close(b, a, rel=1e-10)

@@ -61,5 +61,6 @@ def test_hw9_missing_checkpoint_fails_clearly(run_snakemake, tmp_path):
 
 
 def test_lint_is_clean(run_snakemake):
-    out = run_snakemake("--lint").stdout
+    proc = run_snakemake("--lint")
+    out = proc.stdout + proc.stderr
     assert "Congratulations, your workflow is in a good condition!" in out

@@ -42,7 +42,7 @@ def visualize(model, x: torch.Tensor, layer: int, filter_index: int, iterations:
     if start == "homework":
         init, clamp = x.detach().clone(), False
     elif start == "noise":
-        init = torch.rand(x.shape, generator=generator).to(x.device)
+        init = torch.rand(x.shape, generator=generator).to(x.device, x.dtype)
         clamp = True
     else:
         raise ValueError(f"filter visualisation start must be 'homework' or 'noise', not {start!r}")

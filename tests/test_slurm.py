@@ -1,0 +1,73 @@
+"""The workflow on a live single-node Slurm through profiles/slurm (started by scripts/local_slurm.sh).
+
+Skipped, with the reason, where a cluster cannot be started here (not root, or no apt-get and no
+Slurm installed). The cluster this test starts is stopped afterwards by its own pid files.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, copy_workflow, jobs_of, snakemake
+
+SCRIPT = ROOT / "scripts" / "local_slurm.sh"
+# the test node: 2 CPUs; packing limits for the grouped jobs
+NODE = ["--cores", "2", "--resources", "mem_mb=8000", "gpu=1"]
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "starting a local Slurm needs root (it installs slurmctld/slurmd/munge and starts daemons)"
+    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        return "no apt-get to install Slurm and no slurmctld on PATH"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    start = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600)
+    if start.returncode != 0:
+        pytest.fail(f"local Slurm did not start:\n{start.stdout[-2000:]}\n{start.stderr[-3000:]}")
+    yield
+    subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, text=True, timeout=120)
+
+
+def submissions(log: str) -> dict[str, str]:
+    """{slurm job id: job name} from the executor's 'has been submitted' lines."""
+    return {m.group(1): m.group(2) for m in
+            re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(\S+)/\d+\.log\)", log)}
+
+
+def slurm_job(job_id: str) -> str:
+    return subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+
+
+def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
+    wf = copy_workflow(tmp_path / "wf")
+    proc = snakemake("--profile", "profiles/slurm", "--configfile", "config/test.yaml", *NODE, cwd=wf, timeout=1500)
+    log = proc.stdout + proc.stderr
+    out = wf / "results" / "test"
+    assert (out / "assets/checkpoint.pth").is_file() and (out / "assets/model.json").is_file()
+    for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
+        assert sorted(p.name for p in (out / "attributions" / method).glob("*.npz")) == ["0_0.npz", "1_1.npz", "2_2.npz"]
+    jobs = submissions(log)
+    assert 0 < len(jobs) < 21, jobs  # 21 jobs, the per-image ones submitted in groups
+    assert any(name.startswith("group_attributions") for name in jobs.values())
+    by_name = {name: jid for jid, name in jobs.items()}
+    assert "gres:gpu:1" in slurm_job(by_name["rule_train_classifier"])  # a GPU rule asks for a GPU
+    assert "gpu" not in slurm_job(by_name["rule_offline_dataset"])  # a CPU rule does not
+    # the fake GPU is no CUDA device: the GPU rule ran on the CPU
+    assert "device cpu" in (out / "logs/train_classifier.log").read_text()
+
+    override = tmp_path / "override.yaml"
+    override.write_text("cnn: {saliency: {objective: logit}}\n")
+    again = snakemake("--profile", "profiles/slurm", "--configfile", "config/test.yaml", override, *NODE,
+                      cwd=wf, timeout=900)
+    log2 = again.stdout + again.stderr
+    assert jobs_of(log2) == {"saliency": 3, "all": 1}
+    assert list(submissions(log2).values()) == ["group_attributions_saliency"]
