@@ -1,5 +1,5 @@
-# Assets: the images and the checkpoint every method explains.
-# offline: rendered and trained here; hw9: the homework's files (config hw9.*).
+# Assets: the images and the checkpoint every method explains, under results/<asset_set>/assets/.
+# offline: rendered and trained here; hw9: the homework's bundle from the first source that works.
 
 
 if OFFLINE:
@@ -57,14 +57,31 @@ if OFFLINE:
             step_script("train_classifier")
 
 
+else:
+
+    rule hw9_bundle:
+        """Obtain, verify and install the homework's 10 images and checkpoint (config hw9.*)."""
+        output:
+            food=directory(f"{ASSETS}/food"),
+            checkpoint=f"{ASSETS}/checkpoint.pth",
+        params:
+            hw9=config["hw9"],
+        conda:
+            ENV
+        log:
+            f"{LOGS}/hw9_bundle.log",
+        benchmark:
+            f"{BENCH}/hw9_bundle.tsv"
+        script:
+            step_script("hw9_bundle")
+
+
 rule observed_image:
     """Load one observed image the homework's way (Resize 128 + ToTensor), with its mask if any."""
     input:
-        observed_image_input,
+        food=food_dir(),
     output:
         npz=f"{ASSETS}/observed/{{image}}.npz",
-    params:
-        food_dir=food_dir(),
     group:
         "observed"
     conda:

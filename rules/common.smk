@@ -1,6 +1,5 @@
 # Paths, config validation and helpers shared by every stage.
 import os
-import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -24,8 +23,8 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 OFFLINE = config["source"] == "offline"
 CNN_METHODS = ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"]
-# The homework bundle's 10 images (used for the DAG before the bundle is on disk).
-HW9_IMAGES = ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]
+# The homework bundle's 10 images.
+from workflow_scripts.hw9_assets import IMAGES as HW9_IMAGES  # noqa: E402
 
 
 wildcard_constraints:
@@ -33,13 +32,13 @@ wildcard_constraints:
 
 
 def food_dir():
-    """Folder of the <label>_<id>.jpg images the observed set is taken from."""
-    return f"{ASSETS}/food" if OFFLINE else config["hw9"]["food_dir"]
+    """Folder of the <label>_<id>.jpg images the observed set is taken from (made by an asset rule)."""
+    return f"{ASSETS}/food"
 
 
 def checkpoint_path():
-    """The homework-format checkpoint of the CNN to explain."""
-    return f"{ASSETS}/checkpoint.pth" if OFFLINE else config["hw9"]["checkpoint"]
+    """The homework-format checkpoint of the CNN to explain (made by an asset rule)."""
+    return f"{ASSETS}/checkpoint.pth"
 
 
 def all_cores(cluster_default=2):
@@ -64,8 +63,7 @@ def observed_names():
     """Stems of the observed images, known when the DAG is built (one job per image).
 
     offline: the dataset rule names the first `observed_per_class` test images of class c
-    `<c>_<k>` with a running k, so the names follow from the config alone; hw9: the folder's
-    images when it exists, else the bundle's known 10.
+    `<c>_<k>` with a running k, so the names follow from the config alone; hw9: the bundle's 10.
     """
     from workflow_scripts.images import sort_key
 
@@ -74,17 +72,9 @@ def observed_names():
     if OFFLINE:
         per = config["offline"]["observed_per_class"]
         names = [f"{c}_{c * per + j}" for c in range(11) for j in range(per)]
-    elif os.path.isdir(food_dir()):
-        names = [f[:-4] for f in os.listdir(food_dir()) if re.fullmatch(r"[0-9]+_[0-9]+\.jpg", f)]
     else:
         names = list(HW9_IMAGES)
     return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[: config["observed"]["count"]]
-
-
-def observed_image_input(wildcards):
-    """offline: the rendered folder (one output of the dataset rule); hw9: the image file itself,
-    so adding an image to the folder reruns only that image's jobs."""
-    return food_dir() if OFFLINE else f"{food_dir()}/{wildcards.image}.jpg"
 
 
 def method_module(method):

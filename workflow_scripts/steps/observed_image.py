@@ -4,7 +4,7 @@ from workflow_scripts.step import run
 
 
 def main(smk):
-    observed_image(smk.params.food_dir, smk.wildcards.image, smk.output.npz)
+    observed_image(smk.input.food, smk.wildcards.image, smk.output.npz)
 
 
 run(snakemake, main)  # noqa: F821

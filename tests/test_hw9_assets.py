@@ -1,0 +1,156 @@
+"""The HW9 bundle from each source (local zip / folder, Kaggle API, Drive, mirror) on loopback."""
+import copy
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip
+from workflow_scripts.errors import UserError
+from workflow_scripts.hw9_assets import IMAGES, obtain
+from workflow_scripts.images import get_paths_labels
+from workflow_scripts.models import load_checkpoint
+
+ROUTES: dict[str, bytes] = {}
+SEEN_AUTH: list[str] = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        SEEN_AUTH.append(self.headers.get("Authorization", ""))
+        data = ROUTES.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())["hw9"]
+    c = copy.deepcopy(base)
+    c.update(local=str(tmp_path / "data"), sizes=dict(NO_SIZES), retries=0, timeout=5)
+    return c
+
+
+def installed(tmp_path):
+    out = tmp_path / "assets"
+    return out / "food", out / "checkpoint.pth"
+
+
+def check_installed(tmp_path):
+    food, ckpt = installed(tmp_path)
+    paths, labels = get_paths_labels(food)
+    assert [p.stem for p in paths] == IMAGES and labels == [0, 1, 1, 2, 2, 3, 5, 6, 8, 9]
+    assert load_checkpoint(ckpt).width == 0.0625
+
+
+def test_local_kaggle_zip(cfg, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/ml2022spring-hw9.zip").write_bytes(bundle_zip(tmp_path))
+    assert obtain(dict(cfg, sources=["local"]), *installed(tmp_path)) == "local"
+    check_installed(tmp_path)
+
+
+def test_local_food_zip_and_checkpoint(cfg, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/food.zip").write_bytes(food_zip())
+    (tmp_path / "data/checkpoint.pth").write_bytes(checkpoint_bytes(tmp_path))
+    obtain(dict(cfg, sources=["local"]), *installed(tmp_path))
+    check_installed(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["checkpoint.pth", "food.zip"]  # untouched
+
+
+def test_mirror_after_failing_local(server, cfg, tmp_path):
+    ROUTES["/m1/ml2022spring-hw9.zip"] = bundle_zip(tmp_path)
+    assert obtain(dict(cfg, sources=["local", "mirror"], mirror=f"{server}/m1"), *installed(tmp_path)) == "mirror"
+    check_installed(tmp_path)
+
+
+def test_mirror_with_separate_files(server, cfg, tmp_path):
+    ROUTES["/m2/food.zip"] = food_zip()
+    ROUTES["/m2/checkpoint.pth"] = checkpoint_bytes(tmp_path)
+    obtain(dict(cfg, sources=["mirror"], mirror=f"{server}/m2"), *installed(tmp_path))
+    check_installed(tmp_path)
+
+
+def test_kaggle_api_with_credentials(server, cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "student")
+    monkeypatch.setenv("KAGGLE_KEY", "secret")
+    ROUTES["/api/v1/competitions/data/download-all/ml2022spring-hw9"] = bundle_zip(tmp_path)
+    SEEN_AUTH.clear()
+    obtain(dict(cfg, sources=["kaggle"], kaggle_api=f"{server}/api/v1"), *installed(tmp_path))
+    check_installed(tmp_path)
+    assert SEEN_AUTH == ["Basic c3R1ZGVudDpzZWNyZXQ="]  # base64("student:secret")
+
+
+def test_kaggle_without_credentials_is_skipped_with_reason(cfg, tmp_path, monkeypatch):
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.delenv("KAGGLE_KEY", raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "nokaggle"))
+    with pytest.raises(UserError, match="kaggle: no Kaggle credentials"):
+        obtain(dict(cfg, sources=["kaggle"]), *installed(tmp_path))
+
+
+def test_gdrive_ids(server, cfg, tmp_path):
+    ROUTES["/uc?id=FOOD"] = food_zip()
+    ROUTES["/uc?id=CKPT"] = checkpoint_bytes(tmp_path)
+    c = dict(cfg, sources=["gdrive"], gdrive_url=f"{server}/uc?id={{id}}",
+             gdrive={"food": "FOOD", "checkpoint": "CKPT", "bert": "BERT"})
+    obtain(c, *installed(tmp_path))
+    check_installed(tmp_path)
+
+
+def test_no_source_says_what_to_download_and_leaves_nothing(server, cfg, tmp_path):
+    c = dict(cfg, sources=["local", "mirror", "gdrive"], mirror=f"{server}/nothing",
+             gdrive_url=f"{server}/dead?id={{id}}")
+    with pytest.raises(UserError) as err:
+        obtain(c, *installed(tmp_path))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "Download ml2022spring-hw9.zip from https://www.kaggle.com/competitions/ml2022spring-hw9/data" in msg
+    assert f"put it in {tmp_path / 'data'}/" in msg and "mirror: " in msg and "HTTP 404" in msg
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == []
+
+
+@pytest.mark.parametrize("problem, expect", [
+    ("size", "the homework's checkpoint.pth has 170,002,879"),
+    ("keys", "checkpoint keys do not match"),
+    ("image", "the bundle lacks the 10 images"),
+    ("zip-size", "expected 127,524,956"),
+])
+def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
+    import torch
+    (tmp_path / "data").mkdir()
+    images, ckpt = IMAGES, None
+    c = dict(cfg, sources=["local"])
+    if problem == "size":
+        c["sizes"] = dict(NO_SIZES, checkpoint=170_002_879)
+    elif problem == "keys":
+        path = tmp_path / "bad.pth"
+        torch.save({"model_state_dict": {"cnn.0.weight": torch.zeros(8, 3, 3, 3)}}, path)
+        ckpt = path.read_bytes()
+    elif problem == "image":
+        images = IMAGES[:-1]
+    else:
+        c["sizes"] = dict(NO_SIZES, bundle_zip=127_524_956)
+    (tmp_path / "data/ml2022spring-hw9.zip").write_bytes(bundle_zip(tmp_path, images, ckpt))
+    with pytest.raises(UserError, match=expect):
+        obtain(c, *installed(tmp_path))
+    assert list((tmp_path / "assets").iterdir()) == []

@@ -1,0 +1,166 @@
+"""The homework's bundle (10 food images + the TA's checkpoint), from the first source that works.
+
+Sources, tried in the configured order:
+- local:  hw9.local holding ml2022spring-hw9.zip, or food.zip + checkpoint.pth, or food/ + checkpoint.pth
+- kaggle: the competition's download-all zip through Kaggle's API (KAGGLE_USERNAME/KAGGLE_KEY or
+          ~/.kaggle/kaggle.json)
+- gdrive: the homework's Google Drive ids (dead since 2026-10; kept as a last resort)
+- mirror: any plain HTTP(S) base URL serving ml2022spring-hw9.zip, or food.zip and checkpoint.pth
+Everything is verified (sizes, sha256 when configured, the 10 images, a checkpoint that loads with
+weights_only and strict keys) before the outputs appear; a failure leaves nothing behind.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+from .fetch import download, safe_extract
+
+log = logging.getLogger("xai")
+
+IMAGES = ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]
+LABELS = [0, 1, 1, 2, 2, 3, 5, 6, 8, 9]
+BUNDLE = "ml2022spring-hw9.zip"
+KAGGLE_PAGE = "https://www.kaggle.com/competitions/ml2022spring-hw9/data"
+
+
+def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
+    """(folder with the 10 images, checkpoint.pth) below root; a nested food.zip is unpacked into work."""
+    for i, z in enumerate(sorted(root.rglob("food.zip"))):
+        safe_extract(z, work / f"food-zip-{i}")
+    ckpts = sorted(root.rglob("checkpoint.pth"))
+    food = None
+    for d in sorted({p.parent for top in (root, work) for p in top.rglob("*.jpg")}):
+        if all((d / f"{n}.jpg").is_file() for n in IMAGES):
+            food = d
+            break
+    if not ckpts or food is None:
+        missing = ([] if ckpts else ["checkpoint.pth"]) + ([] if food else ["the 10 images " + " ".join(IMAGES)])
+        raise UserError(f"{root}: the bundle lacks {' and '.join(missing)}")
+    return food, ckpts[0]
+
+
+def _verify_and_install(food: Path, ckpt: Path, cfg: dict, out_food: Path, out_ckpt: Path) -> None:
+    from .images import get_paths_labels
+    from .models import load_checkpoint
+
+    size = cfg["sizes"].get("checkpoint")
+    if size and ckpt.stat().st_size != size:
+        raise UserError(f"{ckpt}: {ckpt.stat().st_size:,} bytes, the homework's checkpoint.pth has {size:,}; "
+                        "download it again")
+    load_checkpoint(ckpt)  # weights_only, strict keys: raises a UserError naming the file
+    paths, labels = get_paths_labels(food)
+    stems = [p.stem for p in paths]
+    if stems[:len(IMAGES)] != IMAGES or labels[:len(IMAGES)] != LABELS:
+        raise UserError(f"{food}: expected the homework's images {IMAGES}, found {stems}")
+    tmp = out_food.with_name(f".{out_food.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for p in paths:
+        shutil.copy2(p, tmp / p.name)
+    ck_tmp = out_ckpt.with_name(f".{out_ckpt.name}.partial")
+    shutil.copy2(ckpt, ck_tmp)
+    shutil.rmtree(out_food, ignore_errors=True)
+    tmp.rename(out_food)
+    os.replace(ck_tmp, out_ckpt)
+
+
+def _from_local(cfg: dict, work: Path) -> Path:
+    local = Path(cfg["local"])
+    if not local.exists():
+        raise UserError(f"{local} does not exist")
+    bundle = local / BUNDLE if local.is_dir() else local
+    if bundle.is_file() and bundle.suffix == ".zip":
+        _check_size(bundle, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"))
+        safe_extract(bundle, work / "bundle")
+        return work / "bundle"
+    return local  # food.zip + checkpoint.pth, or food/ + checkpoint.pth
+
+
+def _check_size(path: Path, size: int | None, sha: str | None) -> None:
+    from .fetch import _verify
+
+    _verify(path, size, sha, str(path))
+
+
+def _kaggle_auth() -> str | None:
+    user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
+    cred = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle")) / "kaggle.json"
+    if not (user and key) and cred.is_file():
+        data = json.loads(cred.read_text())
+        user, key = data.get("username"), data.get("key")
+    if not (user and key):
+        return None
+    return "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()
+
+
+def _fetch(url: str, dest: Path, cfg: dict, size=None, sha=None, headers=None) -> Path:
+    return download(url, dest, size=size, sha256=sha, retries=cfg["retries"], timeout=cfg["timeout"],
+                    headers=headers)
+
+
+def _from_kaggle(cfg: dict, work: Path) -> Path:
+    auth = _kaggle_auth()
+    if auth is None:
+        raise UserError("no Kaggle credentials (KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json)")
+    url = f"{cfg['kaggle_api'].rstrip('/')}/competitions/data/download-all/{cfg['kaggle_competition']}"
+    z = _fetch(url, work / BUNDLE, cfg, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"),
+               {"Authorization": auth})
+    safe_extract(z, work / "bundle")
+    return work / "bundle"
+
+
+def _from_urls(food_url: str, ckpt_url: str, cfg: dict, work: Path) -> Path:
+    root = work / "files"
+    _fetch(food_url, root / "food.zip", cfg, cfg["sizes"].get("food_zip"), cfg["sha256"].get("food_zip"))
+    _fetch(ckpt_url, root / "checkpoint.pth", cfg, cfg["sizes"].get("checkpoint"), cfg["sha256"].get("checkpoint"))
+    return root
+
+
+def _from_gdrive(cfg: dict, work: Path) -> Path:
+    url = cfg["gdrive_url"]
+    return _from_urls(url.format(id=cfg["gdrive"]["food"]), url.format(id=cfg["gdrive"]["checkpoint"]), cfg, work)
+
+
+def _from_mirror(cfg: dict, work: Path) -> Path:
+    base = cfg["mirror"].rstrip("/")
+    if not base:
+        raise UserError("no mirror configured (hw9.mirror)")
+    try:
+        z = _fetch(f"{base}/{BUNDLE}", work / BUNDLE, cfg, cfg["sizes"].get("bundle_zip"),
+                   cfg["sha256"].get("bundle_zip"))
+        safe_extract(z, work / "bundle")
+        return work / "bundle"
+    except UserError as first:
+        log.info("mirror has no %s (%s); trying food.zip + checkpoint.pth", BUNDLE, first)
+        return _from_urls(f"{base}/food.zip", f"{base}/checkpoint.pth", cfg, work)
+
+
+SOURCES = {"local": _from_local, "kaggle": _from_kaggle, "gdrive": _from_gdrive, "mirror": _from_mirror}
+
+
+def obtain(cfg: dict, out_food, out_ckpt) -> str:
+    """Try the sources in order; install the first verified bundle; return the source's name."""
+    out_food, out_ckpt = Path(out_food), Path(out_ckpt)
+    out_ckpt.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for name in cfg["sources"]:
+        with tempfile.TemporaryDirectory(prefix="hw9-", dir=out_ckpt.parent) as tmp:
+            try:
+                root = SOURCES[name](cfg, Path(tmp))
+                food, ckpt = _find_bundle_parts(root, Path(tmp))
+                _verify_and_install(food, ckpt, cfg, out_food, out_ckpt)
+                log.info("hw9 bundle from %s: %s + %s", name, out_food, out_ckpt)
+                return name
+            except UserError as exc:
+                log.warning("hw9 source %s failed: %s", name, exc)
+                failures.append(f"{name}: {exc}")
+    raise UserError(
+        f"no source gave the HW9 bundle ({'; '.join(failures)}). Download {BUNDLE} from {KAGGLE_PAGE} "
+        f"(or food.zip and checkpoint.pth) and put it in {cfg['local']}/ (config hw9.local), then rerun")
