@@ -74,7 +74,11 @@ def observed_names():
         names = [f"{c}_{c * per + j}" for c in range(11) for j in range(per)]
     else:
         names = list(HW9_IMAGES)
-    return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[: config["observed"]["count"]]
+    count = config["observed"]["count"]
+    if count > len(names):
+        raise WorkflowError(f"config key observed.count: {count} requested but the {config['asset_set']} "
+                            f"asset set has {len(names)} observed images; use at most {len(names)}")
+    return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[:count]
 
 
 def method_module(method):

@@ -72,3 +72,11 @@ def test_snakemake_refuses_bad_config_naming_key(run_snakemake, tmp_path):
     proc = run_snakemake("-n", "--configfile", bad, check=False)
     assert proc.returncode != 0
     assert "config key model.width: -2 is less than or equal to the minimum of 0" in proc.stderr + proc.stdout
+
+
+def test_more_observed_images_than_the_set_has_is_refused(run_snakemake, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("observed: {count: 12}\n")
+    proc = run_snakemake("-n", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    assert "config key observed.count: 12 requested but the offline asset set has 11 observed images" in proc.stderr

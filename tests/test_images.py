@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from workflow_scripts.errors import UserError
-from workflow_scripts.images import get_paths_labels, load_image, select_observed
+from workflow_scripts.images import get_paths_labels, load_image
 
 
 def make(folder, name, mode="RGB", size=(200, 100), colour=None):
@@ -54,17 +54,3 @@ def test_missing_and_corrupt_images(tmp_path):
         load_image(bad)
     with pytest.raises(UserError, match="image folder not found"):
         get_paths_labels(tmp_path / "nowhere")
-
-
-def test_select_observed(tmp_path):
-    for n in ["0_0.jpg", "1_1.jpg", "1_2.jpg", "2_3.jpg"]:
-        (tmp_path / n).write_bytes(b"x")
-    paths, labels = get_paths_labels(tmp_path)
-    p, l = select_observed(paths, labels, 2, [])
-    assert [x.stem for x in p] == ["0_0", "1_1"] and l == [0, 1]
-    p, l = select_observed(paths, labels, 2, ["2_3", "0_0"])
-    assert [x.stem for x in p] == ["2_3", "0_0"] and l == [2, 0]
-    with pytest.raises(UserError, match=r"\['9_9'\] not found"):
-        select_observed(paths, labels, 2, ["9_9"])
-    with pytest.raises(UserError, match="observed.count: 5 requested"):
-        select_observed(paths, labels, 5, [])

@@ -28,7 +28,8 @@ TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 CHUNK = 1 << 16
 
 
-def _verify(path: Path, size: int | None, sha256: str | None, source: str) -> None:
+def verify_file(path: Path, size: int | None, sha256: str | None, source: str) -> None:
+    """Check a file's size and sha256 (either may be None); `source` names it in the error."""
     got = path.stat().st_size
     if size is not None and got != size:
         raise UserError(f"{source}: downloaded {got:,} bytes, expected {size:,}; the file is truncated or "
@@ -82,7 +83,7 @@ def download(url: str, dest, size: int | None = None, sha256: str | None = None,
             log.warning("%s: transfer interrupted, retry %d/%d in %.1f s (resuming at %d bytes)", url, attempt,
                         retries, delay, part.stat().st_size if part.exists() else 0)
             time.sleep(delay)
-        _verify(part, size, sha256, url)
+        verify_file(part, size, sha256, url)
         os.replace(part, dest)
         return dest
     finally:

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import UserError
-from .fetch import download, safe_extract
+from .fetch import download, safe_extract, verify_file
 
 log = logging.getLogger("xai")
 
@@ -77,16 +77,10 @@ def _from_local(cfg: dict, work: Path) -> Path:
         raise UserError(f"{local} does not exist")
     bundle = local / BUNDLE if local.is_dir() else local
     if bundle.is_file() and bundle.suffix == ".zip":
-        _check_size(bundle, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"))
+        verify_file(bundle, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"), str(bundle))
         safe_extract(bundle, work / "bundle")
         return work / "bundle"
     return local  # food.zip + checkpoint.pth, or food/ + checkpoint.pth
-
-
-def _check_size(path: Path, size: int | None, sha: str | None) -> None:
-    from .fetch import _verify
-
-    _verify(path, size, sha, str(path))
 
 
 def _kaggle_auth() -> str | None:

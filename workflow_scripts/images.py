@@ -62,21 +62,6 @@ def load_image(path):
     return torch.from_numpy(load_image_array(path))
 
 
-def select_observed(paths: list[Path], labels: list[int], count: int, names: list[str]) -> tuple[list[Path], list[int]]:
-    """The observed images: the named stems (in the given order) or else the first `count`."""
-    if names:
-        by_stem = {p.stem: (p, l) for p, l in zip(paths, labels)}
-        unknown = [n for n in names if n not in by_stem]
-        if unknown:
-            folder = paths[0].parent if paths else "?"
-            raise UserError(f"config observed.names: {unknown} not found in {folder}; use stems like '0_0'")
-        chosen = [by_stem[n] for n in names]
-        return [c[0] for c in chosen], [c[1] for c in chosen]
-    if count > len(paths):
-        raise UserError(f"config observed.count: {count} requested but {paths[0].parent} holds {len(paths)} images")
-    return paths[:count], labels[:count]
-
-
 def load_batch(paths):
     import torch
 
