@@ -79,4 +79,4 @@ def test_more_observed_images_than_the_set_has_is_refused(run_snakemake, tmp_pat
     cfg.write_text("observed: {count: 12}\n")
     proc = run_snakemake("-n", "--configfile", cfg, check=False)
     assert proc.returncode != 0
-    assert "config key observed.count: 12 requested but the offline asset set has 11 observed images" in proc.stderr
+    assert "config key observed.count: 12 requested but the offline asset set has 11 observed images" in proc.stdout + proc.stderr
