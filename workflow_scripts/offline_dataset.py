@@ -209,7 +209,6 @@ def build(offline: dict, seed: int, threads: int, split_paths: dict, food_dir, s
     The observed images get `<stem>.mask.png` ground-truth masks beside them. All outputs are
     written to temporary names first, so a failure leaves nothing that looks complete.
     """
-    import json
     import logging
     import shutil
     import time
