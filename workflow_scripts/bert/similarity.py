@@ -1,0 +1,111 @@
+"""Contextual embeddings of one character (蘋 or 果) across the 10 sentences (quiz 28-30).
+
+For every layer 0-12 the selected character's vector in each sentence, then both of the
+homework's metrics between every pair of sentences: Euclidean distance and cosine similarity.
+Sentences 0-4 use 蘋果 as the fruit, 5-9 as the company; the group averages per layer say how
+well context separates the two meanings. Layer 0 (embeddings) gets a controlled experiment.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tokens import char_token
+
+FRUIT, COMPANY = range(0, 5), range(5, 10)
+
+
+def euclidean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances between the rows of a and b."""
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(d, 0.0))
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return an @ bn.T
+
+
+METRICS = {"euclidean": euclidean_distance, "cosine": cosine_similarity}
+
+
+def hidden_states(model, tokenizer, text: str) -> tuple[np.ndarray, object]:
+    """[layers, seq, hidden] for one sentence, and its encoding."""
+    import torch
+
+    enc = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_hidden_states=True)
+    return np.stack([h[0].double().numpy() for h in out.hidden_states]), enc.encodings[0]
+
+
+def select_vectors(model, tokenizer, sentences, indices) -> tuple[np.ndarray, list[dict]]:
+    """[sentences, layers, hidden] vectors of the character at `indices[i]` of sentence i."""
+    vecs, picked = [], []
+    for text, ci in zip(sentences, indices):
+        states, enc = hidden_states(model, tokenizer, text)
+        t = char_token(enc, ci, text)
+        a, b = enc.offsets[t]
+        vecs.append(states[:, t])
+        picked.append({"char": text[ci], "char_index": ci, "token_index": t, "token": enc.tokens[t],
+                       "token_text": text[a:b], "merged": (b - a) > 1})
+    return np.stack(vecs), picked
+
+
+def pair_stack(vectors: np.ndarray) -> dict:
+    """{metric: [layers, n, n]} from [n, layers, hidden]."""
+    return {m: np.stack([fn(vectors[:, l], vectors[:, l]) for l in range(vectors.shape[1])])
+            for m, fn in METRICS.items()}
+
+
+def group_means(mat: np.ndarray, groups=(FRUIT, COMPANY)) -> dict:
+    """Mean over distinct pairs within each group and between the two groups, for one [n, n] matrix."""
+    g1, g2 = (list(g) for g in groups)
+
+    def within(g):
+        return float(np.mean([mat[i, j] for i in g for j in g if i < j]))
+
+    return {"within_fruit": within(g1), "within_company": within(g2),
+            "between": float(np.mean([mat[i, j] for i in g1 for j in g2]))}
+
+
+def layer0_experiment(model, tokenizer, sentence: str, char_index: int) -> dict:
+    """What changes a character's layer-0 vector? Distances to the original's layer-0 vector when
+    only one thing changes: its position (filler prepended), the sentence length (text appended),
+    its context (every other character replaced, same length), another occurrence count (the same
+    character repeated elsewhere, position kept)."""
+    ch = sentence[char_index]
+    base = select_vectors(model, tokenizer, [sentence], [char_index])[0][0, 0]
+    filler = "的" if ch != "的" else "了"
+    variants = {
+        "position_shift_3": (filler * 3 + sentence, char_index + 3),
+        "longer_sentence": (sentence + "而且今天天氣很好", char_index),
+        "other_context": ("".join(c if i == char_index else filler for i, c in enumerate(sentence)), char_index),
+        "more_occurrences": (sentence + ch * 3, char_index),
+    }
+    out = {}
+    for name, (text, idx) in variants.items():
+        v = select_vectors(model, tokenizer, [text], [idx])[0][0, 0]
+        out[name] = {"text": text, "char_index": idx, "euclidean": float(np.linalg.norm(v - base)),
+                     "cosine": float(cosine_similarity(v[None], base[None])[0, 0])}
+    return out
+
+
+def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]:
+    """(arrays, summary) for every selected character (e.g. {"蘋": [...], "果": [...]})."""
+    arrays, summary = {}, {"characters": {}, "metrics": list(METRICS), "groups": {
+        "fruit": list(FRUIT), "company": list(COMPANY)}}
+    for key, (name, indices) in enumerate(index_lists.items()):
+        vectors, picked = select_vectors(model, tokenizer, sentences, indices)
+        stack = pair_stack(vectors)
+        arrays[f"vectors_{key}"] = vectors.astype(np.float32)
+        for m, s in stack.items():
+            arrays[f"{m}_{key}"] = s
+        summary["characters"][name] = {
+            "key": key, "indices": list(indices), "picked": picked,
+            "group_means": {m: [group_means(s[l]) for l in range(s.shape[0])] for m, s in stack.items()},
+            "layer0": layer0_experiment(model, tokenizer, sentences[0], indices[0]),
+        }
+    arrays["sentences"] = np.array(sentences)
+    arrays["characters"] = np.array(list(index_lists))
+    return arrays, summary

@@ -1,0 +1,13 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+from workflow_scripts.bert.pipeline import run_hidden_pca
+from workflow_scripts.runtime import set_threads
+from workflow_scripts.step import run
+
+
+def main(smk):
+    set_threads(smk.threads)
+    run_hidden_pca(smk.input.model, dict(smk.params.item), int(smk.wildcards.item) - 1, dict(smk.params.pca),
+                   smk.output.npz, smk.output.json)
+
+
+run(snakemake, main)  # noqa: F821

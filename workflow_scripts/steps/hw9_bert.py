@@ -1,0 +1,10 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+from workflow_scripts.bert.models import install_hw9_bert
+from workflow_scripts.step import run
+
+
+def main(smk):
+    install_hw9_bert(smk.params.source, smk.output.folder)
+
+
+run(snakemake, main)  # noqa: F821
