@@ -94,5 +94,5 @@ def all_targets():
     targets += expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names)
     if OFFLINE:
         targets += [f"{ASSETS}/training_metrics.json", f"{ASSETS}/dataset.json"]
-    targets += bert_targets()  # rules/bert.smk
+    targets += bert_targets() + figure_targets()  # rules/bert.smk, rules/figures.smk
     return targets

@@ -68,6 +68,22 @@ def test_roles_on_the_three_items(tiny):
     assert "Cats" in enc.tokens and roles[enc.tokens.index("Cats")] == "context"
 
 
+def test_homework_rule_falls_back_to_the_span_when_the_answer_is_split(tmp_path):
+    """A tokenizer that splits 1856 into pieces finds no answer word: the span rule takes over."""
+    from transformers import BertTokenizerFast
+
+    from workflow_scripts.bert.hidden_pca import analyse
+
+    item = INPUTS["qa_items"][0]
+    vocab = [v for v in vocab_for(bert_texts(BERT)) if v != "1856"] + ["18", "##56"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(str(tmp_path / "vocab.txt"), do_lower_case=False)
+    n = len(tok(item["question"], item["context"])["input_ids"])
+    states = [np.random.default_rng(k).normal(size=(n, 8)) for k in range(13)]
+    _, summary = analyse(tok, states, item, "homework", 0)
+    assert summary["answer_rule_used"] == "span" and summary["answer_tokens"] == ["18", "##56"]
+
+
 def test_merged_token_maps_both_characters(tmp_path):
     """A tokenizer that keeps 蘋果 as one piece (like XLM-R's) maps 蘋 and 果 to the same token."""
     from transformers import BertTokenizerFast

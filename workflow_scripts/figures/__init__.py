@@ -1,0 +1,1 @@
+"""Figures rendered from cached artifacts (matplotlib, Agg)."""

@@ -1,0 +1,103 @@
+"""BERT figures: similarity matrices with Chinese labels, group curves by layer, PCA grids,
+attention behaviour per (layer, head)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..io import atomic_path, read_json  # noqa: E402
+from .fonts import use_cjk  # noqa: E402
+
+METRIC_TITLES = {"cosine": "Cosine Similarities", "euclidean": "Euclidean Distances"}
+ROLE_STYLE = {"answer": ("blue", "d"), "question": ("red", "o"), "context": ("green", "o")}
+
+
+def save(fig, path, dpi=100) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def similarity_matrix(npz, key: int, metric: str, layer: int, out_png) -> None:
+    """The homework's 10x10 matrix figure, values printed in the cells."""
+    use_cjk()
+    with np.load(npz) as z:
+        mat = z[f"{metric}_{key}"][layer]
+        sentences = [str(s) for s in z["sentences"]]
+        char = str(z["characters"][key])
+    fig, ax = plt.subplots(figsize=(10, 8))
+    im = ax.imshow(mat, cmap="YlGn" if metric == "cosine" else "YlGn_r")
+    fig.colorbar(im, ax=ax)
+    ax.set_xticks(range(len(sentences)), sentences, rotation=90)
+    ax.set_yticks(range(len(sentences)), sentences)
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_title(f"{METRIC_TITLES[metric]} of BERT Embeddings: 「{char}」, layer {layer}")
+    save(fig, out_png)
+
+
+def similarity_by_layer(json_path, out_png) -> None:
+    """Within-fruit, within-company and between-group averages over layers, per character and metric."""
+    use_cjk()
+    s = read_json(json_path)
+    chars = list(s["characters"])
+    fig, axes = plt.subplots(len(chars), 2, figsize=(11, 3.6 * len(chars)), squeeze=False)
+    for r, c in enumerate(chars):
+        for col, metric in enumerate(("cosine", "euclidean")):
+            ax = axes[r, col]
+            means = s["characters"][c]["group_means"][metric]
+            for key, label in (("within_fruit", "within fruit (0-4)"), ("within_company", "within company (5-9)"),
+                               ("between", "fruit vs company")):
+                ax.plot(range(len(means)), [m[key] for m in means], marker="o", label=label)
+            ax.set_title(f"「{c}」: mean {'cosine similarity' if metric == 'cosine' else 'Euclidean distance'}")
+            ax.set_xlabel("layer")
+            ax.legend(fontsize=8)
+    save(fig, out_png)
+
+
+def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
+    """Layers 1-12 of one QA item, as in the homework: answer blue diamonds, question red, context green."""
+    s = read_json(json_path)
+    with np.load(npz) as z:
+        coords, roles, tokens = z["coords"], z["roles"], z["tokens"]
+    layers = list(layers)
+    cols = 4
+    rows = -(-len(layers) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.5 * rows), squeeze=False)
+    for ax, layer in zip(axes.flat, layers):
+        c = coords[layer]
+        for role, (color, marker) in ROLE_STYLE.items():
+            m = roles == role
+            ax.scatter(c[m, 0], c[m, 1], color=color, marker=marker, s=18 if role != "answer" else 40, label=role)
+        for i in np.flatnonzero(roles != "special"):
+            ax.text(c[i, 0], c[i, 1], str(tokens[i]), fontsize=6, alpha=0.7)
+        ax.set_title(f"Layer {layer}")
+    for ax in list(axes.flat)[len(layers):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})")
+    save(fig, out_png, dpi=80)
+
+
+def attention_heads(npz, json_path, out_png) -> None:
+    """Mean attention share per (layer, head) for each behaviour, plus she -> officer attention."""
+    s = read_json(json_path)
+    with np.load(npz) as z:
+        shares, cats, coref = z["mean_shares"], [str(c) for c in z["categories"]], z["coreference"]
+    panels = [(cats[i], shares[:, :, i]) for i in range(len(cats))]
+    panels.append((f"{s['words']['pronoun']} → {s['words']['antecedent']}", coref))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
+    for ax, (title, m) in zip(axes, panels):
+        im = ax.imshow(m, vmin=0, vmax=max(float(m.max()), 1e-9), cmap="viridis")
+        ax.set_title(title)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(0, m.shape[1], 2), range(1, m.shape[1] + 1, 2))
+        ax.set_yticks(range(0, m.shape[0], 2), range(1, m.shape[0] + 1, 2))
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(f"Attention behaviour ({s['model']['name']}): {s['sentence']}")
+    save(fig, out_png)

@@ -1,0 +1,10 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+from workflow_scripts.figures.bert import pca_grid
+from workflow_scripts.step import run
+
+
+def main(smk):
+    pca_grid(smk.input.npz, smk.input.json, smk.output.png)
+
+
+run(snakemake, main)  # noqa: F821
