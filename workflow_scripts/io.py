@@ -20,6 +20,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp makes 0600 files; outputs are meant to be shared and read
+            os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

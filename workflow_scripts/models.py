@@ -13,13 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .classes import CLASS_NAMES  # noqa: F401  (re-exported)
 from .errors import UserError
 
 N_CLASSES = 11
-CLASS_NAMES = [
-    "Bread", "Dairy product", "Dessert", "Egg", "Fried food", "Meat",
-    "Noodles/Pasta", "Rice", "Seafood", "Soup", "Vegetable/Fruit",
-]
 # (in, out, blocks) per stage at width 1.0; every stage ends in MaxPool2d(2, 2, 0).
 STAGES = [(3, 128, 3), (128, 128, 3), (128, 256, 3), (256, 512, 1), (512, 512, 1)]
 

@@ -69,18 +69,46 @@ def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
     rows = -(-len(layers) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.5 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
-        c = coords[layer]
-        for role, (color, marker) in ROLE_STYLE.items():
-            m = roles == role
-            ax.scatter(c[m, 0], c[m, 1], color=color, marker=marker, s=18 if role != "answer" else 40, label=role)
-        for i in np.flatnonzero(roles != "special"):
-            ax.text(c[i, 0], c[i, 1], str(tokens[i]), fontsize=6, alpha=0.7)
-        ax.set_title(f"Layer {layer}")
+        _pca_panel(ax, coords[layer], roles, tokens, layer)
     for ax in list(axes.flat)[len(layers):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})")
     save(fig, out_png, dpi=80)
+
+
+def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
+    for role, (color, marker) in ROLE_STYLE.items():
+        m = roles == role
+        ax.scatter(coords[m, 0], coords[m, 1], color=color, marker=marker, s=18 if role != "answer" else 40, label=role)
+    for i in np.flatnonzero(roles != "special"):
+        ax.text(coords[i, 0], coords[i, 1], str(tokens[i]), fontsize=fontsize, alpha=0.7)
+    ax.set_title(f"Layer {layer}")
+
+
+def pca_layers(npz, json_path, out_dir) -> None:
+    """One file per hidden state (layer0.png = embeddings ... layer12.png), the homework's single plots."""
+    import shutil
+    from pathlib import Path
+
+    s = read_json(json_path)
+    with np.load(npz) as z:
+        coords, roles, tokens = z["coords"], z["roles"], z["tokens"]
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for layer in range(len(coords)):
+            fig, ax = plt.subplots(figsize=(8, 6.5))
+            _pca_panel(ax, coords[layer], roles, tokens, layer, fontsize=9)
+            ax.legend(fontsize=8)
+            fig.suptitle(f"Q{s['item']}: {s['question']}", fontsize=9)
+            save(fig, tmp / f"layer{layer}.png", dpi=80)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def attention_heads(npz, json_path, out_png) -> None:

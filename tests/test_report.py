@@ -1,0 +1,109 @@
+"""The quiz report built from the test config: answers.json, quiz.md, quiz.html in a real browser,
+and Snakemake's own report."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+from conftest import snakemake
+
+STATUSES = {"answered", "answered with a substitute", "not answerable"}
+
+
+@pytest.fixture(scope="module")
+def answers(test_build):
+    return json.loads((test_build.out / "report/answers.json").read_text(encoding="utf-8"))
+
+
+def test_every_question_is_answered_or_says_why(answers, test_build):
+    qs = answers["answers"]
+    assert [a["id"] for a in qs] == list(range(1, 31))
+    for a in qs:
+        assert a["status"] in STATUSES, a
+        if a["status"] == "not answerable":
+            assert a["reason"] and a["choice"] == [], a
+            continue
+        keys = [k for k, _ in a["options"]]
+        assert a["choice"] and set(a["choice"]) <= set(keys), a
+        assert a["numbers"], a
+        assert (test_build.out / a["figure"]).is_file(), a["figure"]
+    # image-specific questions cannot be answered with emoji renderings; masked-word ones need an MLM
+    by_id = {a["id"]: a for a in qs}
+    for qid in (1, 4, 6, 8, 9, 13, 14, 20, 22, 23):
+        assert by_id[qid]["status"] == "not answerable", qid
+    model = json.loads((test_build.out / "assets/model.json").read_text())
+    assert by_id[17]["choice"] == [model["cnn_modules"][21]]
+    assert by_id[30]["choice"] == ["position"]  # layer 0: token + position embeddings
+    assert by_id[25]["status"] == "answered with a substitute" and "not QA-finetuned" in by_id[25]["caveat"]
+
+
+def test_header_names_the_run(answers, test_build):
+    h = answers["header"]
+    model = json.loads((test_build.out / "assets/model.json").read_text())
+    assert h["checkpoint_sha256"] == model["checkpoint_sha256"] and h["asset_set"] == "test"
+    assert re.fullmatch(r"[0-9a-f]{16}", h["config_hash"]) and h["seeds"]["seed"] == 0
+    assert {"torch", "transformers", "snakemake", "python"} <= set(h["versions"])
+    assert h["device"] == ["cpu"] and h["wall_seconds"]["train_classifier"] > 0
+
+
+def test_markdown_links_every_figure(test_build):
+    md = (test_build.out / "report/quiz.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[Q\d+\]\(\.\./(figures/[^)]+)\)", md)
+    assert links and all((test_build.out / rel).is_file() for rel in links)
+    assert "蘋果" in md and md.count("\n## Q") == 30
+
+
+BROWSER_PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.src))), true);
+const __ce = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); __ce(...a); };
+window.addEventListener('load', () => {
+  const imgs = [...document.images].map(i => [i.alt, i.complete, i.naturalWidth]);
+  document.documentElement.setAttribute('data-check', JSON.stringify({
+    imgs, errors: window.__errors, cjk: /[\\u4e00-\\u9fff]/.test(document.body.innerText),
+    sections: document.querySelectorAll('section').length}));
+});
+</script>"""
+
+
+def chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("no chromium: install Debian's chromium (./xai test does so when run as root)")
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def test_quiz_html_in_a_real_browser(test_build, tmp_path):
+    html = (test_build.out / "report/quiz.html").read_text(encoding="utf-8")
+    assert "src=\"data:image/png;base64," in html and "src=\"../" not in html  # self-contained
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("<head>", "<head>" + BROWSER_PROBE, 1), encoding="utf-8")
+    dom = subprocess.run(chromium() + ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r"data-check=\"([^\"]*)\"", dom.stdout)
+    assert m, dom.stderr[-2000:]
+    check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert check["imgs"] and all(ok and width > 0 for _, ok, width in check["imgs"]), check["imgs"]
+    assert check["errors"] == [] and check["cjk"] and check["sections"] == 30
+    # the unmodified page: a screenshot kept with the test's output, and no console errors
+    shot = test_build.out / "report/quiz_screenshot.png"
+    run = subprocess.run(chromium() + ["--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+                                       "--window-size=1200,2400", (test_build.out / "report/quiz.html").as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert shot.stat().st_size > 10_000, run.stderr[-2000:]
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console
+
+
+def test_snakemake_report_zip(test_build, tmp_path):
+    out = tmp_path / "report.zip"
+    snakemake("--configfile", "config/test.yaml", "--report", out, cwd=test_build.workflow)
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+    assert any(n.endswith("quiz.html") for n in names) and any(n.endswith("attention_heads.png") for n in names)
+    assert any(n.endswith("training_metrics.json") for n in names)

@@ -1,0 +1,280 @@
+"""CNN figures of HW9 (food-11 classifier), rendered from cached per-image artifacts.
+
+Each function takes the observed-image npz paths and the attribution artifact paths of one
+method, in homework order (one column per image), and writes one PNG. The grids follow the
+homework's plots: LIME 1 x N; saliency 2 x N (images / normalised map in `hot`); SmoothGrad
+and Integrated Gradients 3 x N (images / the homework's min-max RGB rendering / the
+normalised map in `hot`); filter explanation 3 x N (images / filter activation / filter
+visualisation). Where the observed image carries a ground-truth mask (offline asset set),
+it is outlined in cyan on the map panels.
+
+Every input is checked before a figure is drawn: a missing file or key raises UserError
+naming the file and the key, and no output is written.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..classes import CLASS_NAMES  # noqa: E402
+from ..errors import UserError  # noqa: E402
+from .bert import save  # noqa: E402
+
+
+# Rows per method; columns are the images.
+ROWS = {"lime": 1, "saliency": 2, "smoothgrad": 3, "integrated_gradients": 3, "filters": 3}
+OBSERVED_KEYS = ("image", "label", "name")
+COMMON_KEYS = ("image", "label", "prediction")
+METHOD_KEYS = {
+    "lime": ("overlay",),
+    "saliency": ("map",),
+    "smoothgrad": ("rgb", "map"),
+    "integrated_gradients": ("rgb", "map"),
+}
+MASK_STYLE = {"levels": [0.5], "colors": "cyan", "linewidths": 0.8}
+PANEL_INCHES = 3.0
+
+
+def layout(method: str, n: int) -> tuple[int, int]:
+    """(rows, cols) of the figure for `method` with n images."""
+    if method not in ROWS:
+        raise UserError(f"unknown CNN figure method {method!r}; expected one of {sorted(ROWS)}")
+    return ROWS[method], n
+
+
+# ---------------------------------------------------------------- loading and checks
+
+def _read(path, keys) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise UserError(f"{path}: missing key {missing[0]!r} (has: {', '.join(sorted(z.files))}); "
+                                "re-run the step that wrote it")
+            return {k: z[k] for k in z.files}
+    except UserError:
+        raise
+    except Exception as exc:  # zip/npy errors: a truncated or foreign file
+        raise UserError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc}); delete it and re-run") from exc
+
+
+def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
+    observed, artifacts = [Path(p) for p in observed], [Path(p) for p in artifacts]
+    if not artifacts:
+        raise UserError("no artifacts given for the CNN figure; check the image list in the config")
+    if len(observed) != len(artifacts):
+        raise UserError(f"{len(observed)} observed images but {len(artifacts)} artifacts "
+                        f"(first artifact: {artifacts[0]}); the two lists must pair up")
+    pairs = []
+    for obs_path, art_path in zip(observed, artifacts):
+        obs = _read(obs_path, OBSERVED_KEYS)
+        art = _read(art_path, tuple(COMMON_KEYS) + tuple(keys))
+        img = obs["image"]
+        if img.ndim != 3 or img.shape[0] != 3:
+            raise UserError(f"{obs_path}: key 'image' has shape {img.shape}, expected 3 x H x W")
+        if str(art["image"]) != str(obs["name"]):
+            raise UserError(f"{art_path}: artifact is for image {str(art['image'])!r} but is paired with "
+                            f"{obs_path} ({str(obs['name'])!r}); the lists must be in the same order")
+        pairs.append((obs, art))
+    return pairs
+
+
+# ---------------------------------------------------------------- panels
+
+def _class(i: int) -> str:
+    return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else str(i)
+
+
+def _title(obs: dict, art: dict) -> str:
+    label, pred = int(art["label"]), int(art["prediction"])
+    mark = "" if label == pred else " (wrong)"
+    return f"{str(obs['name'])}\nlabel: {_class(label)}\npred: {_class(pred)}{mark}"
+
+
+def _minmax(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def _as_rgb(a) -> np.ndarray:
+    """An HxWx3 image for imshow: integer images are taken as 0-255, floats clipped to [0, 1]."""
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = a.transpose(1, 2, 0)
+    if a.dtype.kind in "iub":
+        a = a.astype(np.float64) / 255.0
+    return np.clip(a.astype(np.float64), 0.0, 1.0)
+
+
+def _grid(method: str, n: int, title: str):
+    rows, cols = layout(method, n)
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.9),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    # wrapped to the grid's width, so that a long title does not widen a narrow figure
+    fig.suptitle(textwrap.fill(title, width=max(20, int(PANEL_INCHES * cols * 8))))
+    return fig, axes
+
+
+def _outline(ax, obs: dict) -> None:
+    """Cyan contour of the ground-truth mask, if the observed image has one (in image pixel units)."""
+    mask = obs.get("mask")
+    if mask is None or not np.any(mask):
+        return
+    ax.contour(np.asarray(mask, dtype=float), **MASK_STYLE)
+
+
+def _image_row(axes, pairs, row: int = 0) -> None:
+    for col, (obs, art) in enumerate(pairs):
+        axes[row, col].imshow(_as_rgb(obs["image"]))
+        axes[row, col].set_title(_title(obs, art), fontsize=9)
+
+
+def _map(ax, m, obs, **kw) -> None:
+    ax.imshow(np.asarray(m, dtype=np.float64), **kw)
+    _outline(ax, obs)
+
+
+def _row_label(ax, text: str) -> None:
+    ax.set_ylabel(text, fontsize=10)
+
+
+def _variant(art: dict) -> str:
+    v = str(art.get("variant", ""))
+    return f" ({v})" if v else ""
+
+
+def _done(fig, axes, out_png) -> tuple[int, int]:
+    shape = axes.shape
+    save(fig, out_png)
+    return shape
+
+
+# ---------------------------------------------------------------- figures
+
+def lime_figure(observed, artifacts, out_png) -> tuple[int, int]:
+    """1 x N: lime's get_image_and_mask image (positive superpixels green, negative red), as in the homework."""
+    pairs = _load(observed, artifacts, METHOD_KEYS["lime"])
+    fig, axes = _grid("lime", len(pairs), "LIME" + _variant(pairs[0][1]))
+    for col, (obs, art) in enumerate(pairs):
+        ax = axes[0, col]
+        ax.imshow(_as_rgb(art["overlay"]))
+        _outline(ax, obs)
+        ax.set_title(_title(obs, art), fontsize=9)
+    return _done(fig, axes, out_png)
+
+
+def saliency_figure(observed, artifacts, out_png) -> tuple[int, int]:
+    """2 x N: images / normalised saliency map (|gradient| max over channels) in `hot`."""
+    pairs = _load(observed, artifacts, METHOD_KEYS["saliency"])
+    fig, axes = _grid("saliency", len(pairs), "Saliency map" + _variant(pairs[0][1]))
+    _image_row(axes, pairs)
+    for col, (obs, art) in enumerate(pairs):
+        _map(axes[1, col], art["map"], obs, cmap="hot", vmin=0.0, vmax=1.0)
+    _row_label(axes[0, 0], "image")
+    _row_label(axes[1, 0], "saliency (max over RGB, normalised)")
+    return _done(fig, axes, out_png)
+
+
+def _rgb_and_map(method: str, name: str, rgb_label: str, observed, artifacts, out_png, extra=None):
+    pairs = _load(observed, artifacts, METHOD_KEYS[method])
+    fig, axes = _grid(method, len(pairs), name + _variant(pairs[0][1]) + (extra(pairs) if extra else ""))
+    _image_row(axes, pairs)
+    for col, (obs, art) in enumerate(pairs):
+        _map(axes[1, col], _as_rgb(art["rgb"]), obs)
+        _map(axes[2, col], art["map"], obs, cmap="hot", vmin=0.0, vmax=1.0)
+    _row_label(axes[0, 0], "image")
+    _row_label(axes[1, 0], rgb_label)
+    _row_label(axes[2, 0], "max over RGB of |attr.|, normalised")
+    return _done(fig, axes, out_png)
+
+
+def smoothgrad_figure(observed, artifacts, out_png) -> tuple[int, int]:
+    """3 x N: images / the homework's SmoothGrad rendering (HxWx3 min-max) / normalised map in `hot`."""
+    def noise(pairs):
+        std = [float(a["noise_std"]) for _, a in pairs if "noise_std" in a]
+        return f", noise std {min(std):.3g}-{max(std):.3g}" if std else ""
+    return _rgb_and_map("smoothgrad", "SmoothGrad", "SmoothGrad (homework RGB)", observed, artifacts, out_png,
+                        extra=noise)
+
+
+def integrated_gradients_figure(observed, artifacts, out_png) -> tuple[int, int]:
+    """3 x N: images / the homework's normalised IG as RGB / normalised map in `hot`."""
+    def delta(pairs):
+        d = [abs(float(a["completeness_delta"])) for _, a in pairs if "completeness_delta" in a]
+        return f", max |completeness delta| {max(d):.3g}" if d else ""
+    return _rgb_and_map("integrated_gradients", "Integrated Gradients", "IG (homework RGB)", observed, artifacts,
+                        out_png, extra=delta)
+
+
+def _filter_keys(layer: int, filt: int) -> tuple[str, ...]:
+    return (f"activation_{layer}_{filt}", f"visualization_{layer}_{filt}", f"module_{layer}_{filt}")
+
+
+def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
+    act_key, vis_key, mod_key = _filter_keys(layer, filt)
+    modules = sorted({str(a[mod_key]) for _, a in pairs})
+    fig, axes = _grid("filters", len(pairs), f"Filter explanation: cnn[{layer}] ({'/'.join(modules)}), "
+                                             f"filter {filt}" + _variant(pairs[0][1]))
+    _image_row(axes, pairs)
+    for col, (obs, art) in enumerate(pairs):
+        h, w = np.asarray(obs["image"]).shape[1:]
+        act = _minmax(art[act_key])
+        # Activations are smaller than the image deeper in the network: stretch onto the
+        # image's pixel grid so that the mask outline lines up.
+        axes[1, col].imshow(act, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="nearest")
+        _outline(axes[1, col], obs)
+        axes[1, col].set_xlim(-0.5, w - 0.5)
+        axes[1, col].set_ylim(h - 0.5, -0.5)
+        axes[1, col].set_xlabel(f"{art[act_key].shape[0]}x{art[act_key].shape[1]}", fontsize=8)
+        vis = np.asarray(art[vis_key])
+        axes[2, col].imshow(_minmax(vis.transpose(1, 2, 0) if vis.ndim == 3 and vis.shape[0] == 3 else vis))
+    _row_label(axes[0, 0], "image")
+    _row_label(axes[1, 0], "activation (normalised)")
+    _row_label(axes[2, 0], "visualisation (normalised)")
+    return _done(fig, axes, out_png)
+
+
+def filters_figure(observed, artifacts, out_png, layer: int, filt: int) -> tuple[int, int]:
+    """3 x N for one (layer, filter): images / filter activation / filter visualisation (min-max RGB)."""
+    pairs = _load(observed, artifacts, _filter_keys(int(layer), int(filt)))
+    return _filters_pairs(pairs, out_png, int(layer), int(filt))
+
+
+def filters_figures(observed, artifacts, pairs, template) -> list[Path]:
+    """One filters_figure per (layer, filter) in `pairs`, to template.format(layer=L, filter=F).
+
+    All keys of all pairs are checked before the first file is written.
+    """
+    pairs = [(int(l), int(f)) for l, f in pairs]
+    if not pairs:
+        raise UserError("no (layer, filter) pairs given for the filter figures; check the config")
+    keys = tuple(k for l, f in pairs for k in _filter_keys(l, f))
+    loaded = _load(observed, artifacts, keys)
+    outs = []
+    for layer, filt in pairs:
+        out = Path(template.format(layer=layer, filter=filt))
+        _filters_pairs(loaded, out, layer, filt)
+        outs.append(out)
+    return outs
+
+
+FIGURES = {
+    "lime": lime_figure,
+    "saliency": saliency_figure,
+    "smoothgrad": smoothgrad_figure,
+    "integrated_gradients": integrated_gradients_figure,
+}
+

@@ -1,0 +1,1 @@
+"""The quiz report: region annotations, evaluators, Markdown/HTML rendering."""

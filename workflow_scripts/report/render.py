@@ -1,0 +1,134 @@
+"""answers.json -> quiz.md (figures linked) and quiz.html (one self-contained file, figures embedded)."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from ..io import atomic_path
+
+STATUS_MARK = {"answered": "answered", "answered with a substitute": "answered with a substitute model",
+               "not answerable": "not answerable with this asset set"}
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {fmt(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _header_rows(h: dict) -> list[tuple[str, str]]:
+    return [
+        ("asset set", f"{h['asset_set']} (source: {h['source']}); observed images: {', '.join(h['observed'])}"),
+        ("CNN", f"homework Classifier, width {h['model']['width']}, {h['model']['parameters']:,} parameters"),
+        ("checkpoint sha256", h["checkpoint_sha256"]),
+        ("config hash", h["config_hash"]),
+        ("seeds", fmt(h["seeds"])),
+        ("BERT models", "; ".join(f"{r}: {d['name']}" + (f" @ {d['commit'][:12]}" if d.get("commit") else "")
+                                  for r, d in h["bert_models"].items())),
+        ("device", ", ".join(h["device"])),
+        ("versions", fmt(h["versions"])),
+        ("wall time per rule (s)", fmt(h["wall_seconds"]) + f"; total {sum(h['wall_seconds'].values()):.0f} s"),
+    ]
+
+
+def _summary(a: dict) -> str:
+    if a["status"] == "not answerable":
+        return "—"
+    return " + ".join(a["answer"])
+
+
+def markdown(doc: dict, figure_prefix: str = "../") -> str:
+    h, answers = doc["header"], doc["answers"]
+    out = ["# HW9 quiz: answers from computed evidence", ""]
+    out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _header_rows(h)] + [""]
+    counts = {s: sum(a["status"] == s for a in answers) for s in STATUS_MARK}
+    out += [", ".join(f"{n} {STATUS_MARK[s]}" for s, n in counts.items()), ""]
+    out += ["| # | topic | answer | status |", "|---|---|---|---|"]
+    out += [f"| [{a['id']}](#q{a['id']}) | {a['topic']} | {_summary(a)} | {a['status']} |" for a in answers] + [""]
+    for a in answers:
+        out += [f"## Q{a['id']}. {a['question']}", f'<a id="q{a["id"]}"></a>', ""]
+        out += ["Options: " + "; ".join(text for _, text in a["options"]), ""]
+        if a["status"] == "not answerable":
+            out += [f"**Not answerable with this asset set:** {a['reason']}", ""]
+        else:
+            out += [f"**Answer:** {' + '.join(a['answer'])}  ", f"*Why:* {a['why']}"]
+            if a.get("margin") is not None:
+                out += [f"  \n*Margin:* {fmt(a['margin'])}"]
+            if a.get("caveat"):
+                out += [f"  \n*Caveat:* {a['caveat']}"]
+            out += [""]
+        if a.get("numbers"):
+            out += ["| evidence | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in a["numbers"].items()] + [""]
+        if a.get("figure"):
+            out += [f"![Q{a['id']}]({figure_prefix}{a['figure']})", ""]
+    return "\n".join(out) + "\n"
+
+
+CSS = """body{font-family:"DejaVu Sans","WenQuanYi Micro Hei","Noto Sans CJK TC",sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;line-height:1.45}table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+vertical-align:top;font-size:.92em}img{max-width:100%;border:1px solid #eee}.na{color:#a33}.sub{color:#a60}.ok{color:#262}
+section{border-top:1px solid #ddd;margin-top:1.5em}"""
+
+
+def _img(results: Path, rel: str, cache: dict) -> str:
+    if rel not in cache:
+        data = (results / rel).read_bytes()
+        cache[rel] = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return cache[rel]
+
+
+def html_page(doc: dict, results) -> str:
+    results = Path(results)
+    e = html.escape
+    h, answers = doc["header"], doc["answers"]
+    cls = {"answered": "ok", "answered with a substitute": "sub", "not answerable": "na"}
+    out = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+           "<title>HW9 quiz: answers from computed evidence</title>", f"<style>{CSS}</style></head><body>",
+           "<h1>HW9 quiz: answers from computed evidence</h1><table>"]
+    out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _header_rows(h)] + ["</table>"]
+    out += ["<table><tr><th>#</th><th>topic</th><th>answer</th><th>status</th></tr>"]
+    out += [f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td><td>{e(_summary(a))}</td>'
+            f'<td class="{cls[a["status"]]}">{e(a["status"])}</td></tr>' for a in answers] + ["</table>"]
+    images: dict[str, str] = {}
+    shown: dict[str, int] = {}
+    for a in answers:
+        out += [f'<section id="q{a["id"]}"><h2>Q{a["id"]}. {e(a["question"])}</h2>',
+                "<p>Options: " + "; ".join(e(text) for _, text in a["options"]) + "</p>"]
+        if a["status"] == "not answerable":
+            out += [f'<p class="na"><b>Not answerable with this asset set:</b> {e(a["reason"])}</p>']
+        else:
+            out += [f'<p class="{cls[a["status"]]}"><b>Answer:</b> {e(" + ".join(a["answer"]))}</p>',
+                    f"<p><i>Why:</i> {e(a['why'])}"
+                    + (f"<br><i>Margin:</i> {e(fmt(a['margin']))}" if a.get("margin") is not None else "")
+                    + (f"<br><i>Caveat:</i> {e(a['caveat'])}" if a.get("caveat") else "") + "</p>"]
+        if a.get("numbers"):
+            out += ["<table><tr><th>evidence</th><th>value</th></tr>"]
+            out += [f"<tr><td>{e(k)}</td><td>{e(fmt(v))}</td></tr>" for k, v in a["numbers"].items()] + ["</table>"]
+        if a.get("figure") and (results / a["figure"]).exists():
+            first = shown.setdefault(a["figure"], a["id"])
+            if first == a["id"]:  # each figure is embedded once; later questions link to it
+                out += [f'<img alt="figure for Q{a["id"]}" id="fig-q{a["id"]}" src="{_img(results, a["figure"], images)}">']
+            else:
+                out += [f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, shown under Q{first}</a></p>']
+        out += ["</section>"]
+    out += ["</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def write_reports(answers_json, results, out_md, out_html) -> None:
+    doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
+    missing = sorted({a["figure"] for a in doc["answers"] if a.get("figure") and not (Path(results) / a["figure"]).exists()})
+    if missing:
+        from ..errors import UserError
+
+        raise UserError(f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline")
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(markdown(doc), encoding="utf-8")
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(html_page(doc, results), encoding="utf-8")

@@ -1,0 +1,26 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+import numpy as np
+
+from workflow_scripts.assets import load_observed
+from workflow_scripts.attribute import explain_image
+from workflow_scripts.io import atomic_path
+from workflow_scripts.models import load_checkpoint
+from workflow_scripts.runtime import make_deterministic, pick_device, set_threads
+from workflow_scripts.step import run
+
+
+def main(smk):
+    """The same image's IG map for each configured number of path steps (quiz 18)."""
+    set_threads(smk.params.threads or smk.threads)
+    device = pick_device(smk.params.device)
+    make_deterministic(device)
+    image, label, name, _ = load_observed(smk.input.image)
+    model = load_checkpoint(smk.input.checkpoint, device=device)
+    steps = sorted(smk.params.steps)
+    maps = [explain_image("integrated_gradients", model, image, label, name,
+                          {**dict(smk.params.cfg), "steps": s}, device)["map"] for s in steps]
+    with atomic_path(smk.output.npz, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, steps=np.array(steps), maps=np.stack(maps), image=name, label=label)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,10 @@
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+from workflow_scripts.report.render import write_reports
+from workflow_scripts.step import run
+
+
+def main(smk):
+    write_reports(smk.input.answers, smk.params.results, smk.output.md, smk.output.html)
+
+
+run(snakemake, main)  # noqa: F821
