@@ -314,3 +314,31 @@ def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
     put(ctx, "assets/model.json", obj={"cnn_modules": ["Dropout"] * 30, "width": 1.0})
     a = answer(ctx, BANK[17])
     assert a["status"] == "not answerable" and "Dropout" in a["reason"]
+
+
+def test_mechanism_questions_read_the_artifacts(ctx):
+    ctx["observed"] = ["0_0"]
+    segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
+    put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)))
+    a = answer(ctx, BANK[3])
+    assert a["choice"] == ["superpixels_off"] and a["numbers"]["superpixels in image 0_0"] == 16
+    _observed(ctx, "0_0")
+    put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "loss"}),
+        map=np.random.default_rng(0).random((128, 128)))
+    assert answer(ctx, BANK[7])["choice"] == ["dloss_dinput"]
+    put(ctx, "attributions/smoothgrad/0_0.npz", noise_std=0.01, params=json.dumps({"samples": 50}),
+        map=np.random.default_rng(1).random((128, 128)))
+    assert answer(ctx, BANK[10])["choice"] == ["noise_average_saliency"]
+    put(ctx, "attributions/filters/0_0.npz", pairs=np.array([[15, 0]]), activation_15_0=np.zeros((64, 64)),
+        objective_15_0=np.array([1.0, 2.0, 5.0]))
+    assert sorted(answer(ctx, BANK[16])["choice"]) == ["image_activates_most", "positions"]
+
+
+def test_mechanism_questions_refuse_other_variants(ctx):
+    ctx["observed"] = ["0_0"]
+    _observed(ctx, "0_0")
+    put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "logit"}),
+        map=np.zeros((128, 128)))
+    assert answer(ctx, BANK[7])["status"] == "not answerable"
+    put(ctx, "attributions/smoothgrad/0_0.npz", noise_std=0.0, params=json.dumps({"samples": 50}), map=np.zeros((128, 128)))
+    assert answer(ctx, BANK[10])["status"] == "not answerable"
