@@ -72,7 +72,7 @@ rule hidden_pca:
     """Per-layer PCA of the QA model's hidden states for one question/context item (1-based)."""
     input:
         model=f"{ASSETS}/bert/qa.json",
-        code=bert_module("hidden_pca"),
+        code=[bert_module("hidden_pca"), bert_module("tokens")],
     output:
         npz=f"{RESULTS}/bert/hidden_pca/q{{item}}.npz",
         json=f"{RESULTS}/bert/hidden_pca/q{{item}}.json",
@@ -95,7 +95,7 @@ rule embedding_similarity:
     """Vectors of 蘋/果 in the 10 sentences, per layer; Euclidean and cosine matrices; layer-0 test."""
     input:
         model=f"{ASSETS}/bert/embedding.json",
-        code=bert_module("similarity"),
+        code=[bert_module("similarity"), bert_module("tokens")],
     output:
         npz=f"{RESULTS}/bert/similarity.npz",
         json=f"{RESULTS}/bert/similarity.json",
@@ -117,7 +117,7 @@ rule exbert_probes:
     """Attention behaviour per head, coreference, masked-word probes on the exBERT sentence."""
     input:
         model=probe_model(),
-        code=bert_module("exbert"),
+        code=[bert_module("exbert"), bert_module("tokens")],
     output:
         npz=f"{RESULTS}/bert/exbert.npz",
         json=f"{RESULTS}/bert/exbert.json",

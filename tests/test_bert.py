@@ -99,6 +99,18 @@ def test_merged_token_maps_both_characters(tmp_path):
         char_token(enc, 8, text)
 
 
+def test_a_bare_word_start_marker_is_skipped():
+    """XLM-R's SentencePiece emits '▁' with offsets (0, 1) before 蘋果 at a sentence start: 蘋 is in 蘋果."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = [("<unk>", 0.0), ("▁", -1.0), ("蘋果", -2.0), ("茶", -3.0), ("蘋", -9.0), ("果", -9.0)]
+    tk = Tokenizer(models.Unigram(vocab, unk_id=0))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
+    enc = tk.encode("蘋果茶")
+    assert enc.tokens[:2] == ["▁", "蘋果"]
+    assert char_token(enc, 0, "蘋果茶") == char_token(enc, 1, "蘋果茶") == 1
+
+
 def test_hidden_pca_structure_and_determinism(tiny, tmp_path):
     item = INPUTS["qa_items"][0]
     a = pipeline.run_hidden_pca(tiny["qa"], item, 0, BERT["pca"], tmp_path / "a.npz", tmp_path / "a.json")

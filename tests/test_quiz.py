@@ -310,6 +310,20 @@ def test_slide_match_finds_the_metric_and_token(ctx):
     assert answer(ctx, BANK[28])["status"] == "not answerable"
 
 
+def test_slide_match_with_one_token_for_both_characters(ctx):
+    """When 蘋 and 果 select the same (merged) token, only the metric can be decided."""
+    from workflow_scripts.bert.similarity import cosine_similarity
+
+    vectors = _similarity(ctx)
+    z = dict(np.load(ctx["results"] / "bert/similarity.npz"))
+    z["vectors_0"] = z["vectors_1"]
+    np.savez(ctx["results"] / "bert/similarity.npz", **z)
+    ref = cosine_similarity(vectors[1][:, 12], vectors[1][:, 12])
+    ctx["annotations"] = {"slide_similarity": {"values": ref.tolist()}}
+    a = answer(ctx, BANK[28])
+    assert a["choice"] == ["cosine"] and "one token" in a["caveat"]
+
+
 def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
     put(ctx, "assets/model.json", obj={"cnn_modules": ["Dropout"] * 30, "width": 1.0})
     a = answer(ctx, BANK[17])

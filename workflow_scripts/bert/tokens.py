@@ -21,6 +21,12 @@ def char_token(encoding, char_index: int, text: str, sequence: int = 0) -> int:
     if tok is None:
         raise UserError(f"character {text[char_index]!r} at {char_index} of {text!r} maps to no token "
                         "(whitespace or dropped by the tokenizer's normaliser); choose another index")
+    # SentencePiece may emit a bare word-start marker '▁' whose offsets overlap the first character;
+    # the character itself is in the next token
+    nxt = tok + 1
+    if (encoding.tokens[tok].strip("▁") == "" and nxt < len(encoding.tokens)
+            and encoding.offsets[nxt][0] <= char_index < encoding.offsets[nxt][1]):
+        tok = nxt
     return int(tok)
 
 

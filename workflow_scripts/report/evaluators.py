@@ -607,13 +607,20 @@ def slide_match(ctx, q):
             # Euclidean distance falls as similarity rises: compare with its negative
             scores[(metric, name)] = _corr(ref[off], (m if metric == "cosine" else -m)[off])
     (metric, token), best = max(scores.items(), key=lambda kv: kv[1])
-    runner = sorted(scores.values())[-2]
     numbers = {f"correlation with the slide, {m}, {c}": v for (m, c), v in scores.items()}
     numbers["slide reference"] = source
-    return {"choice": [metric, token], "numbers": numbers,
+    choice, caveat = [metric, token], _model_caveat(ctx, "embedding")
+    merged = all(np.array_equal(v, vectors[token]) for v in vectors.values())
+    if merged:  # e.g. XLM-R's one piece for 蘋果: the three candidates are the same vector
+        choice = [metric]
+        caveat = "; ".join(filter(None, [caveat, "this tokenizer keeps 蘋果 as one token, so (b) cannot be decided"]))
+        runner = max(v for (m, _), v in scores.items() if m != metric)
+    else:
+        runner = sorted(scores.values())[-2]
+    return {"choice": choice, "numbers": numbers,
             "figure": figure(ctx, "bert", f"similarity_cosine_char0_layer{layer}.png"), "margin": best - runner,
             "why": f"the layer-{layer} matrix (the notebook's LAYER) whose off-diagonal values correlate best with the slide's",
-            "caveat": _model_caveat(ctx, "embedding")}
+            "caveat": caveat}
 
 
 def pair_trend(ctx, q):
