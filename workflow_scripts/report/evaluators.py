@@ -308,10 +308,7 @@ def smoothgrad_mechanism(ctx, q):
 def food_concentration(ctx, q):
     shares = {"saliency": [], "smoothgrad": []}
     for stem in ctx["observed"]:
-        try:
-            mask = food_mask(ctx, stem)
-        except NotAnswerable:
-            raise
+        mask = food_mask(ctx, stem)
         for method in shares:
             m = attribution(ctx, method, stem)["map"].astype(np.float64)
             shares[method].append(float(m[mask].sum() / max(m.sum(), 1e-30)))
