@@ -42,6 +42,7 @@ if BERT["qa"] == "hw9_bert":
             folder=directory(f"{ASSETS}/bert/hw9_bert"),
         params:
             source=BERT["hw9_bert"],
+            hw9=config["hw9"],
         conda:
             ENV
         log:

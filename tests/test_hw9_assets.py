@@ -154,3 +154,24 @@ def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
     with pytest.raises(UserError, match=expect):
         obtain(c, *installed(tmp_path))
     assert list((tmp_path / "assets").iterdir()) == []
+
+
+def test_hw9_bert_from_the_mirror_then_refused_with_every_reason(server, cfg, tmp_path):
+    """bert.qa hw9_bert without the local zip: the mirror's hw9_bert.zip; with none, one line, nothing left."""
+    from hf_fixtures import hw9_bert_zip
+
+    from workflow_scripts.bert.models import install_hw9_bert
+
+    bert_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["bert"]
+    ROUTES["/m/hw9_bert.zip"] = hw9_bert_zip(tmp_path / "served.zip", bert_cfg, tmp_path / "work").read_bytes()
+    c = dict(cfg, sources=["gdrive", "mirror"], mirror=f"{server}/m", gdrive_url=f"{server}/uc?id={{id}}")
+    desc = install_hw9_bert(tmp_path / "absent.zip", tmp_path / "assets/hw9_bert", c)
+    assert (tmp_path / "assets/hw9_bert/output/model_q3").is_file() and desc["source"] == "hw9_bert"
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["hw9_bert"]  # the download is gone
+    c = dict(c, mirror=f"{server}/nothing-here")
+    with pytest.raises(UserError) as err:
+        install_hw9_bert(tmp_path / "absent.zip", tmp_path / "again/hw9_bert", c)
+    msg = str(err.value)
+    assert "\n" not in msg and "local: no such file" in msg and "gdrive:" in msg and "mirror:" in msg
+    assert "1h3akaNdouiIGItOqEs6kUZE-hAF0QeDk" in msg
+    assert not (tmp_path / "again").exists() or list((tmp_path / "again").iterdir()) == []

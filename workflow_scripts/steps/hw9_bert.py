@@ -4,7 +4,7 @@ from workflow_scripts.step import run
 
 
 def main(smk):
-    install_hw9_bert(smk.params.source, smk.output.folder)
+    install_hw9_bert(smk.params.source, smk.output.folder, dict(smk.params.hw9))
 
 
 run(snakemake, main)  # noqa: F821
