@@ -8,17 +8,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..io import atomic_path, read_json  # noqa: E402
+from ..io import read_json  # noqa: E402
 from .fonts import use_cjk  # noqa: E402
+from .save import save  # noqa: E402
 
 METRIC_TITLES = {"cosine": "Cosine Similarities", "euclidean": "Euclidean Distances"}
 ROLE_STYLE = {"answer": ("blue", "d"), "question": ("red", "o"), "context": ("green", "o")}
-
-
-def save(fig, path, dpi=100) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
 
 
 def similarity_matrix(npz, key: int, metric: str, layer: int, out_png) -> None:

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from ..classes import CLASS_NAMES  # noqa: E402
 from ..errors import UserError  # noqa: E402
-from .bert import save  # noqa: E402
+from .save import save  # noqa: E402
 
 
 # Rows per method; columns are the images.
