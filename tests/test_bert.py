@@ -34,9 +34,9 @@ def tiny(tmp_path_factory):
 
 
 def test_homework_inputs_are_the_notebooks():
-    shared = json.loads((ROOT.parent / "shared/hw9/bert_inputs.json").read_text(encoding="utf-8"))
+    notebook = json.loads((ROOT / "tests/data/bert_inputs.json").read_text(encoding="utf-8"))
     for key in ("qa_items", "embedding_sentences", "select_word_index", "select_word_index_alt", "exbert_sentence"):
-        assert INPUTS[key] == shared[key], key
+        assert INPUTS[key] == notebook[key], key
     for s, i, j in zip(INPUTS["embedding_sentences"], INPUTS["select_word_index"], INPUTS["select_word_index_alt"]):
         assert (s[i], s[j]) == ("蘋", "果")
 

