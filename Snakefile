@@ -1,12 +1,15 @@
 # xai-pipeline: explain the HW9 food CNN and BERT, render figures, answer the quiz.
 #   snakemake --cores all                               # default: the offline asset set
 #   snakemake --cores all --configfile config/hw9.yaml  # the real homework assets
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The defaults, found next to this Snakefile from any working directory (-s, --directory, module).
+configfile: os.path.join(str(workflow.current_basedir), "config", "config.yaml")
 
 
 include: "rules/common.smk"

@@ -42,8 +42,6 @@ if OFFLINE:
             width=config["model"]["width"],
             train=config["offline"]["train"],
             seed=config["seed"] + config["offline"]["train"]["seed_offset"],
-            device=config["device"],
-            threads=config["threads"],
         threads: all_cores()
         resources:
             gpu=1,
@@ -65,7 +63,7 @@ else:
             food=directory(f"{ASSETS}/food"),
             checkpoint=f"{ASSETS}/checkpoint.pth",
         params:
-            hw9=config["hw9"],
+            hw9=result_config("hw9"),
         conda:
             ENV
         log:

@@ -42,7 +42,7 @@ if BERT["qa"] == "hw9_bert":
             folder=directory(f"{ASSETS}/bert/hw9_bert"),
         params:
             source=BERT["hw9_bert"],
-            hw9=config["hw9"],
+            hw9=result_config("hw9"),
         conda:
             ENV
         log:
@@ -80,7 +80,6 @@ rule hidden_pca:
     params:
         item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
         pca=BERT["pca"],
-        device=config["device"],
     threads: 1
     conda:
         ENV

@@ -15,9 +15,7 @@ for _method in CNN_METHODS:
             npz=f"{RESULTS}/attributions/{_method}/{{image}}.npz",
         params:
             method=_method,
-            cfg=config["cnn"][_method],
-            device=config["device"],
-            threads=config["threads"],
+            cfg=result_config(f"cnn.{_method}"),
             seed=config["seed"],
         threads: 1
         resources:

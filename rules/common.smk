@@ -5,17 +5,45 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The workflow's own folder (the parent of rules/), wherever it is run from: every code and
+# workflow file is resolved through it; user data (results/, data/) stays relative to the
+# working directory.
+WORKFLOW_DIR = os.path.dirname(str(workflow.current_basedir))
+
+
+def workflow_path(rel):
+    """A file of the workflow itself (code, config defaults), as an absolute path."""
+    return os.path.join(WORKFLOW_DIR, rel)
+
+
 # The workflow itself imports config checking from workflow_scripts (step scripts find the
 # package through workflow_scripts/steps/_bootstrap.py).
-sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, WORKFLOW_DIR)
 
 from workflow_scripts.config import config_error, config_hash, load_schema  # noqa: E402
+from workflow_scripts.overrides import coerce, speed_keys, without  # noqa: E402
 
-SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
+SCHEMA = workflow_path("config/schema.yaml")
+# `--config` delivers nested values as strings: give them the schema's types (in place, so jobs
+# see the same config).
+_typed = coerce(dict(config), load_schema(SCHEMA))
+config.clear()
+config.update(_typed)
 _problem = config_error(config, load_schema(SCHEMA))
 if _problem:
     raise WorkflowError(f"{_problem} (see config/schema.yaml)")
 validate(config, SCHEMA)
+# Settings that change speed, never results (device, threads, batch sizes, download retries):
+# kept out of rule params, so changing them reruns nothing; jobs read them from the config.
+SPEED_KEYS = speed_keys(load_schema(SCHEMA))
+
+
+def result_config(section=""):
+    """config[section] (dotted; "" = all) without the speed-only keys: what rule params hold."""
+    node = config
+    for part in filter(None, section.split(".")):
+        node = node[part]
+    return without(node, SPEED_KEYS, f"{section}." if section else "")
 
 RESULTS = f"{config['results']}/{config['asset_set']}"
 ASSETS = f"{RESULTS}/assets"
@@ -83,7 +111,7 @@ def observed_names():
 
 def method_module(method):
     """The implementation module of a method: an input, so editing it reruns only its jobs."""
-    return f"workflow_scripts/methods/{method}.py"
+    return workflow_path(f"workflow_scripts/methods/{method}.py")
 
 
 def all_targets():
@@ -112,7 +140,7 @@ for _key in ("select_word_index", "select_word_index_alt"):
 
 
 def bert_module(name):
-    return f"workflow_scripts/bert/{name}.py"
+    return workflow_path(f"workflow_scripts/bert/{name}.py")
 
 
 def bert_model_input(wildcards):
@@ -153,7 +181,7 @@ def cnn_figure_inputs(method):
     return {
         "observed": expand(f"{ASSETS}/observed/{{image}}.npz", image=names),
         "artifacts": expand(f"{RESULTS}/attributions/{method}/{{image}}.npz", image=names),
-        "code": "workflow_scripts/figures/cnn.py",
+        "code": workflow_path("workflow_scripts/figures/cnn.py"),
     }
 
 
@@ -167,7 +195,7 @@ REPORT = config["report"]
 
 def workflow_file(path):
     """A path from the config, relative to the workflow folder unless absolute."""
-    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+    return path if os.path.isabs(path) else workflow_path(path)
 
 
 def quiz_inputs(wildcards=None):
@@ -180,7 +208,7 @@ def quiz_inputs(wildcards=None):
         "ig_steps": expand(f"{RESULTS}/evidence/ig_steps/{{image}}.npz", image=names),
         "bert": bert_targets() + [f"{RESULTS}/bert/similarity.npz"]
         + [f"{ASSETS}/bert/{r}.json" for r in BERT_ROLES],
-        "code": ["workflow_scripts/report/evaluators.py", "workflow_scripts/report/quiz.py"],
+        "code": [workflow_path("workflow_scripts/report/evaluators.py"), workflow_path("workflow_scripts/report/quiz.py")],
     }
     if REPORT["annotations"]:
         inputs["annotations"] = workflow_file(REPORT["annotations"])

@@ -6,7 +6,7 @@ rule similarity_figures:
     input:
         npz=rules.embedding_similarity.output.npz,
         json=rules.embedding_similarity.output.json,
-        code="workflow_scripts/figures/bert.py",
+        code=workflow_path("workflow_scripts/figures/bert.py"),
     output:
         matrices=[
             report(p, category="BERT", subcategory="similarity", caption="../report/bert_figure.rst")
@@ -36,7 +36,7 @@ rule hidden_pca_figure:
     input:
         npz=rules.hidden_pca.output.npz,
         json=rules.hidden_pca.output.json,
-        code="workflow_scripts/figures/bert.py",
+        code=workflow_path("workflow_scripts/figures/bert.py"),
     output:
         png=report(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png", category="BERT",
                    subcategory="hidden-state PCA", caption="../report/bert_figure.rst"),
@@ -54,7 +54,7 @@ rule attention_figure:
     input:
         npz=rules.exbert_probes.output.npz,
         json=rules.exbert_probes.output.json,
-        code="workflow_scripts/figures/bert.py",
+        code=workflow_path("workflow_scripts/figures/bert.py"),
     output:
         png=report(f"{RESULTS}/figures/bert/attention_heads.png", category="BERT", subcategory="attention",
                    caption="../report/bert_figure.rst"),

@@ -12,9 +12,7 @@ rule ig_steps:
         npz=f"{RESULTS}/evidence/ig_steps/{{image}}.npz",
     params:
         steps=REPORT["ig_steps"],
-        cfg=config["cnn"]["integrated_gradients"],
-        device=config["device"],
-        threads=config["threads"],
+        cfg=result_config("cnn.integrated_gradients"),
     threads: 1
     resources:
         gpu=1,
@@ -45,7 +43,7 @@ rule quiz_answers:
         thresholds=REPORT["thresholds"],
         qa_items=len(BERT_INPUTS["qa_items"]),
         seeds=lambda wc: {"seed": config["seed"], **{f"cnn.{m}": c["seed"] for m, c in config["cnn"].items() if "seed" in c}},
-        config_hash=lambda wc: config_hash(config),
+        config_hash=lambda wc: config_hash(result_config()),
     conda:
         ENV
     log:
@@ -59,7 +57,7 @@ rule quiz_report:
     input:
         answers=rules.quiz_answers.output.json,
         figures=lambda wc: figure_targets(),
-        code="workflow_scripts/report/render.py",
+        code=workflow_path("workflow_scripts/report/render.py"),
     output:
         md=report(f"{RESULTS}/report/quiz.md", category="Quiz", caption="../report/quiz.rst"),
         html=report(f"{RESULTS}/report/quiz.html", category="Quiz", caption="../report/quiz.rst"),

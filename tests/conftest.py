@@ -1,6 +1,7 @@
 """Shared fixtures: the repository root, a Snakemake runner, small image folders."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -55,12 +56,46 @@ def jobs_of(dry_run_stdout: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime)} of every file under root, bytecode caches aside (Python
+    skips writing them into a read-only folder)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+@contextlib.contextmanager
+def read_only(root: Path):
+    """Make a folder tree read-only for the duration (effective for non-root users; as root,
+    compare tree_state before and after to see writes)."""
+    modes = {p: p.stat().st_mode for p in [root, *root.rglob("*")]}
+    for p, mode in modes.items():
+        p.chmod(mode & ~0o222)
+    try:
+        yield
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
+def workflow_args(wf: Path, *args) -> list:
+    """Snakemake arguments that run the workflow copy `wf` from another working directory."""
+    return ["-s", wf / "Snakefile", *args]
+
+
 @pytest.fixture(scope="session")
 def test_build(tmp_path_factory):
-    """The test config built end to end once per session, in a private copy of the workflow.
+    """The test config built end to end once per session, the way a deployed workflow runs: from
+    its own working directory (`-s <workflow>/Snakefile`), the workflow copy read-only.
 
-    .out: results/test of that copy; .workflow: the copy; .proc: the completed Snakemake run.
+    .out: results/test in that working directory; .work: the working directory; .workflow: the
+    copy (tests edit its modules); .written: files the run created or changed inside the copy
+    (must be none); .proc: the completed Snakemake run.
     """
     wf = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    proc = snakemake("--cores", "2", "--configfile", "config/test.yaml", cwd=wf)
-    return SimpleNamespace(out=wf / "results" / "test", workflow=wf, proc=proc)
+    work = tmp_path_factory.mktemp("work")
+    before = tree_state(wf)
+    with read_only(wf):
+        proc = snakemake(*workflow_args(wf, "--cores", "2", "--configfile", wf / "config/test.yaml"), cwd=work)
+    after = tree_state(wf)
+    written = sorted(k for k in after if before.get(k) != after[k])
+    return SimpleNamespace(out=work / "results" / "test", work=work, workflow=wf, proc=proc, written=written)

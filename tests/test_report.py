@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import snakemake
+from conftest import snakemake, workflow_args
 
 STATUSES = {"answered", "answered with a substitute", "not answerable"}
 
@@ -102,7 +102,8 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
 
 def test_snakemake_report_zip(test_build, tmp_path):
     out = tmp_path / "report.zip"
-    snakemake("--configfile", "config/test.yaml", "--report", out, cwd=test_build.workflow)
+    wf = test_build.workflow
+    snakemake(*workflow_args(wf, "--configfile", wf / "config/test.yaml", "--report", out), cwd=test_build.work)
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
     assert any(n.endswith("quiz.html") for n in names) and any(n.endswith("attention_heads.png") for n in names)

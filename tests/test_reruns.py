@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import jobs_of, snakemake
+from conftest import jobs_of, snakemake, workflow_args
 
 METHODS = ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")
 FIGURES = {f"{m}_figure": 1 for m in METHODS}
@@ -11,12 +11,12 @@ QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every an
 
 
 def dry_run(build, tmp_path, override: str = "") -> dict[str, int]:
-    args = ["-n", "--configfile", "config/test.yaml"]
+    args = workflow_args(build.workflow, "-n", "--configfile", build.workflow / "config/test.yaml")
     if override:
         extra = tmp_path / "override.yaml"
         extra.write_text(override)
         args.append(extra)
-    return jobs_of(snakemake(*args, cwd=build.workflow).stdout)
+    return jobs_of(snakemake(*args, cwd=build.work).stdout)
 
 
 def test_nothing_changed_nothing_runs(test_build, tmp_path):
@@ -72,3 +72,44 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
 ])
 def test_one_bert_or_report_parameter_reruns_only_its_part(test_build, tmp_path, override, expected):
     assert dry_run(test_build, tmp_path, override) == expected
+
+
+# Speed-only settings (config/schema.yaml `x-speed-only`) and a value each that differs from the
+# test config's; the key list must match the schema, so a new speed-only key needs a case here.
+SPEED_VALUES = {"device": "cpu", "threads": 1, "cnn.lime.batch_size": 7, "cnn.smoothgrad.batch_size": 7,
+                "cnn.integrated_gradients.batch_size": 7, "hw9.retries": 5, "hw9.timeout": 30}
+
+
+def _nested(key: str, value) -> str:
+    import json
+
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return json.dumps(value)  # YAML flow style
+
+
+def test_speed_only_keys_are_the_schemas():
+    from conftest import ROOT
+    from workflow_scripts.config import load_schema
+    from workflow_scripts.overrides import speed_keys
+
+    assert sorted(speed_keys(load_schema(ROOT / "config/schema.yaml"))) == sorted(SPEED_VALUES)
+
+
+@pytest.mark.parametrize("key", sorted(SPEED_VALUES))
+def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
+    assert dry_run(test_build, tmp_path, _nested(key, SPEED_VALUES[key])) == {}
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+    ("cnn: {lime: {seed: 1}}", {"lime": 3, "lime_figure": 1}),
+    ("cnn: {filters: {seed: 1}}", {"filters": 3, "filters_figure": 1}),
+    ("cnn: {smoothgrad: {samples: 7}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+    ("cnn: {integrated_gradients: {steps: 5}}",
+     {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1}),
+    ("offline: {train: {batch_size: 16}}", {"train_classifier": 1, "model_summary": 1, "ig_steps": 3,
+                                            **{m: 3 for m in METHODS}, **FIGURES}),
+])
+def test_result_settings_rerun_what_they_change(test_build, tmp_path, override, expected):
+    assert dry_run(test_build, tmp_path, override) == {**expected, **QUIZ}

@@ -3,18 +3,19 @@ from workflow_scripts.assets import load_observed
 from workflow_scripts.attribute import explain_image, write_artifact
 from workflow_scripts.models import load_checkpoint
 from workflow_scripts.runtime import make_deterministic, pick_device, seed_everything, set_threads
-from workflow_scripts.step import run
+from workflow_scripts.step import run, speed
 
 
 def main(smk):
-    set_threads(smk.params.threads or smk.threads)
-    device = pick_device(smk.params.device)
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
+    device = pick_device(job["device"])
     make_deterministic(device)
     seed_everything(smk.params.seed)
     image, label, name, _ = load_observed(smk.input.image)
     model = load_checkpoint(smk.input.checkpoint, device=device)
     write_artifact(smk.output.npz, explain_image(smk.params.method, model, image, label, name,
-                                                 dict(smk.params.cfg), device))
+                                                 {**smk.params.cfg, **speed(smk, f"cnn.{smk.params.method}")}, device))
 
 
 run(snakemake, main)  # noqa: F821

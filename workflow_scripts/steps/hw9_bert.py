@@ -1,10 +1,10 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.models import install_hw9_bert
-from workflow_scripts.step import run
+from workflow_scripts.step import run, speed
 
 
 def main(smk):
-    install_hw9_bert(smk.params.source, smk.output.folder, dict(smk.params.hw9))
+    install_hw9_bert(smk.params.source, smk.output.folder, {**smk.params.hw9, **speed(smk, "hw9")})
 
 
 run(snakemake, main)  # noqa: F821

@@ -6,19 +6,20 @@ from workflow_scripts.attribute import explain_image
 from workflow_scripts.io import write_npz
 from workflow_scripts.models import load_checkpoint
 from workflow_scripts.runtime import make_deterministic, pick_device, set_threads
-from workflow_scripts.step import run
+from workflow_scripts.step import run, speed
 
 
 def main(smk):
     """The same image's IG map for each configured number of path steps (quiz 18)."""
-    set_threads(smk.params.threads or smk.threads)
-    device = pick_device(smk.params.device)
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
+    device = pick_device(job["device"])
     make_deterministic(device)
     image, label, name, _ = load_observed(smk.input.image)
     model = load_checkpoint(smk.input.checkpoint, device=device)
     steps = sorted(smk.params.steps)
     maps = [explain_image("integrated_gradients", model, image, label, name,
-                          {**dict(smk.params.cfg), "steps": s}, device)["map"] for s in steps]
+                          {**smk.params.cfg, **speed(smk, "cnn.integrated_gradients"), "steps": s}, device)["map"] for s in steps]
     write_npz(smk.output.npz, {"steps": np.array(steps), "maps": np.stack(maps), "image": name, "label": label},
               compressed=True)
 

@@ -3,18 +3,19 @@ import numpy as np
 
 from workflow_scripts.io import write_json
 from workflow_scripts.runtime import pick_device, set_threads
-from workflow_scripts.step import run
+from workflow_scripts.step import run, speed
 from workflow_scripts.train import train_classifier
 
 
 def main(smk):
-    set_threads(smk.params.threads or smk.threads)
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
     splits = {}
     for name in ("train", "val", "test"):
         with np.load(getattr(smk.input, name)) as z:
             splits[name] = {"images": z["images"], "labels": z["labels"]}
     metrics = train_classifier(splits["train"], splits["val"], splits["test"], smk.params.width,
-                               smk.params.train, smk.params.seed, pick_device(smk.params.device),
+                               smk.params.train, smk.params.seed, pick_device(job["device"]),
                                smk.output.checkpoint)
     write_json(smk.output.metrics, metrics)
 
