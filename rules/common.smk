@@ -21,7 +21,8 @@ def workflow_path(rel):
 sys.path.insert(0, WORKFLOW_DIR)
 
 from workflow_scripts.config import config_error, config_hash, load_schema  # noqa: E402
-from workflow_scripts.overrides import coerce, speed_keys, without  # noqa: E402
+from workflow_scripts.config import speed_only_keys  # noqa: E402
+from workflow_scripts.overrides import coerce, without  # noqa: E402
 
 SCHEMA = workflow_path("config/schema.yaml")
 # `--config` delivers nested values as strings: give them the schema's types (in place, so jobs
@@ -35,7 +36,7 @@ if _problem:
 validate(config, SCHEMA)
 # Settings that change speed, never results (device, threads, batch sizes, download retries):
 # kept out of rule params, so changing them reruns nothing; jobs read them from the config.
-SPEED_KEYS = speed_keys(load_schema(SCHEMA))
+SPEED_KEYS = speed_only_keys(load_schema(SCHEMA))
 
 
 def result_config(section=""):

@@ -90,10 +90,9 @@ def _nested(key: str, value) -> str:
 
 def test_speed_only_keys_are_the_schemas():
     from conftest import ROOT
-    from workflow_scripts.config import load_schema
-    from workflow_scripts.overrides import speed_keys
+    from workflow_scripts.config import load_schema, speed_only_keys
 
-    assert sorted(speed_keys(load_schema(ROOT / "config/schema.yaml"))) == sorted(SPEED_VALUES)
+    assert sorted(speed_only_keys(load_schema(ROOT / "config/schema.yaml"))) == sorted(SPEED_VALUES)
 
 
 @pytest.mark.parametrize("key", sorted(SPEED_VALUES))

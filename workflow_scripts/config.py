@@ -39,6 +39,46 @@ def check_config(config: dict, schema_path) -> None:
         raise UserError(f"{msg} (see {schema_path})")
 
 
+def resolve_ref(node: dict, schema: dict) -> dict:
+    """`node` with a local `$ref` ("#/$defs/...") merged in (the node's own keywords win)."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    if not ref.startswith("#/"):
+        raise ValueError(f"only local $refs are supported, not {ref!r}")
+    target = schema
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return {**resolve_ref(target, schema), **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def schema_keys(schema: dict, node: dict | None = None, prefix: str = ""):
+    """Every configuration key of the schema as (dotted path, schema node), in schema order.
+
+    Properties are recursed into (through local `$ref`s); the properties of object items of an
+    array appear under `<array>[]`, the value schema of a free-form mapping (additionalProperties)
+    as `<mapping>.*`.
+    """
+    node = resolve_ref(schema if node is None else node, schema)
+    for name, sub in node.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        sub = resolve_ref(sub, schema)
+        yield path, sub
+        yield from schema_keys(schema, sub, path)
+        items = sub.get("items")
+        if isinstance(items, dict) and "properties" in resolve_ref(items, schema):
+            yield from schema_keys(schema, items, f"{path}[]")
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield f"{path}.*", extra
+
+
+def speed_only_keys(schema: dict) -> list[str]:
+    """Dotted paths of the keys marked `x-speed-only: true`: they change only speed, never results,
+    so they are no reason to rerun a job."""
+    return [path for path, node in schema_keys(schema) if node.get("x-speed-only") is True]
+
+
 def config_hash(config: dict) -> str:
     """A short stable hash of a (sub-)config, for report headers and cache keys."""
     blob = json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode()

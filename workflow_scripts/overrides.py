@@ -12,20 +12,12 @@ import json
 
 import yaml
 
+from .config import resolve_ref
 from .errors import UserError
 
 _NULLS = ("null", "~", "Null", "NULL")
 _TRUE = ("true", "True", "TRUE", "yes", "Yes", "on")
 _FALSE = ("false", "False", "FALSE", "no", "No", "off")
-
-
-def _resolve(schema: dict, root: dict) -> dict:
-    while isinstance(schema, dict) and "$ref" in schema:
-        node = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        schema = node
-    return schema
 
 
 def _types(schema: dict) -> list[str]:
@@ -62,7 +54,7 @@ def _scalar(text: str, schema: dict):
 def coerce(value, schema: dict, root: dict | None = None):
     """`value` with every string leaf typed as the schema says (a copy; unknown keys kept as is)."""
     root = schema if root is None else root
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if isinstance(value, dict):
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -83,14 +75,14 @@ def coerce(value, schema: dict, root: dict | None = None):
 
 def schema_at(schema: dict, path: list[str]) -> dict:
     """The sub-schema of a dotted key path; UserError naming the first unknown part."""
-    node, done = _resolve(schema, schema), []
+    node, done = resolve_ref(schema, schema), []
     for part in path:
         props = node.get("properties", {})
         extra = node.get("additionalProperties")
         if part in props:
-            node = _resolve(props[part], schema)
+            node = resolve_ref(props[part], schema)
         elif isinstance(extra, dict):
-            node = _resolve(extra, schema)
+            node = resolve_ref(extra, schema)
         else:
             where = ".".join(done) or "(top level)"
             raise UserError(f"unknown config key {'.'.join(done + [part])}: {where} has "
@@ -121,19 +113,6 @@ def config_entry(top: str, value) -> str:
     if isinstance(value, (dict, list)):
         return f"{top}={json.dumps(value, ensure_ascii=False)}"
     return f"{top}={'' if value is None else value}"
-
-
-def speed_keys(schema: dict, root: dict | None = None, prefix: str = "") -> list[str]:
-    """Dotted paths of the keys marked `x-speed-only` (they change speed, never results)."""
-    root = schema if root is None else root
-    out = []
-    for name, sub in _resolve(schema, root).get("properties", {}).items():
-        path = f"{prefix}{name}"
-        sub = _resolve(sub, root)
-        if sub.get("x-speed-only"):
-            out.append(path)
-        out += speed_keys(sub, root, f"{path}.")
-    return out
 
 
 def without(config: dict, keys: list[str], prefix: str = "") -> dict:

@@ -38,11 +38,11 @@ def speed(smk, section: str = "") -> dict:
     """The speed-only settings (config/schema.yaml `x-speed-only`: device, threads, batch sizes,
     download retries) directly under a config section, read from the job's config at run time:
     they are never rule params, so changing them reruns nothing."""
-    from .config import load_schema
-    from .overrides import speed_keys, speed_settings
+    from .config import load_schema, speed_only_keys
+    from .overrides import speed_settings
 
     schema = load_schema(Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
-    return speed_settings(smk.config, section, speed_keys(schema))
+    return speed_settings(smk.config, section, speed_only_keys(schema))
 
 
 def run(smk, fn) -> None:
