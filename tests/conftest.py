@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.CompletedProcess:
     """Run Snakemake from this environment; return the completed process (stdout+stderr text)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # no PYTHONPATH: the workflow finds its own package, as it must for a user
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
