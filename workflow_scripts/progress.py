@@ -27,13 +27,13 @@ class Progress:
     """Byte progress of one named transfer; use as a context manager, `update(n)` per chunk."""
 
     def __init__(self, desc: str = "download", total: int | None = None, initial: int = 0, *, stream=None,
-                 terminal: bool | None = None, every_mb: float = 50, quiet_below: int = QUIET_BELOW,
+                 terminal: bool | None = None, every_mb: float = 50, quiet_below: int | None = None,
                  logger: logging.Logger | None = None, **_tqdm_kwargs):
         self.desc, self.total, self.n = desc, (total or None), initial
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = _isatty(self.stream) if terminal is None else terminal
         self.every = max(1, int(every_mb * 1e6))
-        self.quiet_below = quiet_below
+        self.quiet_below = QUIET_BELOW if quiet_below is None else quiet_below
         self.log = logger or log
         self._start, self._start_n = time.monotonic(), initial
         self._decile = 10 * initial // self.total if self.total else 0  # deciles already passed
