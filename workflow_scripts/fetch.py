@@ -47,17 +47,18 @@ def verify_file(path: Path, size: int | None, sha256: str | None, source: str) -
 
 def download(url: str, dest, size: int | None = None, sha256: str | None = None, retries: int = 3,
              timeout: float = 30.0, backoff: float = 1.0, headers: dict | None = None,
-             progress_stream=None) -> Path:
+             progress_stream=None, name: str | None = None) -> Path:
     """Fetch `url` to `dest` (atomically); resume, retry and verify as described in the module doc.
 
     Progress (progress.Progress) is a tqdm bar when `progress_stream` (default: stderr) is a
-    terminal, else a log line per 10 %; it counts on from the resumed offset after a drop.
+    terminal, else a log line per 10 %, headed `name` (default: dest's file name); it counts on
+    from the resumed offset after a drop.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")
     try:
-        with Progress(dest.name, total=size, stream=progress_stream) as progress:
+        with Progress(name or dest.name, total=size, stream=progress_stream) as progress:
             _transfer(url, part, progress, retries, timeout, backoff, headers)
         verify_file(part, size, sha256, url)
         os.replace(part, dest)
