@@ -268,3 +268,22 @@ def test_hw9_bert_wrong_bundle_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(UserError, match="no such file"):
         models.install_hw9_bert(tmp_path / "absent.zip", tmp_path / "out")
+
+
+def test_hub_fetch_logs_start_and_size_and_keeps_hub_bars_on(tmp_path, monkeypatch, caplog):
+    """A log (no terminal) gets a start and an end line with the model's size; loading a model
+    (transformers.disable_progress_bar()) does not leave huggingface_hub's own bars off."""
+    import logging
+    import re
+
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    hub = hub_fixture(tmp_path / "cache", BERT, tmp_path / "work")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_PROGRESS_BARS", None)
+    enable_progress_bars()
+    with caplog.at_level(logging.INFO, logger="xai"):
+        models.fetch_hub(hub["mlm"]["name"], "main", hub["cache_dir"], True, "mlm")  # loads the model too
+    lines = [m for m in caplog.messages if m.startswith(f"Hugging Face model {hub['mlm']['name']}@main: ")]
+    assert len(lines) == 2 and "reading the cache" in lines[0], lines
+    assert re.search(r": \d+ files, \d+\.\d MB, ready in \d+\.\d s \(", lines[1]), lines[1]
+    assert not are_progress_bars_disabled()

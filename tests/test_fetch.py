@@ -2,6 +2,8 @@
 and leaves nothing behind."""
 import hashlib
 import io
+import logging
+import re
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +14,7 @@ from workflow_scripts.errors import UserError
 from workflow_scripts.fetch import download, safe_extract
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
+BIG = bytes(range(256)) * 8192  # 2,097,152 bytes: above progress.QUIET_BELOW
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
@@ -49,6 +52,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(PAYLOAD)
         elif self.path == "/drop-once.bin":  # the first transfer dies half way, the resume completes it
             self._send(PAYLOAD, cut=len(PAYLOAD) // 2 if n == 1 else None)
+            if n == 1:
+                self.close_connection = True
+        elif self.path == "/big.bin":
+            self._send(BIG)
+        elif self.path == "/big-drop-once.bin":  # dies at 55 %, the resume completes it
+            self._send(BIG, cut=len(BIG) * 55 // 100 if n == 1 else None)
             if n == 1:
                 self.close_connection = True
         elif self.path == "/drop-always.bin":
@@ -154,3 +163,57 @@ def test_absolute_links_and_bombs_are_refused(tmp_path):
     with pytest.raises(UserError, match="zip bomb|limit"):
         safe_extract(path, tmp_path / "o3", max_member_bytes=1_000_000)
     assert leftovers(tmp_path) == ["bad.zip"]
+
+
+class NotATerminal(io.StringIO):
+    def isatty(self):
+        return False
+
+
+def percent_lines(caplog, name):
+    got = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{name}: ")]
+    return [int(re.match(rf"{re.escape(name)}: (\d+) % \(", m).group(1)) for m in got], got
+
+
+def test_progress_logs_each_tenth_once_in_order(server, tmp_path, caplog):
+    stream = NotATerminal()
+    with caplog.at_level(logging.INFO, logger="xai"):
+        download(f"{server}/big.bin", tmp_path / "big.bin", size=len(BIG), progress_stream=stream)
+    pcts, lines = percent_lines(caplog, "big.bin")
+    assert pcts == list(range(10, 101, 10)), lines
+    assert re.fullmatch(r"big\.bin: 30 % \(0\.6 of 2\.1 MB, [\d.]+ MB/s\)", lines[2]), lines[2]
+    assert stream.getvalue() == ""  # no tqdm bar into a log
+
+
+def test_progress_after_a_resume_never_goes_back(server, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="xai"):
+        out = download(f"{server}/big-drop-once.bin", tmp_path / "r.bin", backoff=0, progress_stream=NotATerminal())
+    assert out.read_bytes() == BIG and Handler.hits["/big-drop-once.bin"] == 2
+    pcts, lines = percent_lines(caplog, "r.bin")
+    assert pcts == list(range(10, 101, 10)), lines  # the size came from Content-Length; 10..50, then 60..100
+    assert any("resuming at 1153433 bytes" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_unknown_size_and_small_files(tmp_path, caplog):
+    from workflow_scripts.progress import Progress
+
+    with caplog.at_level(logging.INFO, logger="xai"):
+        with Progress("stream.bin", stream=NotATerminal(), every_mb=1) as p:
+            for _ in range(25):
+                p.update(100_000)
+        with Progress("small.bin", total=1000, stream=NotATerminal()) as p:
+            p.update(1000)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert [m.split(" (")[0] for m in msgs] == ["stream.bin: 1.0 MB so far", "stream.bin: 2.0 MB so far",
+                                                 "stream.bin: done, 2.5 MB"]
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path, caplog):
+    from workflow_scripts.progress import Progress
+
+    stream = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="xai"), \
+            Progress("bar.bin", total=4_000_000, stream=stream, terminal=True) as p:
+        p.update(2_000_000)
+        p.moveto(4_000_000)
+    assert "bar.bin" in stream.getvalue() and "100%" in stream.getvalue() and not caplog.records

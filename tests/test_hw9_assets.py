@@ -1,5 +1,6 @@
 """The HW9 bundle from each source (local zip / folder, Kaggle API, Drive, mirror) on loopback."""
 import copy
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +16,9 @@ from workflow_scripts.models import load_checkpoint
 
 ROUTES: dict[str, bytes] = {}
 SEEN_AUTH: list[str] = []
+# kagglesdk's request for a competition's files (kagglehub.competition_download, no file path)
+KAGGLE_CALL = "/api/v1/competitions.CompetitionApiService/DownloadDataFiles"
+KAGGLE_USERS = {"student:secret": 200, "student:wrong": 401, "newcomer:secret": 403}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,6 +32,32 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        """Kaggle's API as kagglesdk calls it: POST JSON {competitionName}, basic auth; errors as JSON."""
+        import base64
+
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        auth = self.headers.get("Authorization", "")
+        SEEN_AUTH.append(auth)
+        user = base64.b64decode(auth.removeprefix("Basic ")).decode() if auth.startswith("Basic ") else ""
+        code = KAGGLE_USERS.get(user, 401)
+        data = ROUTES.get(f"/kaggle/{body.get('competitionName')}")
+        if self.path != KAGGLE_CALL or (code == 200 and data is None):
+            code = 404
+        if code != 200:
+            msg = json.dumps({"code": code, "message": f"emulated {code}"}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -90,22 +120,76 @@ def test_mirror_with_separate_files(server, cfg, tmp_path):
     check_installed(tmp_path)
 
 
-def test_kaggle_api_with_credentials(server, cfg, tmp_path, monkeypatch):
-    monkeypatch.setenv("KAGGLE_USERNAME", "student")
-    monkeypatch.setenv("KAGGLE_KEY", "secret")
-    ROUTES["/api/v1/competitions/data/download-all/ml2022spring-hw9"] = bundle_zip(tmp_path)
+@pytest.fixture
+def kaggle_env(tmp_path, monkeypatch):
+    """No Kaggle credentials of the machine's user leak in: an empty HOME and config folder."""
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "home/.kaggle"))
+
+    def login(user, key):
+        monkeypatch.setenv("KAGGLE_USERNAME", user)
+        monkeypatch.setenv("KAGGLE_KEY", key)
+    return login
+
+
+def test_kaggle_through_kagglehub(server, cfg, tmp_path, kaggle_env, caplog, capsys, monkeypatch):
+    import logging
+    import os
+
+    import kagglehub.clients
+
+    from workflow_scripts import progress
+
+    monkeypatch.setattr(progress, "QUIET_BELOW", 0)  # the test bundle is small: report it all the same
+    kaggle_env("student", "secret")
+    ROUTES["/kaggle/ml2022spring-hw9"] = bundle_zip(tmp_path)
     SEEN_AUTH.clear()
-    obtain(dict(cfg, sources=["kaggle"], kaggle_api=f"{server}/api/v1"), *installed(tmp_path))
+    tqdm_before = kagglehub.clients.tqdm
+    with caplog.at_level(logging.INFO, logger="xai"):
+        assert obtain(dict(cfg, sources=["kaggle"], kaggle_api=server), *installed(tmp_path)) == "kaggle"
     check_installed(tmp_path)
-    assert SEEN_AUTH == ["Basic c3R1ZGVudDpzZWNyZXQ="]  # base64("student:secret")
+    assert SEEN_AUTH == ["Basic c3R1ZGVudDpzZWNyZXQ="]  # base64("student:secret"), sent by kagglesdk
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["checkpoint.pth", "food"]
+    pcts = [m.split(" %")[0] for m in caplog.messages if m.startswith("ml2022spring-hw9.zip: ")]
+    assert pcts == [f"ml2022spring-hw9.zip: {p}" for p in range(10, 101, 10)], caplog.messages
+    assert "|" not in capsys.readouterr().err  # no tqdm bar in a log
+    assert "KAGGLE_API_ENVIRONMENT" not in os.environ and kagglehub.clients.tqdm is tqdm_before  # put back
 
 
-def test_kaggle_without_credentials_is_skipped_with_reason(cfg, tmp_path, monkeypatch):
-    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
-    monkeypatch.delenv("KAGGLE_KEY", raising=False)
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "nokaggle"))
-    with pytest.raises(UserError, match="kaggle: no Kaggle credentials"):
-        obtain(dict(cfg, sources=["kaggle"]), *installed(tmp_path))
+def test_kaggle_credentials_from_kaggle_json(server, cfg, tmp_path, kaggle_env):
+    (tmp_path / "home/.kaggle").mkdir(parents=True)
+    (tmp_path / "home/.kaggle/kaggle.json").write_text('{"username": "student", "key": "secret"}')
+    ROUTES["/kaggle/ml2022spring-hw9"] = bundle_zip(tmp_path)
+    obtain(dict(cfg, sources=["kaggle"], kaggle_api=server), *installed(tmp_path))
+    check_installed(tmp_path)
+
+
+RULES = "https://www.kaggle.com/competitions/ml2022spring-hw9/rules"
+
+
+@pytest.mark.parametrize("user, key, competition, expect", [
+    (None, None, "ml2022spring-hw9",
+     "kaggle: no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json"),
+    ("student", "wrong", "ml2022spring-hw9", "kaggle: Kaggle rejected the credentials of student (HTTP 401)"),
+    ("newcomer", "secret", "ml2022spring-hw9",
+     f"kaggle: Kaggle refused the download (HTTP 403): accept the competition rules at {RULES} (logged in as "
+     + "newcomer) and retry"),
+    ("student", "secret", "no-such-competition",
+     "kaggle: Kaggle has no competition 'no-such-competition' (HTTP 404)"),
+])
+def test_kaggle_errors_are_one_line_and_leave_nothing(server, cfg, tmp_path, kaggle_env, user, key, competition,
+                                                      expect):
+    if user:
+        kaggle_env(user, key)
+    ROUTES["/kaggle/ml2022spring-hw9"] = bundle_zip(tmp_path)
+    c = dict(cfg, sources=["kaggle"], kaggle_api=server, kaggle_competition=competition)
+    with pytest.raises(UserError) as err:
+        obtain(c, *installed(tmp_path))
+    msg = str(err.value)
+    assert expect in msg and "\n" not in msg and "dead link" not in msg, msg
+    assert list((tmp_path / "assets").iterdir()) == []
 
 
 def test_gdrive_ids(server, cfg, tmp_path):

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import UserError
+from .progress import Progress
 
 log = logging.getLogger("xai")
 
@@ -45,50 +46,66 @@ def verify_file(path: Path, size: int | None, sha256: str | None, source: str) -
 
 
 def download(url: str, dest, size: int | None = None, sha256: str | None = None, retries: int = 3,
-             timeout: float = 30.0, backoff: float = 1.0, headers: dict | None = None) -> Path:
-    """Fetch `url` to `dest` (atomically); resume, retry and verify as described in the module doc."""
+             timeout: float = 30.0, backoff: float = 1.0, headers: dict | None = None,
+             progress_stream=None, name: str | None = None) -> Path:
+    """Fetch `url` to `dest` (atomically); resume, retry and verify as described in the module doc.
+
+    Progress (progress.Progress) is a tqdm bar when `progress_stream` (default: stderr) is a
+    terminal, else a log line per 10 %, headed `name` (default: dest's file name); it counts on
+    from the resumed offset after a drop.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")
     try:
-        attempt = 0
-        while True:
-            have = part.stat().st_size if part.exists() else 0
-            req = urllib.request.Request(url, headers=dict(headers or {}))
-            if have:
-                req.add_header("Range", f"bytes={have}-")
-            try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
-                    append = have > 0 and resp.status == 206
-                    with open(part, "ab" if append else "wb") as f:
-                        while block := resp.read(CHUNK):
-                            f.write(block)
-                    expected_total = _total_length(resp, have if append else 0)
-                if expected_total is not None and part.stat().st_size < expected_total:
-                    raise http.client.IncompleteRead(b"", expected_total - part.stat().st_size)
-                break
-            except urllib.error.HTTPError as exc:
-                if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
-                    break
-                if exc.code not in TRANSIENT_HTTP or attempt >= retries:
-                    raise UserError(f"{url}: HTTP {exc.code} {exc.reason}; the file is not served there "
-                                    "(dead link?): use another source or download it by hand") from exc
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
-                if attempt >= retries:
-                    reason = getattr(exc, "reason", exc)
-                    raise UserError(f"{url}: download failed after {retries + 1} attempts ({reason}); "
-                                    "check the network or download it by hand") from exc
-            attempt += 1
-            delay = backoff * 2 ** (attempt - 1)
-            log.warning("%s: transfer interrupted, retry %d/%d in %.1f s (resuming at %d bytes)", url, attempt,
-                        retries, delay, part.stat().st_size if part.exists() else 0)
-            time.sleep(delay)
+        with Progress(name or dest.name, total=size, stream=progress_stream) as progress:
+            _transfer(url, part, progress, retries, timeout, backoff, headers)
         verify_file(part, size, sha256, url)
         os.replace(part, dest)
         return dest
     finally:
         if part.exists():
             part.unlink()
+
+
+def _transfer(url: str, part: Path, progress: Progress, retries: int, timeout: float, backoff: float,
+              headers: dict | None) -> None:
+    """Stream `url` into `part`, resuming with Range after a drop; raise one UserError when it cannot."""
+    attempt = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        req = urllib.request.Request(url, headers=dict(headers or {}))
+        if have:
+            req.add_header("Range", f"bytes={have}-")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                append = have > 0 and resp.status == 206
+                expected_total = _total_length(resp, have if append else 0)
+                progress.set_total(expected_total)
+                progress.moveto(have if append else 0)
+                with open(part, "ab" if append else "wb") as f:
+                    while block := resp.read(CHUNK):
+                        f.write(block)
+                        progress.update(len(block))
+            if expected_total is not None and part.stat().st_size < expected_total:
+                raise http.client.IncompleteRead(b"", expected_total - part.stat().st_size)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+                break
+            if exc.code not in TRANSIENT_HTTP or attempt >= retries:
+                raise UserError(f"{url}: HTTP {exc.code} {exc.reason}; the file is not served there "
+                                "(dead link?): use another source or download it by hand") from exc
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+            if attempt >= retries:
+                reason = getattr(exc, "reason", exc)
+                raise UserError(f"{url}: download failed after {retries + 1} attempts ({reason}); "
+                                "check the network or download it by hand") from exc
+        attempt += 1
+        delay = backoff * 2 ** (attempt - 1)
+        log.warning("%s: transfer interrupted, retry %d/%d in %.1f s (resuming at %d bytes)", url, attempt,
+                    retries, delay, part.stat().st_size if part.exists() else 0)
+        time.sleep(delay)
 
 
 def _total_length(resp, offset: int) -> int | None:

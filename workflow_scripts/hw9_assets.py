@@ -2,8 +2,8 @@
 
 Sources, tried in the configured order:
 - local:  hw9.local holding ml2022spring-hw9.zip, or food.zip + checkpoint.pth, or food/ + checkpoint.pth
-- kaggle: the competition's download-all zip through Kaggle's API (KAGGLE_USERNAME/KAGGLE_KEY or
-          ~/.kaggle/kaggle.json)
+- kaggle: the competition's files through kagglehub, Kaggle's official client (KAGGLE_USERNAME/
+          KAGGLE_KEY or ~/.kaggle/kaggle.json; server hw9.kaggle_api)
 - gdrive: the homework's Google Drive ids (dead since 2026-10; kept as a last resort)
 - mirror: any plain HTTP(S) base URL serving ml2022spring-hw9.zip, or food.zip and checkpoint.pth
 Everything is verified (sizes, sha256 when configured, the 10 images, a checkpoint that loads with
@@ -11,16 +11,19 @@ weights_only and strict keys) before the outputs appear; a failure leaves nothin
 """
 from __future__ import annotations
 
-import base64
-import json
+import contextlib
+import functools
 import logging
 import os
 import shutil
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 
 from .errors import UserError
-from .fetch import download, safe_extract, verify_file
+from .fetch import TRANSIENT_HTTP, download, safe_extract, verify_file
+from .progress import Progress
 
 log = logging.getLogger("xai")
 
@@ -83,31 +86,111 @@ def _from_local(cfg: dict, work: Path) -> Path:
     return local  # food.zip + checkpoint.pth, or food/ + checkpoint.pth
 
 
-def _kaggle_auth() -> str | None:
-    user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
-    cred = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle")) / "kaggle.json"
-    if not (user and key) and cred.is_file():
-        data = json.loads(cred.read_text())
-        user, key = data.get("username"), data.get("key")
-    if not (user and key):
-        return None
-    return "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()
-
-
 def _fetch(url: str, dest: Path, cfg: dict, size=None, sha=None, headers=None) -> Path:
     return download(url, dest, size=size, sha256=sha, retries=cfg["retries"], timeout=cfg["timeout"],
                     headers=headers)
 
 
+KAGGLE_RULES = "https://www.kaggle.com/competitions/{competition}/rules"
+NO_CREDENTIALS = "no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json"
+# kagglesdk's own production API; hw9.kaggle_api names another server (a test's loopback one).
+OFFICIAL_KAGGLE_API = {"https://api.kaggle.com", "https://www.kaggle.com", "https://www.kaggle.com/api/v1"}
+
+
+@contextlib.contextmanager
+def _kagglehub_for(api: str, desc: str):
+    """kagglehub pointed at `api`, its byte progress drawn by progress.Progress, for one download.
+
+    kagglesdk picks its server from a fixed table by KAGGLE_API_ENVIRONMENT (PROD:
+    https://api.kaggle.com); another server goes in as its LOCALHOST entry, with requests
+    under <api>/api/v1/. Everything is put back afterwards.
+    """
+    import kagglehub.clients
+    from kagglesdk import kaggle_env
+
+    table, local = kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.LOCAL
+    saved = os.environ.get("KAGGLE_API_ENVIRONMENT"), table[local], kagglehub.clients.tqdm
+    try:
+        if api.rstrip("/") not in OFFICIAL_KAGGLE_API:
+            os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+            table[local] = api.rstrip("/")
+        kagglehub.clients.tqdm = functools.partial(Progress, desc)
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("KAGGLE_API_ENVIRONMENT", None)
+        else:
+            os.environ["KAGGLE_API_ENVIRONMENT"] = saved[0]
+        table[local], kagglehub.clients.tqdm = saved[1], saved[2]
+
+
+def _kaggle_user() -> str:
+    """The Kaggle user kagglehub will authenticate as; a UserError when there are no credentials."""
+    from kagglehub.config import get_kaggle_credentials
+
+    try:
+        creds = get_kaggle_credentials()
+    except ValueError as exc:  # a kaggle.json without username/key, or not JSON
+        raise UserError(f"{exc}; {NO_CREDENTIALS.split(': ', 1)[1]}") from exc
+    if creds is None:
+        raise UserError(NO_CREDENTIALS)
+    return creds.username or "the user of KAGGLE_API_TOKEN"
+
+
+def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | None:
+    """The one-line message for an error of the official client; None for a transient one (retried)."""
+    import requests
+    from kagglehub.exceptions import DataCorruptionError, UnauthenticatedError
+
+    if isinstance(exc, UnauthenticatedError):
+        return UserError(NO_CREDENTIALS)
+    if isinstance(exc, DataCorruptionError):
+        return UserError(f"Kaggle's {BUNDLE} failed its MD5 check (a corrupt transfer); rerun, or download it by hand")
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code == 401:
+            return UserError(f"Kaggle rejected the credentials of {user} (HTTP 401): check KAGGLE_USERNAME/KAGGLE_KEY "
+                             "or ~/.kaggle/kaggle.json (a new token: https://www.kaggle.com/settings)")
+        if code == 403:
+            return UserError(f"Kaggle refused the download (HTTP 403): accept the competition rules at "
+                             f"{KAGGLE_RULES.format(competition=competition)} (logged in as {user}) and retry")
+        if code == 404:
+            return UserError(f"Kaggle has no competition {competition!r} (HTTP 404): check hw9.kaggle_competition")
+        if code in TRANSIENT_HTTP:
+            return None
+        return UserError(f"Kaggle API: HTTP {code} for competition {competition!r}; retry later or download "
+                         f"{BUNDLE} by hand")
+    if isinstance(exc, requests.RequestException):
+        return None  # connection dropped or refused, timeout: retried
+    if isinstance(exc, zipfile.BadZipFile) or str(exc) == "Unsupported archive type.":  # kagglehub's unpacking
+        return UserError(f"Kaggle's {BUNDLE} is not a valid zip ({exc}); download it by hand")
+    raise exc  # not an error of the download: a bug, shown with its traceback
+
+
 def _from_kaggle(cfg: dict, work: Path) -> Path:
-    auth = _kaggle_auth()
-    if auth is None:
-        raise UserError("no Kaggle credentials (KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json)")
-    url = f"{cfg['kaggle_api'].rstrip('/')}/competitions/data/download-all/{cfg['kaggle_competition']}"
-    z = _fetch(url, work / BUNDLE, cfg, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"),
-               {"Authorization": auth})
-    safe_extract(z, work / "bundle")
-    return work / "bundle"
+    """The competition's files through kagglehub (the official client): its credentials, its errors."""
+    import kagglehub
+
+    competition = cfg["kaggle_competition"]
+    user = _kaggle_user()
+    out = work / "kaggle"
+    attempt = 0
+    while True:
+        try:
+            with _kagglehub_for(cfg["kaggle_api"], BUNDLE):
+                return Path(kagglehub.competition_download(competition, output_dir=str(out), force_download=True))
+        except Exception as exc:  # mapped to one message below, or retried
+            err = _kaggle_error(exc, competition, user)
+            if err is not None:
+                raise err from exc
+            if attempt >= cfg["retries"]:
+                raise UserError(f"Kaggle download of {competition!r} failed after {attempt + 1} attempts "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                "check the network or download it by hand") from exc
+            log.warning("Kaggle download interrupted (%s), retry %d/%d", type(exc).__name__, attempt + 1,
+                        cfg["retries"])
+            time.sleep(2 ** attempt)
+            attempt += 1
 
 
 def _from_urls(food_url: str, ckpt_url: str, cfg: dict, work: Path) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from ..errors import UserError
@@ -49,11 +50,17 @@ def fetch_hub(name: str, revision: str, cache_dir: str, offline: bool, head: str
     fix = (f"on a machine with internet run `hf download {name} --revision {revision}"
            + (f" --cache-dir {cache_dir}`" if cache_dir else "`")
            + " (or run the pipeline once online), then copy the cache here; or choose another model in config bert.hub")
+    log.info("Hugging Face model %s@%s: %s", name, revision[:12],
+             "reading the cache" if offline else "fetching (files already in the cache are not downloaded again)")
+    start = time.monotonic()
     try:
         path = Path(snapshot_download(
             name, allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"], **kwargs))
         if not any(path.glob("*.safetensors")):  # older repos: PyTorch weights only
             path = Path(snapshot_download(name, allow_patterns=["pytorch_model.bin"], **kwargs))
+        files = [p for p in path.rglob("*") if p.is_file()]
+        log.info("Hugging Face model %s@%s: %d files, %.1f MB, ready in %.1f s (%s)", name, revision[:12],
+                 len(files), sum(p.stat().st_size for p in files) / 1e6, time.monotonic() - start, path)
     except Exception as exc:  # hub errors, OSError, ValueError for bad names: one message
         where = "offline (HF_HUB_OFFLINE or bert.hub.offline)" if offline else "and the hub cannot be reached"
         raise UserError(f"Hugging Face model {name!r} revision {revision!r} is not in the cache "
@@ -67,10 +74,12 @@ def fetch_hub(name: str, revision: str, cache_dir: str, offline: bool, head: str
 
 def load_model(path, head: str, attentions: bool = False):
     """(model, tokenizer) from a local folder; eval mode, float32, remote code refused."""
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hub_bars_off = are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar; it turns huggingface_hub's bars off too
     path = Path(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
@@ -81,6 +90,9 @@ def load_model(path, head: str, attentions: bool = False):
         raise UserError(f"{path}: cannot load a {HEADS.get(head, head)} with its tokenizer "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                         "delete the folder and rerun its asset rule") from exc
+    finally:
+        if not hub_bars_off:  # a later snapshot_download shows its bars on a terminal again
+            enable_progress_bars()
     if not getattr(tok, "is_fast", False):
         raise UserError(f"{path}: the tokenizer is not a fast tokenizer (character offsets are needed); "
                         "provide tokenizer.json")
@@ -109,7 +121,8 @@ def _download_hw9_bert(src: Path, dest: Path, hw9: dict) -> Path:
     for source, url in _hw9_bert_urls(hw9 or {}):
         target = dest.with_name(f".{dest.name}.zip")
         try:
-            return download(url, target, retries=hw9.get("retries", 3), timeout=hw9.get("timeout", 60))
+            return download(url, target, retries=hw9.get("retries", 3), timeout=hw9.get("timeout", 60),
+                            name="hw9_bert.zip")
         except UserError as exc:
             reasons.append(f"{source}: {exc}")
     raise UserError(f"no source gave hw9_bert.zip ({'; '.join(reasons)}); put the homework's hw9_bert.zip "
