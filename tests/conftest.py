@@ -28,16 +28,12 @@ def session_cache(tmp_path_factory) -> Path:
 
 
 def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.CompletedProcess:
-<<<<<<< HEAD
-    """Run Snakemake from this environment; return the completed process (stdout+stderr text)."""
-    # no PYTHONPATH: the workflow finds its own package, as it must for a user
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-=======
     """Run Snakemake from this environment; return the completed process (stdout+stderr text).
 
-    Its XDG_CACHE_HOME is the session's temporary one (fixture session_cache)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(_SESSION["xdg_cache"]))
->>>>>>> issue15-cache
+    Its XDG_CACHE_HOME is the session's temporary one (fixture session_cache). No PYTHONPATH:
+    the workflow finds its own package, as it must for a user."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["XDG_CACHE_HOME"] = str(_SESSION["xdg_cache"])
     proc = subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -102,14 +98,9 @@ def workflow_args(wf: Path, *args) -> list:
 
 
 @pytest.fixture(scope="session")
-<<<<<<< HEAD
-def test_build(tmp_path_factory):
+def test_build(tmp_path_factory, session_cache):
     """The test config built end to end once per session, the way a deployed workflow runs: from
     its own working directory (`-s <workflow>/Snakefile`), the workflow copy read-only.
-=======
-def test_build(tmp_path_factory, session_cache):
-    """The test config built end to end once per session, in a private copy of the workflow.
->>>>>>> issue15-cache
 
     .out: results/test in that working directory; .work: the working directory; .workflow: the
     copy (tests edit its modules); .written: files the run created or changed inside the copy
