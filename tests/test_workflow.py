@@ -83,6 +83,11 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     assert answers[17]["choice"] == ["BatchNorm2d"]
     assert answers[6]["status"] == "not answerable" and "observed.count" in answers[6]["reason"]
     assert answers[25]["status"] == "answered" and answers[23]["status"] != "not answerable"
+    # download retries/timeout and the device only change speed: the installed bundle stays
+    speed = tmp_path / "speed.yaml"
+    speed.write_text("device: cpu\nthreads: 1\nhw9: {retries: 7, timeout: 5}\n")
+    again = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg, small, speed).stdout
+    assert jobs_of(again) == {}
 
 
 def test_hw9_corrupt_checkpoint_fails_clearly_leaving_nothing(run_snakemake, tmp_path):
