@@ -17,12 +17,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workflow_scripts.fastpath import for_gradients, for_inference  # noqa: E402
-from workflow_scripts.methods import lime as L  # noqa: E402
-from workflow_scripts.methods.integrated_gradients import integrated_gradients  # noqa: E402
-from workflow_scripts.methods.saliency import saliency  # noqa: E402
-from workflow_scripts.methods.smoothgrad import smoothgrad  # noqa: E402
-from workflow_scripts.models import Classifier, load_checkpoint  # noqa: E402
+from workflow_scripts.cnn.fastpath import for_gradients, for_inference  # noqa: E402
+from workflow_scripts.cnn.methods import lime as L  # noqa: E402
+from workflow_scripts.cnn.methods.integrated_gradients import integrated_gradients  # noqa: E402
+from workflow_scripts.cnn.methods.saliency import saliency  # noqa: E402
+from workflow_scripts.cnn.methods.smoothgrad import smoothgrad  # noqa: E402
+from workflow_scripts.assets.models import Classifier, load_checkpoint  # noqa: E402
 
 
 def timed(fn, repeat=1):
@@ -134,7 +134,7 @@ def main(argv=None):
     segs = [L.segment(im) for im in images]
     ours_out, theirs_out = [], []
     l_ours, _ = timed(lambda: ours_out.extend(
-        L.explain(im, predict_fast, sg, 16, args.lime_samples, args.batch)[0] for im, sg in zip(images, segs)))
+        L.lime_image(im, predict_fast, sg, 16, args.lime_samples, args.batch)[0] for im, sg in zip(images, segs)))
     import contextlib
     import io
 

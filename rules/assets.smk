@@ -7,11 +7,11 @@ if OFFLINE:
     rule offline_dataset:
         """Render the offline food-11 set (emoji glyphs on varied backgrounds, with masks)."""
         output:
-            train=f"{ASSETS}/dataset/train.npz",
-            val=f"{ASSETS}/dataset/val.npz",
-            test=f"{ASSETS}/dataset/test.npz",
-            food=directory(f"{ASSETS}/food"),
-            summary=f"{ASSETS}/dataset.json",
+            train=P.dataset_split(R, "train"),
+            val=P.dataset_split(R, "val"),
+            test=P.dataset_split(R, "test"),
+            food=directory(P.food_dir(R)),
+            summary=P.dataset_summary(R),
         params:
             offline={k: v for k, v in config["offline"].items() if k != "train"},
             seed=config["seed"],
@@ -19,9 +19,9 @@ if OFFLINE:
         conda:
             ENV
         log:
-            f"{LOGS}/offline_dataset.log",
+            P.log(R, "offline_dataset"),
         benchmark:
-            f"{BENCH}/offline_dataset.tsv"
+            P.benchmark(R, "offline_dataset")
         script:
             step_script("build_offline_dataset")
 
@@ -32,9 +32,9 @@ if OFFLINE:
             val=rules.offline_dataset.output.val,
             test=rules.offline_dataset.output.test,
         output:
-            checkpoint=f"{ASSETS}/checkpoint.pth",
+            checkpoint=P.checkpoint(R),
             metrics=report(
-                f"{ASSETS}/training_metrics.json",
+                P.training_metrics(R),
                 category="Assets",
                 caption="../report/training_metrics.rst",
             ),
@@ -48,9 +48,9 @@ if OFFLINE:
         conda:
             ENV
         log:
-            f"{LOGS}/train_classifier.log",
+            P.log(R, "train_classifier"),
         benchmark:
-            f"{BENCH}/train_classifier.tsv"
+            P.benchmark(R, "train_classifier")
         script:
             step_script("train_classifier")
 
@@ -60,16 +60,16 @@ else:
     rule hw9_bundle:
         """Obtain, verify and install the homework's 10 images and checkpoint (config hw9.*)."""
         output:
-            food=directory(f"{ASSETS}/food"),
-            checkpoint=f"{ASSETS}/checkpoint.pth",
+            food=directory(P.food_dir(R)),
+            checkpoint=P.checkpoint(R),
         params:
             hw9=result_config("hw9"),
         conda:
             ENV
         log:
-            f"{LOGS}/hw9_bundle.log",
+            P.log(R, "hw9_bundle"),
         benchmark:
-            f"{BENCH}/hw9_bundle.tsv"
+            P.benchmark(R, "hw9_bundle")
         script:
             step_script("hw9_bundle")
 
@@ -77,15 +77,15 @@ else:
 rule observed_image:
     """Load one observed image the homework's way (Resize 128 + ToTensor), with its mask if any."""
     input:
-        food=food_dir(),
+        food=P.food_dir(R),
     output:
-        npz=f"{ASSETS}/observed/{{image}}.npz",
+        npz=P.observed(R, "{image}"),
     group:
         "observed"
     conda:
         ENV
     log:
-        f"{LOGS}/observed_image/{{image}}.log",
+        P.log(R, "observed_image", "{image}"),
     script:
         step_script("observed_image")
 
@@ -93,14 +93,14 @@ rule observed_image:
 rule model_summary:
     """Load the checkpoint safely (weights_only, strict keys) and record its architecture and hash."""
     input:
-        checkpoint=checkpoint_path(),
+        checkpoint=P.checkpoint(R),
     output:
-        json=f"{ASSETS}/model.json",
+        json=P.model_summary(R),
     params:
         width=config["model"]["width"],
     conda:
         ENV
     log:
-        f"{LOGS}/model_summary.log",
+        P.log(R, "model_summary"),
     script:
         step_script("model_summary")

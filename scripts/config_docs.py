@@ -135,7 +135,7 @@ def _workflow_config():
     """workflow_scripts.config, importable when this file runs as a plain script."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from workflow_scripts import config
+    from workflow_scripts.core import config
 
     return config
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from workflow_scripts.hw9_assets import IMAGES
-from workflow_scripts.models import Classifier, save_checkpoint
+from workflow_scripts.assets.hw9 import IMAGES
+from workflow_scripts.assets.models import Classifier, save_checkpoint
 
 NO_SIZES = {"bundle_zip": None, "checkpoint": None, "food_zip": None}
 

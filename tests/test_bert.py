@@ -12,7 +12,7 @@ from conftest import ROOT
 from hf_fixtures import bert_texts, hub_cache, hub_fixture, hw9_bert_zip, save_tiny, vocab_for
 from workflow_scripts.bert import exbert, models, pipeline, similarity
 from workflow_scripts.bert.tokens import char_token, qa_roles
-from workflow_scripts.errors import UserError
+from workflow_scripts.core.errors import UserError
 
 BERT = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["bert"]
 INPUTS = BERT["inputs"]

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from workflow_scripts.config import check_config, config_error, load_schema
-from workflow_scripts.errors import UserError
+from workflow_scripts.core.config import check_config, config_error, load_schema
+from workflow_scripts.core.errors import UserError
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 

@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT
 from test_config import merged
 
-from workflow_scripts.config import (
+from workflow_scripts.core.config import (
     config_error,
     load_schema,
     schema_keys,

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from workflow_scripts.errors import UserError
-from workflow_scripts.fetch import download, safe_extract
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.fetch import download, safe_extract
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 BIG = bytes(range(256)) * 8192  # 2,097,152 bytes: above progress.QUIET_BELOW
@@ -195,7 +195,7 @@ def test_progress_after_a_resume_never_goes_back(server, tmp_path, caplog):
 
 
 def test_progress_unknown_size_and_small_files(tmp_path, caplog):
-    from workflow_scripts.progress import Progress
+    from workflow_scripts.core.progress import Progress
 
     with caplog.at_level(logging.INFO, logger="xai"):
         with Progress("stream.bin", stream=NotATerminal(), every_mb=1) as p:
@@ -209,7 +209,7 @@ def test_progress_unknown_size_and_small_files(tmp_path, caplog):
 
 
 def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path, caplog):
-    from workflow_scripts.progress import Progress
+    from workflow_scripts.core.progress import Progress
 
     stream = io.StringIO()
     with caplog.at_level(logging.INFO, logger="xai"), \

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workflow_scripts.errors import UserError
+from workflow_scripts.cnn.methods import registry
+from workflow_scripts.core.errors import UserError
 from workflow_scripts.figures import cnn
 
 PAIRS = [(6, 0), (15, 0)]
@@ -30,14 +31,16 @@ def _extra(method, rng):
         return dict(segments=rng.integers(1, 9, size=(H, H)), weights=rng.normal(size=8), mask=mask,
                     overlay=rng.random((H, H, 3)).astype(np.float32), positive_mask=mask > 0,
                     negative_mask=mask < 0, pixel_weights=rng.normal(size=(H, H)).astype(np.float32))
-    if method in ("saliency", "smoothgrad", "integrated_gradients"):
+    if method != "filters":  # any gradient-style method: the keys its FIGURE rows and facts name
         d = _gradient(rng)
-        if method != "saliency":
-            d["rgb"] = rng.random((H, H, 3)).astype(np.float32)
-        if method == "smoothgrad":
-            d["noise_std"] = np.array(0.17)
-        if method == "integrated_gradients":
-            d["completeness_delta"] = np.array(-0.5)
+        fig = cnn.spec(method)
+        for row in fig["rows"]:
+            if row["show"] == "rgb":
+                d[row["key"]] = rng.random((H, H, 3)).astype(np.float32)
+            elif row["show"] == "heat" and row["key"] not in d:
+                d[row["key"]] = rng.random((H, H)).astype(np.float32)
+        for fact in fig.get("facts", []):
+            d[fact["key"]] = np.array(-0.5 if fact.get("abs") else 0.17)
         return d
     d = dict(pairs=np.array(PAIRS))
     for layer, filt in PAIRS:
@@ -78,7 +81,7 @@ def make(tmp_path):
 def _draw(method, observed, artifacts, out):
     if method == "filters":
         return cnn.filters_figure(observed, artifacts, out, *PAIRS[1])
-    return cnn.FIGURES[method](observed, artifacts, out)
+    return cnn.method_figure(method, observed, artifacts, out)
 
 
 def _size(path):
@@ -89,6 +92,14 @@ def _size(path):
 # The homework's grids: LIME 1 x N; saliency 2 x N; filters 3 x N. SmoothGrad and IG keep the
 # homework's two rows (image / min-max RGB) and add the normalised map in `hot` as a third.
 HOMEWORK_ROWS = {"lime": 1, "saliency": 2, "smoothgrad": 3, "integrated_gradients": 3, "filters": 3}
+
+
+@pytest.mark.parametrize("method", sorted(set(registry()) - {"filters"}))
+def test_every_registered_method_draws_its_declared_rows(method, make, tmp_path):
+    observed, artifacts = make(method, 2)
+    rows = len(cnn.spec(method)["rows"])
+    assert _draw(method, observed, artifacts, tmp_path / "f.png") == (rows, 2)
+    assert _size(tmp_path / "f.png")[1] > 200 * rows
 
 
 @pytest.mark.parametrize("method", sorted(HOMEWORK_ROWS))
@@ -124,7 +135,7 @@ def test_mask_is_outlined_on_map_panels_only_where_present(make, tmp_path, monke
 
     monkeypatch.setattr(cnn, "_outline", spy)
     observed, artifacts = make("saliency", 3)
-    cnn.saliency_figure(observed, artifacts, tmp_path / "s.png")
+    cnn.method_figure("saliency", observed, artifacts, tmp_path / "s.png")
     assert calls == [True, False, False]
     import matplotlib.pyplot as plt
 
@@ -137,8 +148,8 @@ def test_mask_is_outlined_on_map_panels_only_where_present(make, tmp_path, monke
 
 def test_filters_figures_write_one_png_per_pair(make, tmp_path):
     observed, artifacts = make("filters", 2)
-    template = str(tmp_path / "out" / "cnn{layer}_filter{filter}.png")
-    outs = cnn.filters_figures(observed, artifacts, PAIRS, template)
+    outs = cnn.filters_figures(observed, artifacts, PAIRS, [tmp_path / "out" / f"cnn{layer}_filter{f}.png"
+                                                           for layer, f in PAIRS])
     assert [p.name for p in outs] == ["cnn6_filter0.png", "cnn15_filter0.png"]
     assert all(p.stat().st_size > 10_000 for p in outs)
 
@@ -146,7 +157,7 @@ def test_filters_figures_write_one_png_per_pair(make, tmp_path):
 def test_empty_artifact_list_writes_nothing(tmp_path):
     out = tmp_path / "lime.png"
     with pytest.raises(UserError, match="no artifacts"):
-        cnn.lime_figure([], [], out)
+        cnn.method_figure("lime", [], [], out)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -165,16 +176,16 @@ def test_a_missing_key_names_file_and_key_and_writes_nothing(method, key, make, 
 def test_filters_figures_check_every_pair_before_writing(make, tmp_path):
     observed, artifacts = make("filters", 2, drop="visualization_15_0")
     with pytest.raises(UserError, match="visualization_15_0"):
-        cnn.filters_figures(observed, artifacts, PAIRS, str(tmp_path / "out" / "cnn{layer}_{filter}.png"))
+        cnn.filters_figures(observed, artifacts, PAIRS, [tmp_path / "out" / f"cnn{layer}_{f}.png" for layer, f in PAIRS])
     assert not (tmp_path / "out").exists()
 
 
 def test_mismatched_lists_are_refused(make, tmp_path):
     observed, artifacts = make("saliency", 3)
     with pytest.raises(UserError, match="pair up"):
-        cnn.saliency_figure(observed[:2], artifacts, tmp_path / "x.png")
+        cnn.method_figure("saliency", observed[:2], artifacts, tmp_path / "x.png")
     with pytest.raises(UserError, match="same order"):
-        cnn.saliency_figure(observed[::-1], artifacts, tmp_path / "x.png")
+        cnn.method_figure("saliency", observed[::-1], artifacts, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -223,7 +234,7 @@ def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch, root_logg
     script = str(steps / "cnn_figure.py")
     observed, artifacts = make("saliency", 2)
     png = tmp_path / "figs" / "saliency.png"
-    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"png": str(png)},
+    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": [str(png)]},
                params={"method": "saliency"})
     runpy.run_path(script, init_globals={"snakemake": smk})
     assert png.stat().st_size > 10_000
@@ -232,13 +243,13 @@ def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch, root_logg
     template = str(tmp_path / "figs" / "filters" / "cnn{layer}_{filter}.png")
     outs = [template.format(layer=layer, filter=f) for layer, f in PAIRS]
     smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": outs},
-               params={"method": "filters", "pairs": PAIRS, "template": template})
+               params={"method": "filters", "per": PAIRS})
     runpy.run_path(script, init_globals={"snakemake": smk})
     assert all(Path(o).stat().st_size > 10_000 for o in outs)
 
     observed, artifacts = make("lime", 2, drop="overlay")
     png = tmp_path / "figs" / "lime.png"
-    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"png": str(png)},
+    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": [str(png)]},
                params={"method": "lime"})
     with pytest.raises(SystemExit):
         runpy.run_path(script, init_globals={"snakemake": smk})

@@ -9,10 +9,10 @@ import yaml
 
 from conftest import ROOT
 from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip
-from workflow_scripts.errors import UserError
-from workflow_scripts.hw9_assets import IMAGES, obtain
-from workflow_scripts.images import get_paths_labels
-from workflow_scripts.models import load_checkpoint
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.assets.hw9 import IMAGES, obtain
+from workflow_scripts.assets.images import get_paths_labels
+from workflow_scripts.assets.models import load_checkpoint
 
 ROUTES: dict[str, bytes] = {}
 SEEN_AUTH: list[str] = []
@@ -140,7 +140,7 @@ def test_kaggle_through_kagglehub(server, cfg, tmp_path, kaggle_env, caplog, cap
 
     import kagglehub.clients
 
-    from workflow_scripts import progress
+    from workflow_scripts.core import progress
 
     monkeypatch.setattr(progress, "QUIET_BELOW", 0)  # the test bundle is small: report it all the same
     kaggle_env("student", "secret")

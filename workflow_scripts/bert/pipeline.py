@@ -5,9 +5,9 @@ import logging
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ..io import read_json, write_json, write_npz
-from . import exbert, hidden_pca, models, similarity
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.io import read_json, write_json, write_npz
+from workflow_scripts.bert import exbert, hidden_pca, models, similarity
 
 log = logging.getLogger("xai")
 
@@ -59,9 +59,6 @@ def run_hidden_pca(model_json, item: dict, index: int, pca: dict, out_npz, out_j
 
 def run_similarity(model_json, sentences, characters: dict, out_npz, out_json) -> dict:
     desc = read_json(model_json)
-    for name, idx in characters.items():
-        if len(idx) != len(sentences):
-            raise UserError(f"config key bert.inputs: {len(idx)} indices for {name} but {len(sentences)} sentences")
     model, tok = _load(desc)
     arrays, summary = similarity.analyse(model, tok, sentences, characters)
     summary.update(model=desc, sentences=list(sentences))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tokens import char_token
+from workflow_scripts.bert.tokens import char_token
 
 FRUIT, COMPANY = range(0, 5), range(5, 10)
 

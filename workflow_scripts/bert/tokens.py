@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import UserError
+from workflow_scripts.core.errors import UserError
 
 ROLES = ("special", "question", "context", "answer")
 

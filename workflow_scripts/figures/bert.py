@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..io import atomic_dir, read_json  # noqa: E402
-from .fonts import use_cjk  # noqa: E402
-from .save import save  # noqa: E402
+from workflow_scripts.core.io import atomic_dir, read_json  # noqa: E402
+from workflow_scripts.figures.fonts import use_cjk  # noqa: E402
+from workflow_scripts.figures.save import save  # noqa: E402
 
 METRIC_TITLES = {"cosine": "Cosine Similarities", "euclidean": "Euclidean Distances"}
 ROLE_STYLE = {"answer": ("blue", "d"), "question": ("red", "o"), "context": ("green", "o")}

@@ -1,12 +1,13 @@
 """CNN figures of HW9 (food-11 classifier), rendered from cached per-image artifacts.
 
-Each function takes the observed-image npz paths and the attribution artifact paths of one
-method, in homework order (one column per image), and writes one PNG. The grids follow the
-homework's plots: LIME 1 x N; saliency 2 x N (images / normalised map in `hot`); SmoothGrad
-and Integrated Gradients 3 x N (images / the homework's min-max RGB rendering / the
-normalised map in `hot`); filter explanation 3 x N (images / filter activation / filter
-visualisation). Where the observed image carries a ground-truth mask (offline asset set),
-it is outlined in cyan on the map panels.
+One figure per method, in the layout its module declares (`FIGURE` in
+workflow_scripts/cnn/methods/<method>.py): a title, optional facts summarised over the images
+for the title, and rows, each one of "image" (the observed image with label and prediction),
+"rgb" (an H x W x 3 artifact key shown as an image) or "heat" (an H x W key in [0, 1], `hot`);
+columns are the images in homework order. The homework's layouts: LIME 1 x N; saliency 2 x N;
+SmoothGrad and Integrated Gradients 3 x N; filter explanation (FIGURE `per: pairs`) one 3 x N
+figure per (layer, filter): images / filter activation / filter visualisation. Where the observed
+image carries a ground-truth mask (offline asset set), it is outlined in cyan on the map panels.
 
 Every input is checked before a figure is drawn: a missing file or key raises UserError
 naming the file and the key, and no output is written.
@@ -22,30 +23,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..classes import CLASS_NAMES  # noqa: E402
-from ..errors import UserError  # noqa: E402
-from .save import save  # noqa: E402
+from workflow_scripts.core.homework import CLASS_NAMES  # noqa: E402
+from workflow_scripts.cnn.methods import registry  # noqa: E402
+from workflow_scripts.core.errors import UserError  # noqa: E402
+from workflow_scripts.core.paths import filter_keys  # noqa: E402
+from workflow_scripts.figures.save import save  # noqa: E402
 
 
-# Rows per method; columns are the images.
-ROWS = {"lime": 1, "saliency": 2, "smoothgrad": 3, "integrated_gradients": 3, "filters": 3}
 OBSERVED_KEYS = ("image", "label", "name")
 COMMON_KEYS = ("image", "label", "prediction")
-METHOD_KEYS = {
-    "lime": ("overlay",),
-    "saliency": ("map",),
-    "smoothgrad": ("rgb", "map"),
-    "integrated_gradients": ("rgb", "map"),
-}
 MASK_STYLE = {"levels": [0.5], "colors": "cyan", "linewidths": 0.8}
 PANEL_INCHES = 3.0
 
 
+def spec(method: str) -> dict:
+    """The method's FIGURE declaration (from the method registry)."""
+    reg = registry()
+    if method not in reg:
+        raise UserError(f"unknown CNN figure method {method!r}; expected one of {sorted(reg)}")
+    return reg[method]["FIGURE"]
+
+
 def layout(method: str, n: int) -> tuple[int, int]:
     """(rows, cols) of the figure for `method` with n images."""
-    if method not in ROWS:
-        raise UserError(f"unknown CNN figure method {method!r}; expected one of {sorted(ROWS)}")
-    return ROWS[method], n
+    fig = spec(method)
+    return (3 if fig.get("per") == "pairs" else len(fig["rows"])), n
 
 
 # ---------------------------------------------------------------- loading and checks
@@ -164,67 +166,47 @@ def _done(fig, axes, out_png) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- figures
 
-def lime_figure(observed, artifacts, out_png) -> tuple[int, int]:
-    """1 x N: lime's get_image_and_mask image (positive superpixels green, negative red), as in the homework."""
-    pairs = _load(observed, artifacts, METHOD_KEYS["lime"])
-    fig, axes = _grid("lime", len(pairs), "LIME" + _variant(pairs[0][1]))
-    for col, (obs, art) in enumerate(pairs):
-        ax = axes[0, col]
-        ax.imshow(_as_rgb(art["overlay"]))
-        _outline(ax, obs)
-        ax.set_title(_title(obs, art), fontsize=9)
+def _facts(fig: dict, pairs) -> str:
+    """', noise std 0.01-0.02': the title's facts, summarised over the images that have them."""
+    out = ""
+    for fact in fig.get("facts", []):
+        vals = [float(a[fact["key"]]) for _, a in pairs if fact["key"] in a]
+        vals = [abs(v) for v in vals] if fact.get("abs") else vals
+        if vals:
+            out += ", " + fact["text"].format(lo=min(vals), hi=max(vals))
+    return out
+
+
+def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
+    """The rows x N figure of a method, as its FIGURE declares."""
+    fig_spec = spec(method)
+    if fig_spec.get("per") == "pairs":
+        raise UserError(f"{method} draws one figure per pair: use filters_figures")
+    rows = fig_spec["rows"]
+    pairs = _load(observed, artifacts, tuple(r["key"] for r in rows if "key" in r))
+    fig, axes = _grid(method, len(pairs), fig_spec["title"] + _variant(pairs[0][1]) + _facts(fig_spec, pairs))
+    for r, row in enumerate(rows):
+        if row["show"] == "image":
+            _image_row(axes, pairs, r)
+            continue
+        for col, (obs, art) in enumerate(pairs):
+            ax = axes[r, col]
+            if row["show"] == "rgb":
+                _map(ax, _as_rgb(art[row["key"]]), obs)
+            elif row["show"] == "heat":
+                _map(ax, art[row["key"]], obs, cmap="hot", vmin=0.0, vmax=1.0)
+            else:
+                raise UserError(f"{method}: FIGURE row shows {row['show']!r}; expected image, rgb or heat")
+            if row.get("titles"):
+                ax.set_title(_title(obs, art), fontsize=9)
+    for r, row in enumerate(rows):
+        if "label" in row:
+            _row_label(axes[r, 0], row["label"])
     return _done(fig, axes, out_png)
-
-
-def saliency_figure(observed, artifacts, out_png) -> tuple[int, int]:
-    """2 x N: images / normalised saliency map (|gradient| max over channels) in `hot`."""
-    pairs = _load(observed, artifacts, METHOD_KEYS["saliency"])
-    fig, axes = _grid("saliency", len(pairs), "Saliency map" + _variant(pairs[0][1]))
-    _image_row(axes, pairs)
-    for col, (obs, art) in enumerate(pairs):
-        _map(axes[1, col], art["map"], obs, cmap="hot", vmin=0.0, vmax=1.0)
-    _row_label(axes[0, 0], "image")
-    _row_label(axes[1, 0], "saliency (max over RGB, normalised)")
-    return _done(fig, axes, out_png)
-
-
-def _rgb_and_map(method: str, name: str, rgb_label: str, observed, artifacts, out_png, extra=None):
-    pairs = _load(observed, artifacts, METHOD_KEYS[method])
-    fig, axes = _grid(method, len(pairs), name + _variant(pairs[0][1]) + (extra(pairs) if extra else ""))
-    _image_row(axes, pairs)
-    for col, (obs, art) in enumerate(pairs):
-        _map(axes[1, col], _as_rgb(art["rgb"]), obs)
-        _map(axes[2, col], art["map"], obs, cmap="hot", vmin=0.0, vmax=1.0)
-    _row_label(axes[0, 0], "image")
-    _row_label(axes[1, 0], rgb_label)
-    _row_label(axes[2, 0], "max over RGB of |attr.|, normalised")
-    return _done(fig, axes, out_png)
-
-
-def smoothgrad_figure(observed, artifacts, out_png) -> tuple[int, int]:
-    """3 x N: images / the homework's SmoothGrad rendering (HxWx3 min-max) / normalised map in `hot`."""
-    def noise(pairs):
-        std = [float(a["noise_std"]) for _, a in pairs if "noise_std" in a]
-        return f", noise std {min(std):.3g}-{max(std):.3g}" if std else ""
-    return _rgb_and_map("smoothgrad", "SmoothGrad", "SmoothGrad (homework RGB)", observed, artifacts, out_png,
-                        extra=noise)
-
-
-def integrated_gradients_figure(observed, artifacts, out_png) -> tuple[int, int]:
-    """3 x N: images / the homework's normalised IG as RGB / normalised map in `hot`."""
-    def delta(pairs):
-        d = [abs(float(a["completeness_delta"])) for _, a in pairs if "completeness_delta" in a]
-        return f", max |completeness delta| {max(d):.3g}" if d else ""
-    return _rgb_and_map("integrated_gradients", "Integrated Gradients", "IG (homework RGB)", observed, artifacts,
-                        out_png, extra=delta)
-
-
-def _filter_keys(layer: int, filt: int) -> tuple[str, ...]:
-    return (f"activation_{layer}_{filt}", f"visualization_{layer}_{filt}", f"module_{layer}_{filt}")
 
 
 def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
-    act_key, vis_key, mod_key = _filter_keys(layer, filt)
+    act_key, vis_key, mod_key = filter_keys(layer, filt)
     modules = sorted({str(a[mod_key]) for _, a in pairs})
     fig, axes = _grid("filters", len(pairs), f"Filter explanation: cnn[{layer}] ({'/'.join(modules)}), "
                                              f"filter {filt}" + _variant(pairs[0][1]))
@@ -249,32 +231,23 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
 
 def filters_figure(observed, artifacts, out_png, layer: int, filt: int) -> tuple[int, int]:
     """3 x N for one (layer, filter): images / filter activation / filter visualisation (min-max RGB)."""
-    pairs = _load(observed, artifacts, _filter_keys(int(layer), int(filt)))
+    pairs = _load(observed, artifacts, filter_keys(int(layer), int(filt)))
     return _filters_pairs(pairs, out_png, int(layer), int(filt))
 
 
-def filters_figures(observed, artifacts, pairs, template) -> list[Path]:
-    """One filters_figure per (layer, filter) in `pairs`, to template.format(layer=L, filter=F).
+def filters_figures(observed, artifacts, pairs, outs) -> list[Path]:
+    """One filters_figure per (layer, filter) in `pairs`, to the matching file of `outs`.
 
     All keys of all pairs are checked before the first file is written.
     """
     pairs = [(int(l), int(f)) for l, f in pairs]
     if not pairs:
         raise UserError("no (layer, filter) pairs given for the filter figures; check the config")
-    keys = tuple(k for l, f in pairs for k in _filter_keys(l, f))
+    keys = tuple(k for l, f in pairs for k in filter_keys(l, f))
     loaded = _load(observed, artifacts, keys)
-    outs = []
-    for layer, filt in pairs:
-        out = Path(template.format(layer=layer, filter=filt))
-        _filters_pairs(loaded, out, layer, filt)
-        outs.append(out)
-    return outs
-
-
-FIGURES = {
-    "lime": lime_figure,
-    "saliency": saliency_figure,
-    "smoothgrad": smoothgrad_figure,
-    "integrated_gradients": integrated_gradients_figure,
-}
+    if len(outs) != len(pairs):
+        raise UserError(f"{len(pairs)} (layer, filter) pairs but {len(outs)} output files")
+    for (layer, filt), out in zip(pairs, outs):
+        _filters_pairs(loaded, Path(out), layer, filt)
+    return [Path(o) for o in outs]
 

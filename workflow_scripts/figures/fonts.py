@@ -5,7 +5,7 @@ Sans and falls back to the CJK font glyph by glyph (matplotlib >= 3.6 font fallb
 """
 from __future__ import annotations
 
-from ..errors import UserError
+from workflow_scripts.core.errors import UserError
 
 CJK_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK TC", "Noto Sans CJK SC", "Noto Sans CJK JP",
                 "Source Han Sans TW", "Microsoft JhengHei", "PingFang TC", "Heiti TC")

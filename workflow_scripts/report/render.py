@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-from ..io import atomic_path
+from workflow_scripts.core.io import atomic_path
 
 STATUS_MARK = {"answered": "answered", "answered with a substitute": "answered with a substitute model",
                "not answerable": "not answerable with this asset set"}
@@ -125,7 +125,7 @@ def write_reports(answers_json, results, out_md, out_html) -> None:
     doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
     missing = sorted({a["figure"] for a in doc["answers"] if a.get("figure") and not (Path(results) / a["figure"]).exists()})
     if missing:
-        from ..errors import UserError
+        from workflow_scripts.core.errors import UserError
 
         raise UserError(f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline")
     with atomic_path(out_md) as tmp:

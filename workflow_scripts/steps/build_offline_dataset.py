@@ -1,6 +1,6 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.offline_dataset import build
-from workflow_scripts.step import run
+from workflow_scripts.assets.offline_dataset import build
+from workflow_scripts.core.step import run
 
 
 def main(smk):

@@ -1,18 +1,16 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.errors import UserError
-from workflow_scripts.figures.cnn import FIGURES, filters_figures
-from workflow_scripts.step import run
+
+from workflow_scripts.core.step import run
+from workflow_scripts.figures.cnn import filters_figures, method_figure, spec
 
 
 def main(smk):
     method = smk.params.method
-    observed, artifacts = list(smk.input.observed), list(smk.input.artifacts)
-    if method == "filters":
-        filters_figures(observed, artifacts, smk.params.pairs, smk.params.template)
-    elif method in FIGURES:
-        FIGURES[method](observed, artifacts, smk.output.png)
+    observed, artifacts, outs = list(smk.input.observed), list(smk.input.artifacts), list(smk.output.pngs)
+    if spec(method).get("per") == "pairs":
+        filters_figures(observed, artifacts, smk.params.per, outs)
     else:
-        raise UserError(f"unknown CNN figure method {method!r}; expected filters or one of {sorted(FIGURES)}")
+        method_figure(method, observed, artifacts, outs[0])
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,7 +1,7 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.pipeline import run_exbert
-from workflow_scripts.runtime import set_threads
-from workflow_scripts.step import run
+from workflow_scripts.core.runtime import set_threads
+from workflow_scripts.core.step import run
 
 
 def main(smk):

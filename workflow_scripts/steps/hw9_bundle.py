@@ -1,6 +1,6 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.hw9_assets import obtain
-from workflow_scripts.step import run, speed
+from workflow_scripts.assets.hw9 import obtain
+from workflow_scripts.core.step import run, speed
 
 
 def main(smk):

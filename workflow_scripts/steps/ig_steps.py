@@ -1,12 +1,12 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 import numpy as np
 
-from workflow_scripts.assets import load_observed
-from workflow_scripts.attribute import explain_image
-from workflow_scripts.io import write_npz
-from workflow_scripts.models import load_checkpoint
-from workflow_scripts.runtime import make_deterministic, pick_device, set_threads
-from workflow_scripts.step import run, speed
+from workflow_scripts.assets.observed import load_observed
+from workflow_scripts.cnn.attribute import explain_image
+from workflow_scripts.core.io import write_npz
+from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.core.runtime import make_deterministic, pick_device, set_threads
+from workflow_scripts.core.step import run, speed
 
 
 def main(smk):

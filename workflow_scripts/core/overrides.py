@@ -12,8 +12,8 @@ import json
 
 import yaml
 
-from .config import resolve_ref
-from .errors import UserError
+from workflow_scripts.core.config import resolve_ref
+from workflow_scripts.core.errors import UserError
 
 _NULLS = ("null", "~", "Null", "NULL")
 _TRUE = ("true", "True", "TRUE", "yes", "Yes", "on")

@@ -10,6 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+NAME = "saliency"
+ORDER = 2
+PREPARE = "gradients"
+VARIANT_KEYS = ("objective",)
+FIGURE = {"title": "Saliency map",
+          "rows": [{"show": "image", "label": "image"},
+                   {"show": "heat", "key": "map", "label": "saliency (max over RGB, normalised)"}]}
+
 
 def input_gradient(model, x: torch.Tensor, target: torch.Tensor, objective: str = "loss"):
     """(d objective / d x as N x C x H x W, logits). Objective summed over the batch: per-image gradients."""
@@ -37,3 +45,10 @@ def saliency(model, x: torch.Tensor, target: torch.Tensor, objective: str = "los
         "grad_abs_mean": np.abs(g).reshape(len(g), -1).mean(1),
         "logits": logits.cpu().numpy(),
     }
+
+
+def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, objective: str) -> dict:
+    """The artifact arrays of one image (x: 1 x 3 x H x W)."""
+    out = saliency(model, x, target, objective)
+    return {"attribution": out["attribution"][0], "map_raw": out["map_raw"][0],
+            "grad_abs_max": float(out["grad_abs_max"][0]), "grad_abs_mean": float(out["grad_abs_mean"][0])}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
 SPLITS = ("train", "val", "test")
 FONT_PACKAGE = "fonts-noto-color-emoji"
@@ -213,7 +213,7 @@ def build(offline: dict, seed: int, threads: int, split_paths: dict, food_dir, s
     import shutil
     import time
 
-    from .io import atomic_path, write_json
+    from workflow_scripts.core.io import atomic_path, write_json
 
     log = logging.getLogger("xai")
     spec = make_spec(offline)

@@ -11,7 +11,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from workflow_scripts.cnn.methods import normalize
+
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+NAME = "integrated_gradients"
+ORDER = 5
+PREPARE = "gradients"
+VARIANT_KEYS = ("variant",)
+FIGURE = {"title": "Integrated Gradients",
+          "facts": [{"key": "completeness_delta", "abs": True, "text": "max |completeness delta| {hi:.3g}"}],
+          "rows": [{"show": "image", "label": "image"},
+                   {"show": "rgb", "key": "rgb", "label": "IG (homework RGB)"},
+                   {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"}]}
 
 
 def path_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
@@ -73,3 +85,14 @@ def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: in
     a = np.stack(out)
     return {"attribution": a, "map_raw": np.abs(a).max(axis=1), "completeness_delta": np.asarray(deltas),
             "f_x": np.asarray(f_x), "f_baseline": np.asarray(f_b), "alphas": alphas, "weights": weights}
+
+
+def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, variant: str, steps: int,
+            rule: str, baseline: float, batch_size: int) -> dict:
+    """The artifact arrays of one image."""
+    out = integrated_gradients(model, x, target, steps=steps, variant=variant, rule=rule, baseline=baseline,
+                               batch_size=batch_size)
+    att = out["attribution"][0]
+    return {"attribution": att, "map_raw": out["map_raw"][0], "completeness_delta": float(out["completeness_delta"][0]),
+            "f_x": float(out["f_x"][0]), "f_baseline": float(out["f_baseline"][0]), "alphas": out["alphas"],
+            "rgb": normalize(att).transpose(1, 2, 0)}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
 IMAGE_SIZE = 128
 _NAME = re.compile(r"^(\d+)_(\d+)\.jpe?g$", re.IGNORECASE)

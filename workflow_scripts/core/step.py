@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
 log = logging.getLogger("xai")
 
@@ -38,10 +38,12 @@ def speed(smk, section: str = "") -> dict:
     """The speed-only settings (config/schema.yaml `x-speed-only`: device, threads, batch sizes,
     download retries) directly under a config section, read from the job's config at run time:
     they are never rule params, so changing them reruns nothing."""
-    from .config import load_schema, speed_only_keys
-    from .overrides import speed_settings
+    from workflow_scripts.core.config import load_schema, speed_only_keys
+    from workflow_scripts.core.overrides import speed_settings
 
-    schema = load_schema(Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
+    from workflow_scripts.core.paths import SCHEMA
+
+    schema = load_schema(SCHEMA)
     return speed_settings(smk.config, section, speed_only_keys(schema))
 
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from workflow_scripts.cnn.methods import image_seed
+
+NAME = "filters"
+ORDER = 4
+PREPARE = "raw"  # hooks modules by their index in model.cnn: the model as loaded
+VARIANT_KEYS = ("start",)
+FIGURE = {"title": "Filter explanation", "per": "pairs"}  # one figure per item of config key `pairs`
+
 
 class _Capture:
     """A forward hook that keeps the module's last output."""
@@ -86,3 +94,14 @@ def filter_explanation(model, x: torch.Tensor, pairs, iterations: int = 100, lr:
         out[f"objective_{key}"] = vis["objective"]
         out[f"module_{key}"] = np.asarray(type(module).__name__)
     return out
+
+
+def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, seed: int, pairs, iterations: int,
+            lr: float, start: str) -> dict:
+    """The artifact arrays of one image: per (layer, filter) pair the keys of paths.filter_keys."""
+    pairs = [tuple(pair) for pair in pairs]
+    out = filter_explanation(model, x, pairs, iterations=iterations, lr=lr, start=start, seed=image_seed(seed, image))
+    res = {"pairs": np.asarray(pairs, dtype=np.int64)}
+    for k, v in out.items():
+        res[k] = v[0] if k.startswith(("activation_", "visualization_")) else v
+    return res

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
 
 def pick_device(preference: str = "auto") -> torch.device:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import N_CLASSES, Classifier, count_parameters, save_checkpoint
-from .runtime import make_deterministic, seed_everything
+from workflow_scripts.assets.models import N_CLASSES, Classifier, count_parameters, save_checkpoint
+from workflow_scripts.core.runtime import make_deterministic, seed_everything
 
 log = logging.getLogger("xai")
 

@@ -14,9 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 _LIST_OPTIONS = ("--config", "-C", "--configfile", "--configfiles")
 
 
@@ -61,7 +60,7 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str], list[str], list[s
 
 def config_entries(sets: list[str], entries: list[str], schema: dict) -> list[str]:
     """Snakemake `--config` entries for plain entries and `--set` assignments, in order."""
-    from .overrides import config_entry, parse_set
+    from workflow_scripts.core.overrides import config_entry, parse_set
 
     out = []
     for entry in entries:
@@ -78,7 +77,8 @@ def check_files(files: list[str]) -> None:
 
 
 def snakemake_argv(argv: list[str]) -> list[str]:
-    from .config import load_schema
+    from workflow_scripts.core.config import load_schema
+    from workflow_scripts.core.paths import SCHEMA
 
     rest, sets, entries, files = split_args(argv)
     check_files(files)
@@ -88,7 +88,7 @@ def snakemake_argv(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
-        print("usage: python -m workflow_scripts.cli run [--set key.path=value ...] [snakemake args]",
+        print("usage: python -m workflow_scripts.core.cli run [--set key.path=value ...] [snakemake args]",
               file=sys.stderr)
         return 2
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from workflow_scripts.core.errors import UserError
 
 
 def load_schema(path) -> dict:

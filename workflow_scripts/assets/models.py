@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .classes import CLASS_NAMES  # noqa: F401  (re-exported)
-from .errors import UserError
+from workflow_scripts.core.homework import CLASS_NAMES  # noqa: F401  (re-exported)
+from workflow_scripts.core.errors import UserError
 
 N_CLASSES = 11
 # (in, out, blocks) per stage at width 1.0; every stage ends in MaxPool2d(2, 2, 0).
@@ -74,7 +74,7 @@ def width_from_state_dict(state: dict) -> float:
 def save_checkpoint(path, model: nn.Module, epoch: int = 0, optimizer: torch.optim.Optimizer | None = None,
                     extra: dict | None = None) -> None:
     """Write the homework's format: {'model_state_dict', 'epoch', 'optimizer_state_dict'} (+ extra)."""
-    from .io import atomic_path
+    from workflow_scripts.core.io import atomic_path
 
     payload = {
         "model_state_dict": model.state_dict(),

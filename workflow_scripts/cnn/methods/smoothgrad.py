@@ -10,7 +10,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .saliency import input_gradient
+from workflow_scripts.cnn.methods import image_seed, normalize
+from workflow_scripts.cnn.methods.saliency import input_gradient
+
+NAME = "smoothgrad"
+ORDER = 3
+PREPARE = "gradients"
+VARIANT_KEYS = ("noise", "objective")
+FIGURE = {"title": "SmoothGrad",
+          "facts": [{"key": "noise_std", "text": "noise std {lo:.3g}-{hi:.3g}"}],
+          "rows": [{"show": "image", "label": "image"},
+                   {"show": "rgb", "key": "rgb", "label": "SmoothGrad (homework RGB)"},
+                   {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"}]}
 
 
 def noise_std(x: torch.Tensor, multiplier: float, noise: str) -> float:
@@ -45,3 +56,14 @@ def smoothgrad(model, x: torch.Tensor, target: torch.Tensor, samples: int, multi
         out.append((total / samples).cpu().numpy())
     g = np.stack(out)
     return {"attribution": g, "map_raw": g.max(axis=1), "noise_std": np.asarray(stds)}
+
+
+def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, seed: int, samples: int,
+            multiplier: float, noise: str, objective: str, batch_size: int) -> dict:
+    """The artifact arrays of one image; the noise stream is the image's own (image_seed)."""
+    gen = torch.Generator(device="cpu").manual_seed(image_seed(seed, image))
+    out = smoothgrad(model, x, target, samples=samples, multiplier=multiplier, noise=noise, objective=objective,
+                     batch_size=batch_size, generator=gen)
+    att = out["attribution"][0]
+    return {"attribution": att, "map_raw": out["map_raw"][0], "noise_std": float(out["noise_std"][0]),
+            "rgb": normalize(att).transpose(1, 2, 0)}

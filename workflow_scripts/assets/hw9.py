@@ -21,14 +21,14 @@ import time
 import zipfile
 from pathlib import Path
 
-from .errors import UserError
-from .fetch import TRANSIENT_HTTP, download, safe_extract, verify_file
-from .progress import Progress
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.homework import HW9_IMAGES, HW9_LABELS
+from workflow_scripts.core.fetch import TRANSIENT_HTTP, download, safe_extract, verify_file
+from workflow_scripts.core.progress import Progress
 
 log = logging.getLogger("xai")
 
-IMAGES = ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]
-LABELS = [0, 1, 1, 2, 2, 3, 5, 6, 8, 9]
+IMAGES, LABELS = HW9_IMAGES, HW9_LABELS
 BUNDLE = "ml2022spring-hw9.zip"
 KAGGLE_PAGE = "https://www.kaggle.com/competitions/ml2022spring-hw9/data"
 
@@ -50,8 +50,8 @@ def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
 
 
 def _verify_and_install(food: Path, ckpt: Path, cfg: dict, out_food: Path, out_ckpt: Path) -> None:
-    from .images import get_paths_labels
-    from .models import load_checkpoint
+    from workflow_scripts.assets.images import get_paths_labels
+    from workflow_scripts.assets.models import load_checkpoint
 
     size = cfg["sizes"].get("checkpoint")
     if size and ckpt.stat().st_size != size:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import images as img
-from .io import sha256_file, write_json, write_npz
+from workflow_scripts.assets import images as img
+from workflow_scripts.core.io import sha256_file, write_json, write_npz
 
 log = logging.getLogger("xai")
 
@@ -44,7 +44,7 @@ def model_summary(checkpoint, out_json, width: float | None) -> dict:
     """Load the checkpoint exactly as every method will, and record what it is."""
     import torch
 
-    from .models import describe_model, load_checkpoint
+    from workflow_scripts.assets.models import describe_model, load_checkpoint
 
     model = load_checkpoint(checkpoint, width=None)
     if width is not None and abs(model.width - width) > 1e-9:

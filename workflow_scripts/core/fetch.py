@@ -20,8 +20,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import UserError
-from .progress import Progress
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.progress import Progress
 
 log = logging.getLogger("xai")
 

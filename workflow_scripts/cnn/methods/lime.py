@@ -12,11 +12,21 @@ feature_map 'segments' (variant): feature j is the j-th superpixel, so every sup
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import sklearn.metrics
 from lime import lime_base
 from lime.lime_image import ImageExplanation
 from skimage.segmentation import slic
+
+log = logging.getLogger("xai")
+
+NAME = "lime"
+ORDER = 1
+PREPARE = "inference"
+VARIANT_KEYS = ("feature_map", "output")
+FIGURE = {"title": "LIME", "rows": [{"show": "rgb", "key": "overlay", "titles": True}]}
 
 
 def segment(image: np.ndarray, n_segments: int = 200, compactness: float = 1, sigma: float = 1,
@@ -52,7 +62,7 @@ def perturb(image, fudged, pix_feat, rows: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None], fudged[None], image[None])
 
 
-def explain(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, num_samples: int = 1000,
+def lime_image(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, num_samples: int = 1000,
             batch_size: int = 1000, top_labels: int = 5, feature_map: str = "lime",
             kernel_width: float = 0.25) -> tuple[ImageExplanation, dict]:
     """LIME on one H x W x 3 float image; returns lime's ImageExplanation and the raw arrays.
@@ -103,3 +113,42 @@ def feature_pixels(segments: np.ndarray, feature_map: str) -> np.ndarray:
     """H x W map from pixel to the feature whose weight colours it (-1: none)."""
     pix, n = pixel_features(segments, feature_map)
     return np.where(pix < n, pix, -1)
+
+
+def explain(model, x, target, *, image: str, device, seed: int, num_samples: int, batch_size: int, top_labels: int,
+            feature_map: str, output: str, segmentation: dict, mask: dict) -> dict:
+    """The artifact arrays of one image: lime's explanation of the true label (or of its top label
+    when the true one is not among the `top_labels`), its mask image and per-pixel weights."""
+    import torch
+
+    label = int(target[0])
+    hwc = x[0].permute(1, 2, 0).cpu().numpy().astype(np.float64)  # the homework's HWC double image
+    segments = segment(hwc, segmentation["n_segments"], segmentation["compactness"], segmentation["sigma"],
+                       segmentation["start_label"])
+
+    @torch.no_grad()
+    def classifier_fn(batch: np.ndarray) -> np.ndarray:
+        out = model(torch.as_tensor(batch, dtype=torch.float32).permute(0, 3, 1, 2).to(device))
+        return (out.softmax(1) if output == "probabilities" else out).cpu().numpy()
+
+    exp, raw = lime_image(hwc, classifier_fn, segments, seed, num_samples, batch_size, top_labels, feature_map)
+    if label not in exp.local_exp:
+        label_used = int(exp.top_labels[0])
+        log.warning("%s: true label %d is not among LIME's top %d labels; explaining %d", image, label,
+                    top_labels, label_used)
+    else:
+        label_used = label
+    overlay, mask_image = exp.get_image_and_mask(label_used, positive_only=mask["positive_only"],
+                                                 hide_rest=mask["hide_rest"], num_features=mask["num_features"],
+                                                 min_weight=mask["min_weight"])
+    weights = weight_vector(exp, label_used, raw["n_features"])
+    feat = feature_pixels(segments, feature_map)
+    pixel_weights = np.where(feat >= 0, weights[np.maximum(feat, 0)], 0.0)
+    return {
+        "segments": segments, "feature_of_pixel": feat, "weights": weights,
+        "intercept": float(exp.intercept[label_used]), "score": float(exp.scores[label_used]),
+        "local_pred": np.asarray(exp.local_preds[label_used]).ravel(), "explained_label": label_used,
+        "top_labels": np.asarray(exp.top_labels), "overlay": overlay.astype(np.float32), "mask": mask_image,
+        "positive_mask": mask_image > 0, "negative_mask": mask_image < 0,
+        "pixel_weights": pixel_weights.astype(np.float32), "sample_scores": raw["scores"].astype(np.float32),
+    }

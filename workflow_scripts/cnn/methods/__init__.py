@@ -1,0 +1,85 @@
+"""CNN explanation methods: one module per method behind one interface, found by one registry.
+
+A method module (any module of this package that defines NAME) declares, as module-level
+literals, what the rest of the workflow needs to know about it:
+
+    NAME          the method's name: its rule, its config block `cnn.<NAME>`, its artifact folder
+    ORDER         its place in figures and the report (the homework's order)
+    PREPARE       the model it needs: "inference" (forward only: scripted and fused),
+                  "gradients" (input gradients: BatchNorm folded) or "raw" (the model as loaded,
+                  e.g. to hook modules by their index in model.cnn)
+    VARIANT_KEYS  the config keys that name the variant it computes
+    FIGURE        its figure layout (read by workflow_scripts/figures/cnn.py)
+
+and one function, `explain(model, x, target, *, image, device, **cfg) -> dict` of artifact arrays
+for one image (x: 1 x 3 x H x W, target: the label as a 1-element tensor), with its config keys
+keyword-only: a renamed key fails loudly instead of binding a wrong value. The literals are read
+without importing the module (`ast`), so building the DAG never imports torch; `load` imports it.
+Adding a method is adding a module here, its config block, its schema entry and its test: rules,
+figures, report and the parametrised tests read this registry.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+METADATA = ("NAME", "ORDER", "PREPARE", "VARIANT_KEYS", "FIGURE")
+PREPARATIONS = ("inference", "gradients", "raw")
+
+
+def _declared(path: Path) -> dict | None:
+    """The module-level literal assignments of METADATA in a method module (None: not a method)."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in METADATA:
+                found[name] = ast.literal_eval(node.value)
+    if "NAME" not in found:
+        return None
+    missing = [k for k in METADATA if k not in found]
+    if missing or found["PREPARE"] not in PREPARATIONS or found["NAME"] != path.stem:
+        raise ValueError(f"{path}: a method module declares {', '.join(METADATA)} as literals, NAME equal to "
+                         f"the file name and PREPARE one of {PREPARATIONS} (missing: {missing})")
+    found["VARIANT_KEYS"] = tuple(found["VARIANT_KEYS"])
+    return found
+
+
+@functools.cache
+def registry() -> dict[str, dict]:
+    """{name: metadata} of every method module, in ORDER."""
+    found = [m for p in sorted(Path(__file__).parent.glob("*.py")) if (m := _declared(p))]
+    return {m["NAME"]: m for m in sorted(found, key=lambda m: (m["ORDER"], m["NAME"]))}
+
+
+def names() -> list[str]:
+    return list(registry())
+
+
+def load(name: str):
+    """The imported module of a registered method."""
+    if name not in registry():
+        raise KeyError(f"unknown CNN method {name!r}; registered: {', '.join(registry())}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def variant_name(name: str, params: dict) -> str:
+    """A name for what the configured variant computes, e.g. 'feature_map=lime,output=logits'."""
+    return ",".join(f"{k}={params[k]}" for k in registry()[name]["VARIANT_KEYS"])
+
+
+def image_seed(seed: int, name: str) -> int:
+    """A per-image seed: an image's random draws never depend on which images came before it."""
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63 - 1)
+
+
+def normalize(a: np.ndarray) -> np.ndarray:
+    """The homework's normalize: (a - min) / (max - min) over the whole array (one image)."""
+    a = np.asarray(a, dtype=np.float64)
+    span = a.max() - a.min()
+    return ((a - a.min()) / span if span > 0 else np.zeros_like(a)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Infrastructure every stage uses: errors, config, files, job glue, the results tree."""
