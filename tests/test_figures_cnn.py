@@ -191,7 +191,7 @@ def test_mismatched_lists_are_refused(make, tmp_path):
 
 def test_unknown_method_is_a_user_error():
     with pytest.raises(UserError, match="unknown"):
-        cnn.layout("gradcam", 3)
+        cnn.layout("nosuchmethod", 3)
 
 
 def _smk(tmp_path, **kw):
