@@ -149,13 +149,13 @@ def bert_targets():
 # ---- figures (rules/figures.smk)
 
 
-def cnn_figures(method):
+def cnn_figures(method, root=R):
     """The figure files of a CNN method: one, or one per item of the config key its FIGURE names
-    under `per` (filters: one per (layer, filter) pair)."""
+    under `per` (filters: one per (layer, filter) pair). root="": relative to the results folder."""
     per = METHODS[method]["FIGURE"].get("per")
     if per == "pairs":
-        return [P.filter_figure(R, l, f) for l, f in config["cnn"][method]["pairs"]]
-    return [P.cnn_figure(R, method)]
+        return [P.filter_figure(root, l, f) for l, f in config["cnn"][method]["pairs"]]
+    return [P.cnn_figure(root, method)]
 
 
 # (metric, character index, layer) of each similarity matrix figure

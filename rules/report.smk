@@ -44,6 +44,7 @@ rule quiz_report:
         html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
     params:
         results=lambda wc, output: P.root_of_report(output.md),
+        method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     localrule: True
     conda:
         ENV

@@ -43,7 +43,12 @@ def _summary(a: dict) -> str:
     return " + ".join(a["answer"])
 
 
-def markdown(doc: dict, figure_prefix: str = "../") -> str:
+def _gallery(method_figures: dict) -> list[tuple[str, str]]:
+    """(method, results-relative figure) for every figure of every registered CNN method."""
+    return [(m, f) for m, figs in method_figures.items() for f in figs]
+
+
+def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None = None) -> str:
     h, answers = doc["header"], doc["answers"]
     out = ["# HW9 quiz: answers from computed evidence", ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _header_rows(h)] + [""]
@@ -67,6 +72,10 @@ def markdown(doc: dict, figure_prefix: str = "../") -> str:
             out += ["| evidence | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in a["numbers"].items()] + [""]
         if a.get("figure"):
             out += [f"![Q{a['id']}]({figure_prefix}{a['figure']})", ""]
+    if method_figures:
+        out += ["## Every method's figure", "", "Each registered CNN method on the observed images "
+                "(beyond the quiz: methods the homework does not ask about appear here too).", ""]
+        out += [f"![{m}: {f}]({figure_prefix}{f})" for m, f in _gallery(method_figures)] + [""]
     return "\n".join(out) + "\n"
 
 
@@ -83,7 +92,7 @@ def _img(results: Path, rel: str, cache: dict) -> str:
     return cache[rel]
 
 
-def html_page(doc: dict, results) -> str:
+def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
     results = Path(results)
     e = html.escape
     h, answers = doc["header"], doc["answers"]
@@ -117,18 +126,31 @@ def html_page(doc: dict, results) -> str:
             else:
                 out += [f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, shown under Q{first}</a></p>']
         out += ["</section>"]
+    if method_figures:
+        out += ['<section id="methods"><h2>Every method\'s figure</h2><p>Each registered CNN method on the '
+                "observed images (beyond the quiz: methods the homework does not ask about appear here too).</p>"]
+        for m, f in _gallery(method_figures):
+            if f in shown:
+                out += [f'<p>{e(m)}: <a href="#fig-q{shown[f]}">{e(f)}, shown under Q{shown[f]}</a></p>']
+            else:
+                out += [f"<h3>{e(m)}</h3>", f'<img alt="{e(m)}: {e(f)}" src="{_img(results, f, images)}">']
+        out += ["</section>"]
     out += ["</body></html>"]
     return "\n".join(out) + "\n"
 
 
-def write_reports(answers_json, results, out_md, out_html) -> None:
+def write_reports(answers_json, results, out_md, out_html, method_figures: dict | None = None) -> None:
+    """quiz.md and quiz.html; `method_figures` ({method: [results-relative figures]}) adds a section
+    showing every registered CNN method's figure."""
     doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
-    missing = sorted({a["figure"] for a in doc["answers"] if a.get("figure") and not (Path(results) / a["figure"]).exists()})
+    wanted = {a["figure"] for a in doc["answers"] if a.get("figure")}
+    wanted |= {f for _, f in _gallery(method_figures or {})}
+    missing = sorted(f for f in wanted if not (Path(results) / f).exists())
     if missing:
         from workflow_scripts.core.errors import UserError
 
         raise UserError(f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline")
     with atomic_path(out_md) as tmp:
-        tmp.write_text(markdown(doc), encoding="utf-8")
+        tmp.write_text(markdown(doc, method_figures=method_figures), encoding="utf-8")
     with atomic_path(out_html) as tmp:
-        tmp.write_text(html_page(doc, results), encoding="utf-8")
+        tmp.write_text(html_page(doc, results, method_figures), encoding="utf-8")

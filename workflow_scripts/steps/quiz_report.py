@@ -4,7 +4,8 @@ from workflow_scripts.core.step import run
 
 
 def main(smk):
-    write_reports(smk.input.answers, smk.params.results, smk.output.md, smk.output.html)
+    write_reports(smk.input.answers, smk.params.results, smk.output.md, smk.output.html,
+                  dict(smk.params.method_figures))
 
 
 run(snakemake, main)  # noqa: F821
