@@ -108,3 +108,19 @@ def test_snakemake_report_zip(test_build, tmp_path):
         names = z.namelist()
     assert any(n.endswith("quiz.html") for n in names) and any(n.endswith("attention_heads.png") for n in names)
     assert any(n.endswith("training_metrics.json") for n in names)
+
+
+def test_every_registered_method_figure_is_in_the_report(test_build):
+    """Methods without a quiz question (Grad-CAM) still show their figure, read from the registry."""
+    from workflow_scripts.cnn.methods import registry
+    from workflow_scripts.core import paths
+
+    md = (test_build.out / "report/quiz.md").read_text(encoding="utf-8")
+    page = (test_build.out / "report/quiz.html").read_text(encoding="utf-8")
+    for m, meta in registry().items():
+        if meta["FIGURE"].get("per") == "pairs":
+            continue  # the filter figures are named per configured pair (covered by the quiz)
+        rel = paths.cnn_figure("", m)
+        assert f"![{m}: {rel}](../{rel})" in md
+        assert f'alt="{m}: {rel}"' in page or f"{m}: <a href=" in page
+    assert "gradcam" in registry()
