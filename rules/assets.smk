@@ -12,16 +12,16 @@ if OFFLINE:
             test=P.dataset_split(R, "test"),
             food=directory(P.food_dir(R)),
             summary=P.dataset_summary(R),
-        params:
-            offline={k: v for k, v in config["offline"].items() if k != "train"},
-            seed=config["seed"],
-        threads: all_cores()
-        conda:
-            ENV
         log:
             P.log(R, "offline_dataset"),
         benchmark:
             P.benchmark(R, "offline_dataset")
+        conda:
+            ENV
+        threads: all_cores()
+        params:
+            offline={k: v for k, v in config["offline"].items() if k != "train"},
+            seed=config["seed"],
         script:
             step_script("build_offline_dataset")
 
@@ -38,22 +38,21 @@ if OFFLINE:
                 category="Assets",
                 caption="../report/training_metrics.rst",
             ),
-        params:
-            width=config["model"]["width"],
-            train=config["offline"]["train"],
-            seed=config["seed"] + config["offline"]["train"]["seed_offset"],
-        threads: all_cores()
-        resources:
-            gpu=1,
-        conda:
-            ENV
         log:
             P.log(R, "train_classifier"),
         benchmark:
             P.benchmark(R, "train_classifier")
+        conda:
+            ENV
+        threads: all_cores()
+        resources:
+            gpu=1,
+        params:
+            width=config["model"]["width"],
+            train=config["offline"]["train"],
+            seed=config["seed"] + config["offline"]["train"]["seed_offset"],
         script:
             step_script("train_classifier")
-
 
 else:
 
@@ -62,14 +61,14 @@ else:
         output:
             food=directory(P.food_dir(R)),
             checkpoint=P.checkpoint(R),
-        params:
-            hw9=result_config("hw9"),
-        conda:
-            ENV
         log:
             P.log(R, "hw9_bundle"),
         benchmark:
             P.benchmark(R, "hw9_bundle")
+        conda:
+            ENV
+        params:
+            hw9=result_config("hw9"),
         script:
             step_script("hw9_bundle")
 
@@ -80,12 +79,12 @@ rule observed_image:
         food=P.food_dir(R),
     output:
         npz=P.observed(R, "{image}"),
+    log:
+        P.log(R, "observed_image", "{image}"),
     group:
         "observed"
     conda:
         ENV
-    log:
-        P.log(R, "observed_image", "{image}"),
     script:
         step_script("observed_image")
 
@@ -96,11 +95,11 @@ rule model_summary:
         checkpoint=P.checkpoint(R),
     output:
         json=P.model_summary(R),
-    params:
-        width=config["model"]["width"],
-    conda:
-        ENV
     log:
         P.log(R, "model_summary"),
+    conda:
+        ENV
+    params:
+        width=config["model"]["width"],
     script:
         step_script("model_summary")

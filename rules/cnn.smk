@@ -13,21 +13,21 @@ for _method in CNN_METHODS:
             code=P.module_file(f"cnn.methods.{_method}"),
         output:
             npz=P.attribution(R, _method, "{image}"),
-        params:
-            method=_method,
-            cfg=result_config(f"cnn.{_method}"),
-            seed=config["seed"],
-        threads: 1
-        resources:
-            gpu=1,
-        group:
-            "attributions"
-        conda:
-            ENV
         log:
             P.log(R, _method, "{image}"),
         benchmark:
             P.benchmark(R, _method, "{image}")
+        group:
+            "attributions"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            gpu=1,
+        params:
+            method=_method,
+            cfg=result_config(f"cnn.{_method}"),
+            seed=config["seed"],
         script:
             step_script("attribute")
 
@@ -40,19 +40,19 @@ rule ig_steps:
         code=P.module_file("cnn.methods.integrated_gradients"),
     output:
         npz=P.ig_steps(R, "{image}"),
-    params:
-        steps=REPORT["ig_steps"],
-        cfg=result_config("cnn.integrated_gradients"),
-    threads: 1
-    resources:
-        gpu=1,
-    group:
-        "attributions"
-    conda:
-        ENV
     log:
         P.log(R, "ig_steps", "{image}"),
     benchmark:
         P.benchmark(R, "ig_steps", "{image}")
+    group:
+        "attributions"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        steps=REPORT["ig_steps"],
+        cfg=result_config("cnn.integrated_gradients"),
     script:
         step_script("ig_steps")

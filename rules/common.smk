@@ -11,7 +11,12 @@ sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
-from workflow_scripts.core.config import config_error, config_hash, load_schema, speed_only_keys  # noqa: E402
+from workflow_scripts.core.config import (
+    config_error,
+    config_hash,
+    load_schema,
+    speed_only_keys,
+)  # noqa: E402
 from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
 
@@ -52,7 +57,8 @@ wildcard_constraints:
 
 def all_cores(cluster_default=2):
     """Threads for the multi-core jobs (dataset, training): all local cores; on a cluster, where
-    Snakemake has no total core count, `cluster_default` (raise it with the profile's set-threads)."""
+    Snakemake has no total core count, `cluster_default` (raise it with the profile's set-threads).
+    """
     try:
         return workflow.cores
     except WorkflowError:
@@ -106,7 +112,9 @@ def all_targets():
     targets += [f for m in CNN_METHODS for f in attribution_files(m)]
     if OFFLINE:
         targets += [P.training_metrics(R), P.dataset_summary(R)]
-    targets += bert_targets() + figure_targets() + report_targets()  # bert.smk, figures.smk, report.smk
+    targets += (
+        bert_targets() + figure_targets() + report_targets()
+    )  # bert.smk, figures.smk, report.smk
     return targets
 
 

@@ -9,7 +9,9 @@ rule similarity_figures:
         code=P.module_file("figures.bert"),
     output:
         matrices=[
-            report(p, category="BERT", subcategory="similarity", caption="../report/bert_figure.rst")
+            report(
+                p, category="BERT", subcategory="similarity", caption="../report/bert_figure.rst"
+            )
             for p in similarity_figures()
         ],
         curves=report(
@@ -18,12 +20,12 @@ rule similarity_figures:
             subcategory="similarity",
             caption="../report/bert_figure.rst",
         ),
-    params:
-        matrices=SIMILARITY_MATRICES,
-    conda:
-        ENV
     log:
         P.log(R, "similarity_figures"),
+    conda:
+        ENV
+    params:
+        matrices=SIMILARITY_MATRICES,
     script:
         step_script("similarity_figures")
 
@@ -42,10 +44,10 @@ rule hidden_pca_figure:
             caption="../report/bert_figure.rst",
         ),
         layers=directory(P.hidden_pca_layers(R, "{item}")),
-    conda:
-        ENV
     log:
         P.log(R, "hidden_pca_figure", "q{item}"),
+    conda:
+        ENV
     script:
         step_script("hidden_pca_figure")
 
@@ -63,10 +65,10 @@ rule attention_figure:
             subcategory="attention",
             caption="../report/bert_figure.rst",
         ),
-    conda:
-        ENV
     log:
         P.log(R, "attention_figure"),
+    conda:
+        ENV
     script:
         step_script("attention_figure")
 
@@ -86,14 +88,14 @@ for _method in CNN_METHODS:
                 report(p, category="CNN", subcategory=_method, caption="../report/cnn_figure.rst")
                 for p in cnn_figures(_method)
             ],
+        log:
+            P.log(R, "figures", _method),
+        localrule: True
+        conda:
+            ENV
         params:
             method=_method,
             per=config["cnn"][_method].get(METHODS[_method]["FIGURE"].get("per"), []),
-        conda:
-            ENV
-        localrule: True
-        log:
-            P.log(R, "figures", _method),
         script:
             step_script("cnn_figure")
 

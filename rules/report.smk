@@ -8,6 +8,11 @@ rule quiz_answers:
         unpack(quiz_inputs),
     output:
         json=P.answers(R),
+    log:
+        P.log(R, "quiz_answers"),
+    localrule: True
+    conda:
+        ENV
     params:
         results=lambda wc, output: P.root_of_report(output.json),
         asset_set=config["asset_set"],
@@ -24,11 +29,6 @@ rule quiz_answers:
             **{f"cnn.{m}": c["seed"] for m, c in config["cnn"].items() if "seed" in c},
         },
         config_hash=config_hash(result_config()),
-    localrule: True
-    conda:
-        ENV
-    log:
-        P.log(R, "quiz_answers"),
     script:
         step_script("quiz_answers")
 
@@ -42,13 +42,13 @@ rule quiz_report:
     output:
         md=report(P.quiz_md(R), category="Quiz", caption="../report/quiz.rst"),
         html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
-    params:
-        results=lambda wc, output: P.root_of_report(output.md),
-        method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
+    log:
+        P.log(R, "quiz_report"),
     localrule: True
     conda:
         ENV
-    log:
-        P.log(R, "quiz_report"),
+    params:
+        results=lambda wc, output: P.root_of_report(output.md),
+        method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     script:
         step_script("quiz_report")
