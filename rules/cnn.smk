@@ -1,6 +1,7 @@
-# CNN explanation methods: one rule per registered method (workflow_scripts/cnn/methods, named
-# after it), one job per observed image, writing paths.attribution (attributions/<method>/<image>.npz;
-# schema in README). The method's module is an input, so editing it reruns only its own jobs.
+# CNN explanation methods: one rule per registered method (workflow_scripts/cnn/methods,
+# named after it), one job per observed image, writing paths.attribution
+# (attributions/<method>/<image>.npz; schema in README). The method's module is an input, so
+# editing it reruns only its own jobs.
 
 for _method in CNN_METHODS:
 
