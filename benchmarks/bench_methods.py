@@ -5,6 +5,7 @@ Same model, same inputs, one run; prints seconds per image and the ratio to each
     .venv/bin/python benchmarks/bench_methods.py                       # random-init width 1/8 model
     .venv/bin/python benchmarks/bench_methods.py --checkpoint results/offline/assets/checkpoint.pth
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workflow_scripts.assets.models import Classifier, load_checkpoint  # noqa: E402
 from workflow_scripts.cnn.fastpath import for_gradients, for_inference  # noqa: E402
 from workflow_scripts.cnn.methods import lime as L  # noqa: E402
 from workflow_scripts.cnn.methods.integrated_gradients import integrated_gradients  # noqa: E402
 from workflow_scripts.cnn.methods.saliency import saliency  # noqa: E402
 from workflow_scripts.cnn.methods.smoothgrad import smoothgrad  # noqa: E402
-from workflow_scripts.assets.models import Classifier, load_checkpoint  # noqa: E402
 
 
 def timed(fn, repeat=1):
@@ -36,12 +37,13 @@ def timed(fn, repeat=1):
 
 # --- the homework's one-sample-at-a-time loops (restated from HW09.ipynb) ---------------------
 
+
 def homework_smoothgrad(x, y, model, epoch, param_sigma_multiplier):
     mean = 0
     sigma = param_sigma_multiplier / (torch.max(x) - torch.min(x)).item()
     smooth = np.zeros(x.unsqueeze(0).size())
     for _ in range(epoch):
-        noise = x.data.new(x.size()).normal_(mean, sigma ** 2)
+        noise = x.data.new(x.size()).normal_(mean, sigma**2)
         x_mod = (x + noise).unsqueeze(0)
         x_mod.requires_grad_()
         y_pred = model(x_mod)
@@ -65,12 +67,21 @@ def homework_ig(model, input_image, target_class, steps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", help="homework-format checkpoint (default: random-init Classifier)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--checkpoint", help="homework-format checkpoint (default: random-init Classifier)"
+    )
     ap.add_argument("--width", type=float, default=0.125)
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--smoothgrad-samples", type=int, default=100)
-    ap.add_argument("--batch", type=int, default=25, help="batch size for ours and Captum (noise samples, path points, LIME)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=25,
+        help="batch size for ours and Captum (noise samples, path points, LIME)",
+    )
     ap.add_argument("--ig-steps", type=int, default=50)
     ap.add_argument("--lime-samples", type=int, default=500)
     ap.add_argument("--threads", type=int, default=0)
@@ -83,14 +94,22 @@ def main(argv=None):
     t = model(x).argmax(1).detach()
     n = args.images
     cpu = torch.device("cpu")
-    grad_model, fwd_model = for_gradients(model, cpu), for_inference(model, cpu)  # the pipeline's fast path
-    print(f"model width {model.width:g}, {n} images, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    grad_model, fwd_model = (
+        for_gradients(model, cpu),
+        for_inference(model, cpu),
+    )  # the pipeline's fast path
+    print(
+        f"model width {model.width:g}, {n} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     rows = []
 
     def report(name, ours_s, base_name, base_s, extra=""):
         rows.append((name, ours_s / n, base_name, base_s / n, base_s / ours_s, extra))
-        print(f"{name:<28} {ours_s / n:8.3f} s/img   {base_name:<34} {base_s / n:8.3f} s/img   "
-              f"ratio {base_s / ours_s:5.2f}x {extra}", flush=True)
+        print(
+            f"{name:<28} {ours_s / n:8.3f} s/img   {base_name:<34} {base_s / n:8.3f} s/img   "
+            f"ratio {base_s / ours_s:5.2f}x {extra}",
+            flush=True,
+        )
 
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
@@ -99,25 +118,50 @@ def main(argv=None):
     report("saliency (logit)", s_ours, "captum Saliency", s_cap)
 
     m, k = 0.4, args.smoothgrad_samples
-    sg_ours, _ = timed(lambda: smoothgrad(grad_model, x, t, k, m, "paper", "logit", args.batch,
-                                          torch.Generator().manual_seed(0)))
-    sg_cap, _ = timed(lambda: NoiseTunnel(Saliency(model)).attribute(
-        x.clone(), nt_type="smoothgrad", nt_samples=k, nt_samples_batch_size=args.batch,
-        stdevs=m * float(x.max() - x.min()), target=t, abs=True))
+    sg_ours, _ = timed(
+        lambda: smoothgrad(
+            grad_model, x, t, k, m, "paper", "logit", args.batch, torch.Generator().manual_seed(0)
+        )
+    )
+    sg_cap, _ = timed(
+        lambda: NoiseTunnel(Saliency(model)).attribute(
+            x.clone(),
+            nt_type="smoothgrad",
+            nt_samples=k,
+            nt_samples_batch_size=args.batch,
+            stdevs=m * float(x.max() - x.min()),
+            target=t,
+            abs=True,
+        )
+    )
     report(f"smoothgrad ({k} samples)", sg_ours, "captum NoiseTunnel(Saliency)", sg_cap)
-    sg_hw_ours, _ = timed(lambda: smoothgrad(grad_model, x, t, k, m, "homework", "loss", args.batch,
-                                             torch.Generator().manual_seed(0)))
+    sg_hw_ours, _ = timed(
+        lambda: smoothgrad(
+            grad_model, x, t, k, m, "homework", "loss", args.batch, torch.Generator().manual_seed(0)
+        )
+    )
     sg_hw, _ = timed(lambda: [homework_smoothgrad(x[i], t[i], model, k, m) for i in range(n)])
     report(f"smoothgrad homework ({k})", sg_hw_ours, "homework loop (1 sample at a time)", sg_hw)
 
     steps = args.ig_steps
-    ig_ours, _ = timed(lambda: integrated_gradients(grad_model, x, t, steps, "ig", "riemann_left", 0.0, args.batch))
-    ig_cap, _ = timed(lambda: IntegratedGradients(model).attribute(
-        x, baselines=torch.zeros_like(x), target=t, n_steps=steps, method="riemann_left",
-        internal_batch_size=args.batch))
+    ig_ours, _ = timed(
+        lambda: integrated_gradients(grad_model, x, t, steps, "ig", "riemann_left", 0.0, args.batch)
+    )
+    ig_cap, _ = timed(
+        lambda: IntegratedGradients(model).attribute(
+            x,
+            baselines=torch.zeros_like(x),
+            target=t,
+            n_steps=steps,
+            method="riemann_left",
+            internal_batch_size=args.batch,
+        )
+    )
     report(f"integrated gradients ({steps})", ig_ours, "captum IntegratedGradients", ig_cap)
-    ig_hw_ours, _ = timed(lambda: integrated_gradients(grad_model, x, t, steps, "homework", batch_size=args.batch))
-    ig_hw, _ = timed(lambda: [homework_ig(model, x[i:i + 1], int(t[i]), steps) for i in range(n)])
+    ig_hw_ours, _ = timed(
+        lambda: integrated_gradients(grad_model, x, t, steps, "homework", batch_size=args.batch)
+    )
+    ig_hw, _ = timed(lambda: [homework_ig(model, x[i : i + 1], int(t[i]), steps) for i in range(n)])
     report(f"IG homework ({steps})", ig_hw_ours, "homework loop (1 step at a time)", ig_hw)
 
     from lime.lime_image import LimeImageExplainer
@@ -128,25 +172,48 @@ def main(argv=None):
 
     @torch.no_grad()
     def predict_fast(batch):
-        return fwd_model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).permute(0, 3, 1, 2)).numpy()
+        return fwd_model(
+            torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).permute(0, 3, 1, 2)
+        ).numpy()
 
     images = [x[i].permute(1, 2, 0).numpy().astype(np.float64) for i in range(n)]
     segs = [L.segment(im) for im in images]
     ours_out, theirs_out = [], []
-    l_ours, _ = timed(lambda: ours_out.extend(
-        L.lime_image(im, predict_fast, sg, 16, args.lime_samples, args.batch)[0] for im, sg in zip(images, segs)))
+    l_ours, _ = timed(
+        lambda: ours_out.extend(
+            L.lime_image(im, predict_fast, sg, 16, args.lime_samples, args.batch)[0]
+            for im, sg in zip(images, segs)
+        )
+    )
     import contextlib
     import io
 
     with contextlib.redirect_stderr(io.StringIO()):  # lime's tqdm bar
-        l_ref, _ = timed(lambda: theirs_out.extend(
-            LimeImageExplainer(random_state=16).explain_instance(im, predict, segmentation_fn=lambda a, s=sg: s,
-                                                                 num_samples=args.lime_samples, batch_size=10)
-            for im, sg in zip(images, segs)))
-    diff = max(abs(dict(a.local_exp[lab])[f] - w) for a, b in zip(ours_out, theirs_out)
-               for lab in b.top_labels for f, w in b.local_exp[lab])
-    report(f"lime ({args.lime_samples} samples)", l_ours, "lime package (batch_size=10)", l_ref,
-           f"max |weight difference| {diff:.1e}")
+        l_ref, _ = timed(
+            lambda: theirs_out.extend(
+                LimeImageExplainer(random_state=16).explain_instance(
+                    im,
+                    predict,
+                    segmentation_fn=lambda a, s=sg: s,
+                    num_samples=args.lime_samples,
+                    batch_size=10,
+                )
+                for im, sg in zip(images, segs)
+            )
+        )
+    diff = max(
+        abs(dict(a.local_exp[lab])[f] - w)
+        for a, b in zip(ours_out, theirs_out)
+        for lab in b.top_labels
+        for f, w in b.local_exp[lab]
+    )
+    report(
+        f"lime ({args.lime_samples} samples)",
+        l_ours,
+        "lime package (batch_size=10)",
+        l_ref,
+        f"max |weight difference| {diff:.1e}",
+    )
     return rows
 
 

@@ -7,6 +7,7 @@ except the wall-time key `seconds` (keys only the second run has are listed, not
 figures (.png) must be byte-identical; answers.json must give the same choice and status per
 question. Prints one line per difference and a summary; exit status 1 when anything differs.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,11 @@ def compare_npz(a: Path, b: Path) -> tuple[list[str], list[str]]:
                 continue
             if k not in zb.files:
                 problems.append(f"{b}: key {k!r} missing")
-            elif za[k].dtype != zb[k].dtype or za[k].shape != zb[k].shape or za[k].tobytes() != zb[k].tobytes():
+            elif (
+                za[k].dtype != zb[k].dtype
+                or za[k].shape != zb[k].shape
+                or za[k].tobytes() != zb[k].tobytes()
+            ):
                 problems.append(f"{b}: key {k!r} differs")
         added = [f"{b.name}:{k}" for k in zb.files if k not in za.files]
     return problems, added
@@ -51,15 +56,22 @@ def main(before: Path, after: Path) -> int:
         counted["png"] += 1
         if not b.exists() or a.read_bytes() != b.read_bytes():
             problems.append(f"{b}: {'missing' if not b.exists() else 'bytes differ'}")
-    qa, qb = (json.loads((r / "report/answers.json").read_text(encoding="utf-8"))["answers"] for r in (before, after))
+    qa, qb = (
+        json.loads((r / "report/answers.json").read_text(encoding="utf-8"))["answers"]
+        for r in (before, after)
+    )
     for x, y in zip(qa, qb, strict=True):
         if (x["choice"], x["status"]) != (y["choice"], y["status"]):
-            problems.append(f"quiz {x['id']}: {x['status']} {x['choice']} -> {y['status']} {y['choice']}")
+            problems.append(
+                f"quiz {x['id']}: {x['status']} {x['choice']} -> {y['status']} {y['choice']}"
+            )
     for line in problems:
         print(line)
-    print(f"compared {counted['npz']} artifacts, {counted['png']} figures, {len(qa)} answers: "
-          f"{len(problems)} differences; keys only in {after}: {len(added)}"
-          + (f" ({', '.join(sorted({k.split(':')[1] for k in added}))})" if added else ""))
+    print(
+        f"compared {counted['npz']} artifacts, {counted['png']} figures, {len(qa)} answers: "
+        f"{len(problems)} differences; keys only in {after}: {len(added)}"
+        + (f" ({', '.join(sorted({k.split(':')[1] for k in added}))})" if added else "")
+    )
     return 1 if problems else 0
 
 

@@ -1,8 +1,9 @@
 """Render config/README.md, the reference of every configuration key, from config/schema.yaml.
 
-    python scripts/config_docs.py           # rewrite config/README.md
-    python scripts/config_docs.py --check   # exit 1 if config/README.md is out of date
+python scripts/config_docs.py           # rewrite config/README.md
+python scripts/config_docs.py --check   # exit 1 if config/README.md is out of date
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def _code(text: str) -> str:
 
 def _compact(value) -> str:
     text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= MAX_DEFAULT else text[:MAX_DEFAULT - 1] + "…"
+    return text if len(text) <= MAX_DEFAULT else text[: MAX_DEFAULT - 1] + "…"
 
 
 def _type(node: dict) -> str:
@@ -74,7 +75,12 @@ def _type(node: dict) -> str:
 
 def _bounds(node: dict) -> list[str]:
     out = []
-    for key, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<")):
+    for key, sign in (
+        ("minimum", "≥"),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "≤"),
+        ("exclusiveMaximum", "<"),
+    ):
         if key in node:
             out.append(f"{sign} {node[key]}")
     if "pattern" in node:
@@ -110,7 +116,9 @@ def allowed(node: dict, sep: str = "; ") -> str:
         if inner:
             parts.append(f"items: ({inner})" if ", " in inner else f"items: {inner}")
     if "prefixItems" in node:
-        parts.append("items: (" + "), (".join(allowed(p, ", ") or "any" for p in node["prefixItems"]) + ")")
+        parts.append(
+            "items: (" + "), (".join(allowed(p, ", ") or "any" for p in node["prefixItems"]) + ")"
+        )
     return sep.join(parts)
 
 
@@ -144,34 +152,55 @@ def render(schema: dict) -> str:
     """config/README.md for `schema` (deterministic: schema order, no dates)."""
     keys = list(_workflow_config().schema_keys(schema))
     defaults = {p: n["default"] for p, n in keys if "default" in n}
-    sections = [("General", "The top-level settings.", [(p, n) for p, n in keys if "." not in p
-                                                        and "properties" not in n])]
+    sections = [
+        (
+            "General",
+            "The top-level settings.",
+            [(p, n) for p, n in keys if "." not in p and "properties" not in n],
+        )
+    ]
     for name, node in schema["properties"].items():
         if "properties" in node:
-            sections.append((name, node.get("description", ""),
-                             [(p, n) for p, n in keys if p.startswith((f"{name}.", f"{name}[]"))]))
+            sections.append(
+                (
+                    name,
+                    node.get("description", ""),
+                    [(p, n) for p, n in keys if p.startswith((f"{name}.", f"{name}[]"))],
+                )
+            )
     lines = [INTRO.format(speed_only=SPEED_ONLY)]
     for title, description, rows in sections:
-        lines += [f"## {title if title == 'General' else f'`{title}`'}", "", _cell(description), "",
-                  "| key | type | default | allowed | description | speed only |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {title if title == 'General' else f'`{title}`'}",
+            "",
+            _cell(description),
+            "",
+            "| key | type | default | allowed | description | speed only |",
+            "|---|---|---|---|---|---|",
+        ]
         for path, node in rows:
             speed = SPEED_ONLY if node.get("x-speed-only") is True else ""
-            lines.append(f"| `{path}` | {_cell(_type(node))} | {_cell(_default(path, node, defaults))} | "
-                         f"{_cell(allowed(node))} | {_cell(node.get('description', ''))} | {speed} |")
+            lines.append(
+                f"| `{path}` | {_cell(_type(node))} | {_cell(_default(path, node, defaults))} | "
+                f"{_cell(allowed(node))} | {_cell(node.get('description', ''))} | {speed} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if config/README.md is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if config/README.md is out of date"
+    )
     args = parser.parse_args(argv)
     text = render(_workflow_config().load_schema(SCHEMA))
     if args.check:
         current = README.read_text(encoding="utf-8") if README.exists() else ""
         if current != text:
-            print("config/README.md is out of date with config/schema.yaml; run: python scripts/config_docs.py")
+            print(
+                "config/README.md is out of date with config/schema.yaml; run: python scripts/config_docs.py"
+            )
             return 1
         return 0
     README.write_text(text, encoding="utf-8")

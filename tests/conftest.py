@@ -1,4 +1,5 @@
 """Shared fixtures: the repository root, a Snakemake runner, small image folders."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,11 +35,19 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.Completed
     the workflow finds its own package, as it must for a user."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["XDG_CACHE_HOME"] = str(_SESSION["xdg_cache"])
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -68,14 +77,21 @@ def jobs_of(dry_run_stdout: str) -> dict[str, int]:
         assert "Nothing to be done" in dry_run_stdout, dry_run_stdout[-2000:]
         return {}
     table = dry_run_stdout.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+        if m.group(1) != "total"
+    }
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, int]]:
     """{relative path: (size, mtime)} of every file under root, bytecode caches aside (Python
     skips writing them into a read-only folder)."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @contextlib.contextmanager
@@ -110,7 +126,11 @@ def test_build(tmp_path_factory, session_cache):
     work = tmp_path_factory.mktemp("work")
     before = tree_state(wf)
     with read_only(wf):
-        proc = snakemake(*workflow_args(wf, "--cores", "2", "--configfile", wf / "config/test.yaml"), cwd=work)
+        proc = snakemake(
+            *workflow_args(wf, "--cores", "2", "--configfile", wf / "config/test.yaml"), cwd=work
+        )
     after = tree_state(wf)
     written = sorted(k for k in after if before.get(k) != after[k])
-    return SimpleNamespace(out=work / "results" / "test", work=work, workflow=wf, proc=proc, written=written)
+    return SimpleNamespace(
+        out=work / "results" / "test", work=work, workflow=wf, proc=proc, written=written
+    )

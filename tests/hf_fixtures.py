@@ -4,6 +4,7 @@ Nothing here reaches the network: `hub_cache` lays a model folder out as
 `models--<org>--<name>/{refs/<ref>, snapshots/<commit>/...}`, which is what huggingface_hub
 resolves offline.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,15 +34,23 @@ def save_tiny(dest, vocab, head="AutoModel", layers=12, heads=12, hidden=24, see
     (dest / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tok = BertTokenizerFast(str(dest / "vocab.txt"), do_lower_case=False)  # positional: see notes
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                     intermediate_size=2 * hidden, max_position_embeddings=512)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=512,
+    )
     model = getattr(transformers, head).from_config(cfg)
     model.save_pretrained(dest)
     tok.save_pretrained(dest)
     return dest
 
 
-def hub_cache(cache_dir, repo_id: str, model_dir, commit: str = "a" * 40, ref: str = "main") -> Path:
+def hub_cache(
+    cache_dir, repo_id: str, model_dir, commit: str = "a" * 40, ref: str = "main"
+) -> Path:
     """Install `model_dir` into a hub-layout cache as `repo_id` at `commit` (ref -> commit)."""
     repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
     snap = repo / "snapshots" / commit
@@ -53,8 +62,12 @@ def hub_cache(cache_dir, repo_id: str, model_dir, commit: str = "a" * 40, ref: s
 
 def bert_texts(bert_cfg: dict) -> list[str]:
     i = bert_cfg["inputs"]
-    return ([q["question"] for q in i["qa_items"]] + [q["context"] for q in i["qa_items"]]
-            + i["embedding_sentences"] + [i["exbert_sentence"]])
+    return (
+        [q["question"] for q in i["qa_items"]]
+        + [q["context"] for q in i["qa_items"]]
+        + i["embedding_sentences"]
+        + [i["exbert_sentence"]]
+    )
 
 
 def hw9_bert_zip(dest_zip, bert_cfg: dict, work) -> Path:
@@ -73,7 +86,10 @@ def hw9_bert_zip(dest_zip, bert_cfg: dict, work) -> Path:
     (root / "output").mkdir(parents=True)
     for k, item in enumerate(bert_cfg["inputs"]["qa_items"], 1):
         with torch.no_grad():
-            out = model(**tok(item["question"], item["context"], return_tensors="pt"), output_hidden_states=True)
+            out = model(
+                **tok(item["question"], item["context"], return_tensors="pt"),
+                output_hidden_states=True,
+            )
         torch.save(tuple(out.hidden_states), root / "output" / f"model_q{k}")
     with zipfile.ZipFile(dest_zip, "w") as zf:
         for p in sorted(root.rglob("*")):
@@ -86,8 +102,11 @@ def hub_fixture(cache_dir, bert_cfg: dict, work) -> dict:
     work = Path(work)
     vocab = vocab_for(bert_texts(bert_cfg))
     hub = {"cache_dir": str(cache_dir), "offline": True}
-    for role, head in (("embedding", "AutoModel"), ("mlm", "AutoModelForMaskedLM"),
-                       ("qa", "AutoModelForQuestionAnswering")):
+    for role, head in (
+        ("embedding", "AutoModel"),
+        ("mlm", "AutoModelForMaskedLM"),
+        ("qa", "AutoModelForQuestionAnswering"),
+    ):
         name, commit = f"tiny/{role}", {"embedding": "e", "mlm": "a", "qa": "c"}[role] * 40
         hub_cache(cache_dir, name, save_tiny(work / role, vocab, head), commit=commit)
         hub[role] = {"name": name, "revision": commit}

@@ -1,4 +1,5 @@
 """Stand-ins for the homework's files, with their real names, for tests (tiny checkpoint)."""
+
 import io
 import zipfile
 from pathlib import Path
@@ -39,5 +40,7 @@ def bundle_zip(tmp: Path, images=IMAGES, checkpoint: bytes | None = None) -> byt
     with zipfile.ZipFile(buf, "w") as z:
         for stem in images:
             z.writestr(f"food/{stem}.jpg", jpeg(stem))
-        z.writestr("checkpoint.pth", checkpoint if checkpoint is not None else checkpoint_bytes(tmp))
+        z.writestr(
+            "checkpoint.pth", checkpoint if checkpoint is not None else checkpoint_bytes(tmp)
+        )
     return buf.getvalue()

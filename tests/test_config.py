@@ -1,18 +1,21 @@
 """Config validation: every shipped config is valid; bad values fail naming the key."""
+
 import copy
 
 import pytest
 import yaml
 
-from conftest import ROOT
 from workflow_scripts.core.config import check_config, config_error, load_schema
 from workflow_scripts.core.errors import UserError
+
+from conftest import ROOT
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 
 
 def merged(*files):
     """Merge config files the way Snakemake does (later files update earlier ones, recursively)."""
+
     def update(base, new):
         for k, v in new.items():
             if isinstance(v, dict) and isinstance(base.get(k), dict):
@@ -32,14 +35,17 @@ def test_shipped_configs_are_valid(extra):
     assert config_error(merged("config.yaml", *extra), load_schema(SCHEMA)) is None
 
 
-@pytest.mark.parametrize("path, value, expect", [
-    (("model", "width"), -1, "config key model.width:"),
-    (("device",), "gpu", "config key device:"),
-    (("offline", "train", "epochs"), 0, "config key offline.train.epochs:"),
-    (("offline", "glyphs"), [["🍞"]] * 10, "config key offline.glyphs:"),
-    (("observed", "names"), ["zero"], "config key observed.names.0:"),
-    (("source",), "kaggle", "config key source:"),
-])
+@pytest.mark.parametrize(
+    "path, value, expect",
+    [
+        (("model", "width"), -1, "config key model.width:"),
+        (("device",), "gpu", "config key device:"),
+        (("offline", "train", "epochs"), 0, "config key offline.train.epochs:"),
+        (("offline", "glyphs"), [["🍞"]] * 10, "config key offline.glyphs:"),
+        (("observed", "names"), ["zero"], "config key observed.names.0:"),
+        (("source",), "kaggle", "config key source:"),
+    ],
+)
 def test_bad_values_name_the_key(path, value, expect):
     cfg = merged("config.yaml")
     node = cfg
@@ -66,11 +72,19 @@ def test_missing_key_is_named():
     assert "'lr' is a required property" in config_error(cfg, load_schema(SCHEMA))
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model:\n  width: -2\n", "config key model.width: -2 is less than or equal to the minimum of 0"),
-    ("observed: {count: 12}\n",
-     "config key observed.count: 12 requested but the offline asset set has 11 observed images"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "model:\n  width: -2\n",
+            "config key model.width: -2 is less than or equal to the minimum of 0",
+        ),
+        (
+            "observed: {count: 12}\n",
+            "config key observed.count: 12 requested but the offline asset set has 11 observed images",
+        ),
+    ],
+)
 def test_snakemake_refuses_bad_config_naming_key(run_snakemake, tmp_path, override, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(override)

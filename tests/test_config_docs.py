@@ -1,4 +1,5 @@
 """config/schema.yaml documents every key; config/README.md is generated from it and up to date."""
+
 import copy
 import importlib.util
 import subprocess
@@ -6,7 +7,6 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT
 from test_config import merged
 
 from workflow_scripts.core.config import (
@@ -16,14 +16,25 @@ from workflow_scripts.core.config import (
     speed_only_keys,
 )
 
+from conftest import ROOT
+
 SCHEMA = ROOT / "config" / "schema.yaml"
-SPEED_ONLY = ["device", "threads", "cnn.lime.batch_size", "cnn.smoothgrad.batch_size",
-              "cnn.integrated_gradients.batch_size", "hw9.retries", "hw9.timeout"]
+SPEED_ONLY = [
+    "device",
+    "threads",
+    "cnn.lime.batch_size",
+    "cnn.smoothgrad.batch_size",
+    "cnn.integrated_gradients.batch_size",
+    "hw9.retries",
+    "hw9.timeout",
+]
 HOMEWORK_TEXTS = "default: the homework's texts, see config/config.yaml"
 
 
 def _config_docs():
-    spec = importlib.util.spec_from_file_location("config_docs", ROOT / "scripts" / "config_docs.py")
+    spec = importlib.util.spec_from_file_location(
+        "config_docs", ROOT / "scripts" / "config_docs.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -56,7 +67,9 @@ def wrong_defaults(schema, config):
         if "default" not in node:
             continue
         if "[]" in path or path.endswith("*"):
-            wrong.append(f"{path}: a default inside a list item or mapping value has no single config value")
+            wrong.append(
+                f"{path}: a default inside a list item or mapping value has no single config value"
+            )
             continue
         try:
             value = config_value(config, path)
@@ -90,20 +103,36 @@ def defaults_config():
 def test_every_key_has_a_description(schema):
     assert missing_descriptions(schema) == []
     paths = [p for p, _ in all_keys(schema)]  # the walk reaches every kind of key
-    for expected in ["cnn", "cnn.lime", "cnn.lime.segmentation", "cnn.lime.segmentation.sigma",
-                     "$defs.hub_model", "$defs.hub_model.name", "bert.hub.qa.revision",
-                     "bert.inputs.qa_items[].question", "bert.similarity.characters.*"]:
+    for expected in [
+        "cnn",
+        "cnn.lime",
+        "cnn.lime.segmentation",
+        "cnn.lime.segmentation.sigma",
+        "$defs.hub_model",
+        "$defs.hub_model.name",
+        "bert.hub.qa.revision",
+        "bert.inputs.qa_items[].question",
+        "bert.similarity.characters.*",
+    ]:
         assert expected in paths
 
 
 def test_a_missing_description_is_named(schema):
     broken = copy.deepcopy(schema)
-    del broken["properties"]["cnn"]["properties"]["lime"]["properties"]["segmentation"]["properties"]["sigma"]["description"]
+    del broken["properties"]["cnn"]["properties"]["lime"]["properties"]["segmentation"][
+        "properties"
+    ]["sigma"]["description"]
     del broken["$defs"]["hub_model"]["properties"]["name"]["description"]
-    del broken["properties"]["bert"]["properties"]["inputs"]["properties"]["qa_items"]["items"]["properties"]["answer"]["description"]
+    del broken["properties"]["bert"]["properties"]["inputs"]["properties"]["qa_items"]["items"][
+        "properties"
+    ]["answer"]["description"]
     missing = missing_descriptions(broken)
-    assert {"cnn.lime.segmentation.sigma", "$defs.hub_model.name", "bert.hub.embedding.name",
-            "bert.inputs.qa_items[].answer"} <= set(missing)
+    assert {
+        "cnn.lime.segmentation.sigma",
+        "$defs.hub_model.name",
+        "bert.hub.embedding.name",
+        "bert.inputs.qa_items[].answer",
+    } <= set(missing)
 
 
 def test_defaults_equal_config_yaml(schema, defaults_config):
@@ -148,17 +177,26 @@ def test_speed_only_keys_follow_refs_and_items():
             "a": {"type": "integer", "x-speed-only": True},
             "b": {"type": "integer", "x-speed-only": False},
             "c": {"$ref": "#/$defs/block"},
-            "d": {"type": "array", "items": {"type": "object", "properties": {"e": {"x-speed-only": True}}}},
+            "d": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"e": {"x-speed-only": True}}},
+            },
         },
-        "$defs": {"block": {"type": "object", "properties": {"fast": {"type": "integer", "x-speed-only": True}}}},
+        "$defs": {
+            "block": {
+                "type": "object",
+                "properties": {"fast": {"type": "integer", "x-speed-only": True}},
+            }
+        },
     }
     assert speed_only_keys(schema) == ["a", "c.fast", "d[].e"]
 
 
 def test_config_readme_is_up_to_date(schema):
     docs = _config_docs()
-    assert (ROOT / "config" / "README.md").read_text(encoding="utf-8") == docs.render(schema), \
+    assert (ROOT / "config" / "README.md").read_text(encoding="utf-8") == docs.render(schema), (
         "config/README.md is out of date: run .venv/bin/python scripts/config_docs.py"
+    )
 
 
 def test_config_readme_lists_every_key(schema):
@@ -185,8 +223,13 @@ def test_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch, capsys):
 
 
 def test_check_mode_passes_from_the_command_line():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "config_docs.py"), "--check"],
-                          check=False, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config_docs.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

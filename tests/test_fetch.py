@@ -1,5 +1,6 @@
 """Downloads and extraction against a loopback HTTP server: every failure is one clear error
 and leaves nothing behind."""
+
 import hashlib
 import io
 import logging
@@ -50,7 +51,9 @@ class Handler(BaseHTTPRequestHandler):
         n = Handler.hits[self.path] = Handler.hits.get(self.path, 0) + 1
         if self.path == "/ok.bin":
             self._send(PAYLOAD)
-        elif self.path == "/drop-once.bin":  # the first transfer dies half way, the resume completes it
+        elif (
+            self.path == "/drop-once.bin"
+        ):  # the first transfer dies half way, the resume completes it
             self._send(PAYLOAD, cut=len(PAYLOAD) // 2 if n == 1 else None)
             if n == 1:
                 self.close_connection = True
@@ -154,7 +157,7 @@ def test_absolute_links_and_bombs_are_refused(tmp_path):
         safe_extract(path, tmp_path / "o1")
     with zipfile.ZipFile(path, "w") as z:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
     with pytest.raises(UserError, match="a symbolic link"):
         safe_extract(path, tmp_path / "o2")
@@ -187,10 +190,17 @@ def test_progress_logs_each_tenth_once_in_order(server, tmp_path, caplog):
 
 def test_progress_after_a_resume_never_goes_back(server, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="xai"):
-        out = download(f"{server}/big-drop-once.bin", tmp_path / "r.bin", backoff=0, progress_stream=NotATerminal())
+        out = download(
+            f"{server}/big-drop-once.bin",
+            tmp_path / "r.bin",
+            backoff=0,
+            progress_stream=NotATerminal(),
+        )
     assert out.read_bytes() == BIG and Handler.hits["/big-drop-once.bin"] == 2
     pcts, lines = percent_lines(caplog, "r.bin")
-    assert pcts == list(range(10, 101, 10)), lines  # the size came from Content-Length; 10..50, then 60..100
+    assert pcts == list(range(10, 101, 10)), (
+        lines
+    )  # the size came from Content-Length; 10..50, then 60..100
     assert any("resuming at 1153433 bytes" in r.getMessage() for r in caplog.records)
 
 
@@ -204,16 +214,21 @@ def test_progress_unknown_size_and_small_files(tmp_path, caplog):
         with Progress("small.bin", total=1000, stream=NotATerminal()) as p:
             p.update(1000)
     msgs = [r.getMessage() for r in caplog.records]
-    assert [m.split(" (")[0] for m in msgs] == ["stream.bin: 1.0 MB so far", "stream.bin: 2.0 MB so far",
-                                                 "stream.bin: done, 2.5 MB"]
+    assert [m.split(" (")[0] for m in msgs] == [
+        "stream.bin: 1.0 MB so far",
+        "stream.bin: 2.0 MB so far",
+        "stream.bin: done, 2.5 MB",
+    ]
 
 
 def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path, caplog):
     from workflow_scripts.core.progress import Progress
 
     stream = io.StringIO()
-    with caplog.at_level(logging.INFO, logger="xai"), \
-            Progress("bar.bin", total=4_000_000, stream=stream, terminal=True) as p:
+    with (
+        caplog.at_level(logging.INFO, logger="xai"),
+        Progress("bar.bin", total=4_000_000, stream=stream, terminal=True) as p,
+    ):
         p.update(2_000_000)
         p.moveto(4_000_000)
     assert "bar.bin" in stream.getvalue() and "100%" in stream.getvalue() and not caplog.records

@@ -1,4 +1,5 @@
 """Figures: Chinese text renders with real glyphs; files appear only when complete."""
+
 import warnings
 
 import numpy as np
@@ -14,8 +15,13 @@ def similarity_npz(tmp_path):
     sentences = ["今天買了蘋果來吃", "進口蘋果（富士)平均每公斤下跌12.3%", "蘋果獲新Face ID專利"]
     m = rng.random((13, 3, 3))
     path = tmp_path / "similarity.npz"
-    np.savez(path, sentences=np.array(sentences), characters=np.array(["蘋", "果"]),
-             cosine_0=(m + m.transpose(0, 2, 1)) / 2, euclidean_0=m + m.transpose(0, 2, 1))
+    np.savez(
+        path,
+        sentences=np.array(sentences),
+        characters=np.array(["蘋", "果"]),
+        cosine_0=(m + m.transpose(0, 2, 1)) / 2,
+        euclidean_0=m + m.transpose(0, 2, 1),
+    )
     return path
 
 
@@ -23,7 +29,9 @@ def test_a_cjk_font_is_installed():
     from matplotlib import font_manager
 
     family = cjk_family()
-    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    path = font_manager.findfont(
+        font_manager.FontProperties(family=family), fallback_to_default=False
+    )
     from matplotlib.ft2font import FT2Font
 
     font = FT2Font(path)
@@ -33,7 +41,9 @@ def test_a_cjk_font_is_installed():
 def test_chinese_labels_render_without_missing_glyphs(similarity_npz, tmp_path):
     out = tmp_path / "matrix.png"
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # "Glyph ... missing from font(s)" is a warning: make it fail
+        warnings.simplefilter(
+            "error"
+        )  # "Glyph ... missing from font(s)" is a warning: make it fail
         bert_figures.similarity_matrix(similarity_npz, 0, "cosine", 12, out)
     from PIL import Image
 
@@ -47,7 +57,7 @@ def test_a_missing_glyph_would_be_caught(tmp_path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    ax.set_title("\U000F0000")  # a private-use plane character: in no font
+    ax.set_title("\U000f0000")  # a private-use plane character: in no font
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(UserWarning, match="missing from font"):
@@ -59,13 +69,25 @@ def test_pca_grid_and_single_layer_files(tmp_path):
     import json
 
     rng = np.random.default_rng(0)
-    roles = np.array(["special", "question", "question", "special", "context", "answer", "context", "special"])
+    roles = np.array(
+        ["special", "question", "question", "special", "context", "answer", "context", "special"]
+    )
     npz = tmp_path / "q1.npz"
-    np.savez(npz, coords=rng.normal(size=(13, len(roles), 2)), roles=roles,
-             tokens=np.array(["[CLS]", "In", "what", "[SEP]", "Tesla", "1856", "born", "[SEP]"]))
+    np.savez(
+        npz,
+        coords=rng.normal(size=(13, len(roles), 2)),
+        roles=roles,
+        tokens=np.array(["[CLS]", "In", "what", "[SEP]", "Tesla", "1856", "born", "[SEP]"]),
+    )
     js = tmp_path / "q1.json"
-    js.write_text(json.dumps({"item": 1, "question": "In what year?", "answer": "1856", "model": {"name": "tiny"}}))
+    js.write_text(
+        json.dumps(
+            {"item": 1, "question": "In what year?", "answer": "1856", "model": {"name": "tiny"}}
+        )
+    )
     bert_figures.pca_grid(npz, js, tmp_path / "grid.png")
     bert_figures.pca_layers(npz, js, tmp_path / "layers")
-    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == sorted(f"layer{k}.png" for k in range(13))
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == sorted(
+        f"layer{k}.png" for k in range(13)
+    )
     assert not list(tmp_path.glob(".layers*"))  # no temporary folder left

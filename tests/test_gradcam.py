@@ -14,6 +14,7 @@ several targets per image:
    their returned grayscale CAM, which they min-max scale per image twice (before and after the
    resize, with a 1e-7 guard) and return as float32, to atol 1e-5.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -84,13 +85,25 @@ def test_maps_equal_pytorch_grad_cam(model, images, layer):
         up = ours["upsampled"].numpy()
         for i in range(len(images)):
             resized = cv2.resize(rect[i], (128, 128), interpolation=cv2.INTER_LINEAR)
-            np.testing.assert_allclose(up[i], resized, rtol=1e-5, atol=1e-5 * max(resized.max(), 1e-300))
+            np.testing.assert_allclose(
+                up[i], resized, rtol=1e-5, atol=1e-5 * max(resized.max(), 1e-300)
+            )
             assert np.abs(methods.normalize(up[i]) - theirs[i]).max() < 1e-5
             # the per-image explain (what the workflow runs) gives the same arrays
-            one = gc.explain(model, images[i:i + 1], t[i:i + 1], image=f"{i}_{i}", device="cpu", layer=layer)
-            np.testing.assert_allclose(one["map_raw"], up[i], rtol=1e-10, atol=1e-12 * max(up[i].max(), 1e-300))
-            np.testing.assert_allclose(one["cam_layer_res"], cam[i], rtol=1e-10, atol=1e-12 * max(cam[i].max(), 1e-300))
-            assert one["target"] == target[i] and one["layer"] == layer and one["map_raw"].shape == (128, 128)
+            one = gc.explain(
+                model, images[i : i + 1], t[i : i + 1], image=f"{i}_{i}", device="cpu", layer=layer
+            )
+            np.testing.assert_allclose(
+                one["map_raw"], up[i], rtol=1e-10, atol=1e-12 * max(up[i].max(), 1e-300)
+            )
+            np.testing.assert_allclose(
+                one["cam_layer_res"], cam[i], rtol=1e-10, atol=1e-12 * max(cam[i].max(), 1e-300)
+            )
+            assert (
+                one["target"] == target[i]
+                and one["layer"] == layer
+                and one["map_raw"].shape == (128, 128)
+            )
         assert any(rect[i].max() > 0 for i in range(len(images)))  # a non-trivial comparison
 
 
@@ -118,7 +131,9 @@ def test_explain_does_not_touch_the_model_and_a_frozen_model_works(model, images
     frozen.load_state_dict(model.state_dict())
     for p in frozen.parameters():
         p.requires_grad_(False)
-    model.zero_grad(set_to_none=True)  # pytorch-grad-cam's loss.backward() (above) fills .grad; ours must not
+    model.zero_grad(
+        set_to_none=True
+    )  # pytorch-grad-cam's loss.backward() (above) fills .grad; ours must not
     a = gc.explain(model, images[:1], torch.tensor([4]), image="x", device="cpu", layer=36)
     b = gc.explain(frozen, images[:1], torch.tensor([4]), image="x", device="cpu", layer=36)
     np.testing.assert_array_equal(a["map_raw"], b["map_raw"])
@@ -151,5 +166,7 @@ def test_a_module_without_spatial_output_is_a_user_error_naming_the_key():
 
     x = torch.rand(1, 3, 8, 8)
     assert gc.gradcam(Flat(), x, torch.tensor([3]), 0)["cam"].shape == (1, 8, 8)
-    with pytest.raises(UserError, match=r"cnn\.gradcam\.layer is 1: model\.cnn\[1\] \(Flatten\).*N x C x h x w"):
+    with pytest.raises(
+        UserError, match=r"cnn\.gradcam\.layer is 1: model\.cnn\[1\] \(Flatten\).*N x C x h x w"
+    ):
         gc.explain(Flat(), x, torch.tensor([3]), image="x", device="cpu", layer=1)

@@ -1,4 +1,5 @@
 """The HW9 bundle from each source (local zip / folder, Kaggle API, Drive, mirror) on loopback."""
+
 import copy
 import json
 import threading
@@ -7,12 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from conftest import ROOT
-from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip
-from workflow_scripts.core.errors import UserError
 from workflow_scripts.assets.hw9 import IMAGES, obtain
 from workflow_scripts.assets.images import get_paths_labels
 from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.core.errors import UserError
+
+from conftest import ROOT
+from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip
 
 ROUTES: dict[str, bytes] = {}
 SEEN_AUTH: list[str] = []
@@ -43,7 +45,11 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         auth = self.headers.get("Authorization", "")
         SEEN_AUTH.append(auth)
-        user = base64.b64decode(auth.removeprefix("Basic ")).decode() if auth.startswith("Basic ") else ""
+        user = (
+            base64.b64decode(auth.removeprefix("Basic ")).decode()
+            if auth.startswith("Basic ")
+            else ""
+        )
         code = KAGGLE_USERS.get(user, 401)
         data = ROUTES.get(f"/kaggle/{body.get('competitionName')}")
         if self.path != KAGGLE_CALL or (code == 200 and data is None):
@@ -104,12 +110,18 @@ def test_local_food_zip_and_checkpoint(cfg, tmp_path):
     (tmp_path / "data/checkpoint.pth").write_bytes(checkpoint_bytes(tmp_path))
     obtain(dict(cfg, sources=["local"]), *installed(tmp_path))
     check_installed(tmp_path)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["checkpoint.pth", "food.zip"]  # untouched
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "checkpoint.pth",
+        "food.zip",
+    ]  # untouched
 
 
 def test_mirror_after_failing_local(server, cfg, tmp_path):
     ROUTES["/m1/ml2022spring-hw9.zip"] = bundle_zip(tmp_path)
-    assert obtain(dict(cfg, sources=["local", "mirror"], mirror=f"{server}/m1"), *installed(tmp_path)) == "mirror"
+    assert (
+        obtain(dict(cfg, sources=["local", "mirror"], mirror=f"{server}/m1"), *installed(tmp_path))
+        == "mirror"
+    )
     check_installed(tmp_path)
 
 
@@ -131,6 +143,7 @@ def kaggle_env(tmp_path, monkeypatch):
     def login(user, key):
         monkeypatch.setenv("KAGGLE_USERNAME", user)
         monkeypatch.setenv("KAGGLE_KEY", key)
+
     return login
 
 
@@ -142,20 +155,29 @@ def test_kaggle_through_kagglehub(server, cfg, tmp_path, kaggle_env, caplog, cap
 
     from workflow_scripts.core import progress
 
-    monkeypatch.setattr(progress, "QUIET_BELOW", 0)  # the test bundle is small: report it all the same
+    monkeypatch.setattr(
+        progress, "QUIET_BELOW", 0
+    )  # the test bundle is small: report it all the same
     kaggle_env("student", "secret")
     ROUTES["/kaggle/ml2022spring-hw9"] = bundle_zip(tmp_path)
     SEEN_AUTH.clear()
     tqdm_before = kagglehub.clients.tqdm
     with caplog.at_level(logging.INFO, logger="xai"):
-        assert obtain(dict(cfg, sources=["kaggle"], kaggle_api=server), *installed(tmp_path)) == "kaggle"
+        assert (
+            obtain(dict(cfg, sources=["kaggle"], kaggle_api=server), *installed(tmp_path))
+            == "kaggle"
+        )
     check_installed(tmp_path)
-    assert SEEN_AUTH == ["Basic c3R1ZGVudDpzZWNyZXQ="]  # base64("student:secret"), sent by kagglesdk
+    assert SEEN_AUTH == [
+        "Basic c3R1ZGVudDpzZWNyZXQ="
+    ]  # base64("student:secret"), sent by kagglesdk
     assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["checkpoint.pth", "food"]
     pcts = [m.split(" %")[0] for m in caplog.messages if m.startswith("ml2022spring-hw9.zip: ")]
     assert pcts == [f"ml2022spring-hw9.zip: {p}" for p in range(10, 101, 10)], caplog.messages
     assert "|" not in capsys.readouterr().err  # no tqdm bar in a log
-    assert "KAGGLE_API_ENVIRONMENT" not in os.environ and kagglehub.clients.tqdm is tqdm_before  # put back
+    assert (
+        "KAGGLE_API_ENVIRONMENT" not in os.environ and kagglehub.clients.tqdm is tqdm_before
+    )  # put back
 
 
 def test_kaggle_credentials_from_kaggle_json(server, cfg, tmp_path, kaggle_env):
@@ -169,18 +191,39 @@ def test_kaggle_credentials_from_kaggle_json(server, cfg, tmp_path, kaggle_env):
 RULES = "https://www.kaggle.com/competitions/ml2022spring-hw9/rules"
 
 
-@pytest.mark.parametrize("user, key, competition, expect", [
-    (None, None, "ml2022spring-hw9",
-     "kaggle: no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json"),
-    ("student", "wrong", "ml2022spring-hw9", "kaggle: Kaggle rejected the credentials of student (HTTP 401)"),
-    ("newcomer", "secret", "ml2022spring-hw9",
-     f"kaggle: Kaggle refused the download (HTTP 403): accept the competition rules at {RULES} (logged in as "
-     + "newcomer) and retry"),
-    ("student", "secret", "no-such-competition",
-     "kaggle: Kaggle has no competition 'no-such-competition' (HTTP 404)"),
-])
-def test_kaggle_errors_are_one_line_and_leave_nothing(server, cfg, tmp_path, kaggle_env, user, key, competition,
-                                                      expect):
+@pytest.mark.parametrize(
+    "user, key, competition, expect",
+    [
+        (
+            None,
+            None,
+            "ml2022spring-hw9",
+            "kaggle: no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json",
+        ),
+        (
+            "student",
+            "wrong",
+            "ml2022spring-hw9",
+            "kaggle: Kaggle rejected the credentials of student (HTTP 401)",
+        ),
+        (
+            "newcomer",
+            "secret",
+            "ml2022spring-hw9",
+            f"kaggle: Kaggle refused the download (HTTP 403): accept the competition rules at {RULES} (logged in as "
+            + "newcomer) and retry",
+        ),
+        (
+            "student",
+            "secret",
+            "no-such-competition",
+            "kaggle: Kaggle has no competition 'no-such-competition' (HTTP 404)",
+        ),
+    ],
+)
+def test_kaggle_errors_are_one_line_and_leave_nothing(
+    server, cfg, tmp_path, kaggle_env, user, key, competition, expect
+):
     if user:
         kaggle_env(user, key)
     ROUTES["/kaggle/ml2022spring-hw9"] = bundle_zip(tmp_path)
@@ -195,32 +238,47 @@ def test_kaggle_errors_are_one_line_and_leave_nothing(server, cfg, tmp_path, kag
 def test_gdrive_ids(server, cfg, tmp_path):
     ROUTES["/uc?id=FOOD"] = food_zip()
     ROUTES["/uc?id=CKPT"] = checkpoint_bytes(tmp_path)
-    c = dict(cfg, sources=["gdrive"], gdrive_url=f"{server}/uc?id={{id}}",
-             gdrive={"food": "FOOD", "checkpoint": "CKPT", "bert": "BERT"})
+    c = dict(
+        cfg,
+        sources=["gdrive"],
+        gdrive_url=f"{server}/uc?id={{id}}",
+        gdrive={"food": "FOOD", "checkpoint": "CKPT", "bert": "BERT"},
+    )
     obtain(c, *installed(tmp_path))
     check_installed(tmp_path)
 
 
 def test_no_source_says_what_to_download_and_leaves_nothing(server, cfg, tmp_path):
-    c = dict(cfg, sources=["local", "mirror", "gdrive"], mirror=f"{server}/nothing",
-             gdrive_url=f"{server}/dead?id={{id}}")
+    c = dict(
+        cfg,
+        sources=["local", "mirror", "gdrive"],
+        mirror=f"{server}/nothing",
+        gdrive_url=f"{server}/dead?id={{id}}",
+    )
     with pytest.raises(UserError) as err:
         obtain(c, *installed(tmp_path))
     msg = str(err.value)
     assert "\n" not in msg
-    assert "Download ml2022spring-hw9.zip from https://www.kaggle.com/competitions/ml2022spring-hw9/data" in msg
+    assert (
+        "Download ml2022spring-hw9.zip from https://www.kaggle.com/competitions/ml2022spring-hw9/data"
+        in msg
+    )
     assert f"put it in {tmp_path / 'data'}/" in msg and "mirror: " in msg and "HTTP 404" in msg
     assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == []
 
 
-@pytest.mark.parametrize("problem, expect", [
-    ("size", "the homework's checkpoint.pth has 170,002,879"),
-    ("keys", "checkpoint keys do not match"),
-    ("image", "the bundle lacks the 10 images"),
-    ("zip-size", "expected 127,524,956"),
-])
+@pytest.mark.parametrize(
+    "problem, expect",
+    [
+        ("size", "the homework's checkpoint.pth has 170,002,879"),
+        ("keys", "checkpoint keys do not match"),
+        ("image", "the bundle lacks the 10 images"),
+        ("zip-size", "expected 127,524,956"),
+    ],
+)
 def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
     import torch
+
     (tmp_path / "data").mkdir()
     images, ckpt = IMAGES, None
     c = dict(cfg, sources=["local"])
@@ -242,20 +300,28 @@ def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
 
 def test_hw9_bert_from_the_mirror_then_refused_with_every_reason(server, cfg, tmp_path):
     """bert.qa hw9_bert without the local zip: the mirror's hw9_bert.zip; with none, one line, nothing left."""
-    from hf_fixtures import hw9_bert_zip
-
     from workflow_scripts.bert.models import install_hw9_bert
 
+    from hf_fixtures import hw9_bert_zip
+
     bert_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["bert"]
-    ROUTES["/m/hw9_bert.zip"] = hw9_bert_zip(tmp_path / "served.zip", bert_cfg, tmp_path / "work").read_bytes()
-    c = dict(cfg, sources=["gdrive", "mirror"], mirror=f"{server}/m", gdrive_url=f"{server}/uc?id={{id}}")
+    ROUTES["/m/hw9_bert.zip"] = hw9_bert_zip(
+        tmp_path / "served.zip", bert_cfg, tmp_path / "work"
+    ).read_bytes()
+    c = dict(
+        cfg, sources=["gdrive", "mirror"], mirror=f"{server}/m", gdrive_url=f"{server}/uc?id={{id}}"
+    )
     desc = install_hw9_bert(tmp_path / "absent.zip", tmp_path / "assets/hw9_bert", c)
     assert (tmp_path / "assets/hw9_bert/output/model_q3").is_file() and desc["source"] == "hw9_bert"
-    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["hw9_bert"]  # the download is gone
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == [
+        "hw9_bert"
+    ]  # the download is gone
     c = dict(c, mirror=f"{server}/nothing-here")
     with pytest.raises(UserError) as err:
         install_hw9_bert(tmp_path / "absent.zip", tmp_path / "again/hw9_bert", c)
     msg = str(err.value)
-    assert "\n" not in msg and "local: no such file" in msg and "gdrive:" in msg and "mirror:" in msg
+    assert (
+        "\n" not in msg and "local: no such file" in msg and "gdrive:" in msg and "mirror:" in msg
+    )
     assert "1h3akaNdouiIGItOqEs6kUZE-hAF0QeDk" in msg
     assert not (tmp_path / "again").exists() or list((tmp_path / "again").iterdir()) == []

@@ -1,11 +1,12 @@
 """The homework's image loading semantics on generated files."""
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from workflow_scripts.core.errors import UserError
 from workflow_scripts.assets.images import get_paths_labels, load_image
+from workflow_scripts.core.errors import UserError
 
 
 def make(folder, name, mode="RGB", size=(200, 100), colour=None):
@@ -19,7 +20,15 @@ def make(folder, name, mode="RGB", size=(200, 100), colour=None):
 
 
 def test_order_is_label_major_then_id(tmp_path):
-    for n in ["10_0.jpg", "2_15.jpg", "2_3.jpg", "1_100.jpg", "0_7.jpg", "notes.txt", "2_3.mask.png"]:
+    for n in [
+        "10_0.jpg",
+        "2_15.jpg",
+        "2_3.jpg",
+        "1_100.jpg",
+        "0_7.jpg",
+        "notes.txt",
+        "2_3.mask.png",
+    ]:
         (tmp_path / n).write_bytes(b"x")
     paths, labels = get_paths_labels(tmp_path)
     assert [p.name for p in paths] == ["0_7.jpg", "1_100.jpg", "2_3.jpg", "2_15.jpg", "10_0.jpg"]

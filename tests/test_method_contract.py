@@ -1,6 +1,7 @@
 """The contract every registered CNN method meets (parametrised over the registry, as
 scikit-learn's parametrize_with_checks runs its checks on every estimator): a method added as a
 module of workflow_scripts/cnn/methods is checked here without touching this file."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,11 +12,12 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
 from workflow_scripts.assets.models import Classifier
 from workflow_scripts.cnn import methods
 from workflow_scripts.cnn.attribute import explain_image
 from workflow_scripts.cnn.methods import METADATA, registry
+
+from conftest import ROOT
 
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
 TEST = yaml.safe_load((ROOT / "config/test.yaml").read_text(encoding="utf-8"))
@@ -56,7 +58,9 @@ def test_explain_takes_exactly_its_config_block_keyword_only(name):
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     keyword = {p.name for p in params if p.kind == p.KEYWORD_ONLY}
     assert positional == ["model", "x", "target"]
-    assert keyword == {"image", "device", *CONFIG["cnn"][name]}, "explain's keywords must be cnn.<name>'s keys"
+    assert keyword == {"image", "device", *CONFIG["cnn"][name]}, (
+        "explain's keywords must be cnn.<name>'s keys"
+    )
     assert set(registry()[name]["VARIANT_KEYS"]) <= set(CONFIG["cnn"][name])
 
 
@@ -75,14 +79,22 @@ def test_explain_gives_the_artifact_its_figure_needs_and_repeats_itself(name, mo
     a = explain_image(name, model, image, 3, "3_0", _cfg(name), cpu)
     b = explain_image(name, model, image, 3, "3_0", _cfg(name), cpu)
     fig = registry()[name]["FIGURE"]
-    keys = [r["key"] for r in fig.get("rows", []) if "key" in r] + [f["key"] for f in fig.get("facts", [])]
+    keys = [r["key"] for r in fig.get("rows", []) if "key" in r] + [
+        f["key"] for f in fig.get("facts", [])
+    ]
     assert all(k in a for k in keys), [k for k in keys if k not in a]
-    assert str(a["method"]) == name and a["label"] == 3 and a["variant"] == methods.variant_name(name, _cfg(name))
+    assert (
+        str(a["method"]) == name
+        and a["label"] == 3
+        and a["variant"] == methods.variant_name(name, _cfg(name))
+    )
     if "map_raw" in a:
         assert a["map"].shape == (128, 128) and a["map"].min() == 0 and a["map"].max() == 1
     for k in a:
         if k != "seconds":
-            assert np.array_equal(np.asarray(a[k]), np.asarray(b[k])), k  # same config and seed, same numbers
+            assert np.array_equal(np.asarray(a[k]), np.asarray(b[k])), (
+                k
+            )  # same config and seed, same numbers
 
 
 def test_a_module_without_literals_is_refused(tmp_path):

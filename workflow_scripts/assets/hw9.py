@@ -9,6 +9,7 @@ Sources, tried in the configured order:
 Everything is verified (sizes, sha256 when configured, the 10 images, a checkpoint that loads with
 weights_only and strict keys) before the outputs appear; a failure leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,8 @@ import zipfile
 from pathlib import Path
 
 from workflow_scripts.core.errors import UserError
-from workflow_scripts.core.homework import HW9_IMAGES, HW9_LABELS
 from workflow_scripts.core.fetch import TRANSIENT_HTTP, download, safe_extract, verify_file
+from workflow_scripts.core.homework import HW9_IMAGES, HW9_LABELS
 from workflow_scripts.core.progress import Progress
 
 log = logging.getLogger("xai")
@@ -44,7 +45,9 @@ def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
             food = d
             break
     if not ckpts or food is None:
-        missing = ([] if ckpts else ["checkpoint.pth"]) + ([] if food else ["the 10 images " + " ".join(IMAGES)])
+        missing = ([] if ckpts else ["checkpoint.pth"]) + (
+            [] if food else ["the 10 images " + " ".join(IMAGES)]
+        )
         raise UserError(f"{root}: the bundle lacks {' and '.join(missing)}")
     return food, ckpts[0]
 
@@ -55,12 +58,14 @@ def _verify_and_install(food: Path, ckpt: Path, cfg: dict, out_food: Path, out_c
 
     size = cfg["sizes"].get("checkpoint")
     if size and ckpt.stat().st_size != size:
-        raise UserError(f"{ckpt}: {ckpt.stat().st_size:,} bytes, the homework's checkpoint.pth has {size:,}; "
-                        "download it again")
+        raise UserError(
+            f"{ckpt}: {ckpt.stat().st_size:,} bytes, the homework's checkpoint.pth has {size:,}; "
+            "download it again"
+        )
     load_checkpoint(ckpt)  # weights_only, strict keys: raises a UserError naming the file
     paths, labels = get_paths_labels(food)
     stems = [p.stem for p in paths]
-    if stems[:len(IMAGES)] != IMAGES or labels[:len(IMAGES)] != LABELS:
+    if stems[: len(IMAGES)] != IMAGES or labels[: len(IMAGES)] != LABELS:
         raise UserError(f"{food}: expected the homework's images {IMAGES}, found {stems}")
     tmp = out_food.with_name(f".{out_food.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -80,21 +85,34 @@ def _from_local(cfg: dict, work: Path) -> Path:
         raise UserError(f"{local} does not exist")
     bundle = local / BUNDLE if local.is_dir() else local
     if bundle.is_file() and bundle.suffix == ".zip":
-        verify_file(bundle, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"), str(bundle))
+        verify_file(
+            bundle, cfg["sizes"].get("bundle_zip"), cfg["sha256"].get("bundle_zip"), str(bundle)
+        )
         safe_extract(bundle, work / "bundle")
         return work / "bundle"
     return local  # food.zip + checkpoint.pth, or food/ + checkpoint.pth
 
 
 def _fetch(url: str, dest: Path, cfg: dict, size=None, sha=None, headers=None) -> Path:
-    return download(url, dest, size=size, sha256=sha, retries=cfg["retries"], timeout=cfg["timeout"],
-                    headers=headers)
+    return download(
+        url,
+        dest,
+        size=size,
+        sha256=sha,
+        retries=cfg["retries"],
+        timeout=cfg["timeout"],
+        headers=headers,
+    )
 
 
 KAGGLE_RULES = "https://www.kaggle.com/competitions/{competition}/rules"
 NO_CREDENTIALS = "no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json"
 # kagglesdk's own production API; hw9.kaggle_api names another server (a test's loopback one).
-OFFICIAL_KAGGLE_API = {"https://api.kaggle.com", "https://www.kaggle.com", "https://www.kaggle.com/api/v1"}
+OFFICIAL_KAGGLE_API = {
+    "https://api.kaggle.com",
+    "https://www.kaggle.com",
+    "https://www.kaggle.com/api/v1",
+}
 
 
 @contextlib.contextmanager
@@ -145,24 +163,36 @@ def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | No
     if isinstance(exc, UnauthenticatedError):
         return UserError(NO_CREDENTIALS)
     if isinstance(exc, DataCorruptionError):
-        return UserError(f"Kaggle's {BUNDLE} failed its MD5 check (a corrupt transfer); rerun, or download it by hand")
+        return UserError(
+            f"Kaggle's {BUNDLE} failed its MD5 check (a corrupt transfer); rerun, or download it by hand"
+        )
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code == 401:
-            return UserError(f"Kaggle rejected the credentials of {user} (HTTP 401): check KAGGLE_USERNAME/KAGGLE_KEY "
-                             "or ~/.kaggle/kaggle.json (a new token: https://www.kaggle.com/settings)")
+            return UserError(
+                f"Kaggle rejected the credentials of {user} (HTTP 401): check KAGGLE_USERNAME/KAGGLE_KEY "
+                "or ~/.kaggle/kaggle.json (a new token: https://www.kaggle.com/settings)"
+            )
         if code == 403:
-            return UserError(f"Kaggle refused the download (HTTP 403): accept the competition rules at "
-                             f"{KAGGLE_RULES.format(competition=competition)} (logged in as {user}) and retry")
+            return UserError(
+                f"Kaggle refused the download (HTTP 403): accept the competition rules at "
+                f"{KAGGLE_RULES.format(competition=competition)} (logged in as {user}) and retry"
+            )
         if code == 404:
-            return UserError(f"Kaggle has no competition {competition!r} (HTTP 404): check hw9.kaggle_competition")
+            return UserError(
+                f"Kaggle has no competition {competition!r} (HTTP 404): check hw9.kaggle_competition"
+            )
         if code in TRANSIENT_HTTP:
             return None
-        return UserError(f"Kaggle API: HTTP {code} for competition {competition!r}; retry later or download "
-                         f"{BUNDLE} by hand")
+        return UserError(
+            f"Kaggle API: HTTP {code} for competition {competition!r}; retry later or download "
+            f"{BUNDLE} by hand"
+        )
     if isinstance(exc, requests.RequestException):
         return None  # connection dropped or refused, timeout: retried
-    if isinstance(exc, zipfile.BadZipFile) or str(exc) == "Unsupported archive type.":  # kagglehub's unpacking
+    if (
+        isinstance(exc, zipfile.BadZipFile) or str(exc) == "Unsupported archive type."
+    ):  # kagglehub's unpacking
         return UserError(f"Kaggle's {BUNDLE} is not a valid zip ({exc}); download it by hand")
     raise exc  # not an error of the download: a bug, shown with its traceback
 
@@ -178,31 +208,55 @@ def _from_kaggle(cfg: dict, work: Path) -> Path:
     while True:
         try:
             with _kagglehub_for(cfg["kaggle_api"], BUNDLE):
-                return Path(kagglehub.competition_download(competition, output_dir=str(out), force_download=True))
+                return Path(
+                    kagglehub.competition_download(
+                        competition, output_dir=str(out), force_download=True
+                    )
+                )
         except Exception as exc:  # mapped to one message below, or retried
             err = _kaggle_error(exc, competition, user)
             if err is not None:
                 raise err from exc
             if attempt >= cfg["retries"]:
-                raise UserError(f"Kaggle download of {competition!r} failed after {attempt + 1} attempts "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                                "check the network or download it by hand") from exc
-            log.warning("Kaggle download interrupted (%s), retry %d/%d", type(exc).__name__, attempt + 1,
-                        cfg["retries"])
-            time.sleep(2 ** attempt)
+                raise UserError(
+                    f"Kaggle download of {competition!r} failed after {attempt + 1} attempts "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                    "check the network or download it by hand"
+                ) from exc
+            log.warning(
+                "Kaggle download interrupted (%s), retry %d/%d",
+                type(exc).__name__,
+                attempt + 1,
+                cfg["retries"],
+            )
+            time.sleep(2**attempt)
             attempt += 1
 
 
 def _from_urls(food_url: str, ckpt_url: str, cfg: dict, work: Path) -> Path:
     root = work / "files"
-    _fetch(food_url, root / "food.zip", cfg, cfg["sizes"].get("food_zip"), cfg["sha256"].get("food_zip"))
-    _fetch(ckpt_url, root / "checkpoint.pth", cfg, cfg["sizes"].get("checkpoint"), cfg["sha256"].get("checkpoint"))
+    _fetch(
+        food_url,
+        root / "food.zip",
+        cfg,
+        cfg["sizes"].get("food_zip"),
+        cfg["sha256"].get("food_zip"),
+    )
+    _fetch(
+        ckpt_url,
+        root / "checkpoint.pth",
+        cfg,
+        cfg["sizes"].get("checkpoint"),
+        cfg["sha256"].get("checkpoint"),
+    )
     return root
 
 
 def _from_gdrive(cfg: dict, work: Path) -> Path:
     url = cfg["gdrive_url"]
-    return _from_urls(url.format(id=cfg["gdrive"]["food"]), url.format(id=cfg["gdrive"]["checkpoint"]), cfg, work)
+    return _from_urls(
+        url.format(id=cfg["gdrive"]["food"]), url.format(id=cfg["gdrive"]["checkpoint"]), cfg, work
+    )
 
 
 def _from_mirror(cfg: dict, work: Path) -> Path:
@@ -210,8 +264,13 @@ def _from_mirror(cfg: dict, work: Path) -> Path:
     if not base:
         raise UserError("no mirror configured (hw9.mirror)")
     try:
-        z = _fetch(f"{base}/{BUNDLE}", work / BUNDLE, cfg, cfg["sizes"].get("bundle_zip"),
-                   cfg["sha256"].get("bundle_zip"))
+        z = _fetch(
+            f"{base}/{BUNDLE}",
+            work / BUNDLE,
+            cfg,
+            cfg["sizes"].get("bundle_zip"),
+            cfg["sha256"].get("bundle_zip"),
+        )
         safe_extract(z, work / "bundle")
         return work / "bundle"
     except UserError as first:
@@ -219,7 +278,12 @@ def _from_mirror(cfg: dict, work: Path) -> Path:
         return _from_urls(f"{base}/food.zip", f"{base}/checkpoint.pth", cfg, work)
 
 
-SOURCES = {"local": _from_local, "kaggle": _from_kaggle, "gdrive": _from_gdrive, "mirror": _from_mirror}
+SOURCES = {
+    "local": _from_local,
+    "kaggle": _from_kaggle,
+    "gdrive": _from_gdrive,
+    "mirror": _from_mirror,
+}
 
 
 def obtain(cfg: dict, out_food, out_ckpt) -> str:
@@ -240,4 +304,5 @@ def obtain(cfg: dict, out_food, out_ckpt) -> str:
                 failures.append(f"{name}: {exc}")
     raise UserError(
         f"no source gave the HW9 bundle ({'; '.join(failures)}). Download {BUNDLE} from {KAGGLE_PAGE} "
-        f"(or food.zip and checkpoint.pth) and put it in {cfg['local']}/ (config hw9.local), then rerun")
+        f"(or food.zip and checkpoint.pth) and put it in {cfg['local']}/ (config hw9.local), then rerun"
+    )

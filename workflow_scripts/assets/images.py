@@ -1,4 +1,5 @@
 """The homework's image loading: `<label>_<id>.jpg`, ordered by label*1e6 + id, Resize + ToTensor."""
+
 from __future__ import annotations
 
 import re
@@ -30,10 +31,14 @@ def get_paths_labels(folder) -> tuple[list[Path], list[int]]:
     """Image paths and labels in the homework's order; other files in the folder are ignored."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder}: image folder not found; put the homework's food/ images there or fix the config")
+        raise UserError(
+            f"{folder}: image folder not found; put the homework's food/ images there or fix the config"
+        )
     names = [p.name for p in folder.iterdir() if p.is_file() and _NAME.match(p.name)]
     if not names:
-        raise UserError(f"{folder}: no images named <label>_<id>.jpg; the homework's food/ folder has 0_0.jpg ... 9_9.jpg")
+        raise UserError(
+            f"{folder}: no images named <label>_<id>.jpg; the homework's food/ folder has 0_0.jpg ... 9_9.jpg"
+        )
     names.sort(key=sort_key)
     return [folder / n for n in names], [_parse(n)[0] for n in names]
 
@@ -45,13 +50,17 @@ def load_image_array(path) -> np.ndarray:
     Grayscale / RGBA / palette images become RGB."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: image not found; restore it or remove it from observed.names in the config")
+        raise UserError(
+            f"{path}: image not found; restore it or remove it from observed.names in the config"
+        )
     try:
         with Image.open(path) as img:
             img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / np.float32(255)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise UserError(f"{path}: not a readable image ({type(exc).__name__}); replace the file") from exc
+        raise UserError(
+            f"{path}: not a readable image ({type(exc).__name__}); replace the file"
+        ) from exc
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

@@ -3,9 +3,9 @@
 `model.cnn[i]` must mean the same module as in the homework for any width, because the
 filter-explanation questions name modules by index (cnn[6], cnn[15], cnn[21], cnn[23]).
 """
+
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from workflow_scripts.core.homework import CLASS_NAMES  # noqa: F401  (re-exported)
 from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.homework import CLASS_NAMES  # noqa: F401  (re-exported)
 
 N_CLASSES = 11
 # (in, out, blocks) per stage at width 1.0; every stage ends in MaxPool2d(2, 2, 0).
@@ -50,7 +50,10 @@ class Classifier(nn.Module):
         last = _scaled(STAGES[-1][1], width)
         hidden = _scaled(1024, width)
         self.fc = nn.Sequential(
-            nn.Linear(last * 4 * 4, hidden), nn.ReLU(), nn.Dropout(p=0.3), nn.Linear(hidden, N_CLASSES)
+            nn.Linear(last * 4 * 4, hidden),
+            nn.ReLU(),
+            nn.Dropout(p=0.3),
+            nn.Linear(hidden, N_CLASSES),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,8 +74,13 @@ def width_from_state_dict(state: dict) -> float:
     return weight.shape[0] / 128
 
 
-def save_checkpoint(path, model: nn.Module, epoch: int = 0, optimizer: torch.optim.Optimizer | None = None,
-                    extra: dict | None = None) -> None:
+def save_checkpoint(
+    path,
+    model: nn.Module,
+    epoch: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra: dict | None = None,
+) -> None:
     """Write the homework's format: {'model_state_dict', 'epoch', 'optimizer_state_dict'} (+ extra)."""
     from workflow_scripts.core.io import atomic_path
 
@@ -89,19 +97,27 @@ def save_checkpoint(path, model: nn.Module, epoch: int = 0, optimizer: torch.opt
 
 def _load_payload(path: Path):
     if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found; put the homework's checkpoint.pth there or fix the config path")
+        raise UserError(
+            f"{path}: checkpoint not found; put the homework's checkpoint.pth there or fix the config path"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: checkpoint holds objects that weights_only loading refuses ({first}); "
-                        "re-save it as a plain state dict") from exc
+        raise UserError(
+            f"{path}: checkpoint holds objects that weights_only loading refuses ({first}); "
+            "re-save it as a plain state dict"
+        ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable torch checkpoint (truncated or corrupt: "
-                        f"{type(exc).__name__}); download it again") from exc
+        raise UserError(
+            f"{path}: not a readable torch checkpoint (truncated or corrupt: "
+            f"{type(exc).__name__}); download it again"
+        ) from exc
 
 
-def load_checkpoint(path, width: float | None = None, device: torch.device | str = "cpu") -> Classifier:
+def load_checkpoint(
+    path, width: float | None = None, device: torch.device | str = "cpu"
+) -> Classifier:
     """Load a homework-format checkpoint safely (weights_only) with strict key checking.
 
     `width=None` infers the width from the weights. Any key mismatch is one error naming the
@@ -114,24 +130,32 @@ def load_checkpoint(path, width: float | None = None, device: torch.device | str
     elif isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
         state = payload  # a bare state dict
     else:
-        raise UserError(f"{path}: not a homework checkpoint (no 'model_state_dict'); expected the HW9 checkpoint.pth")
+        raise UserError(
+            f"{path}: not a homework checkpoint (no 'model_state_dict'); expected the HW9 checkpoint.pth"
+        )
     if width is None:
         try:
             width = width_from_state_dict(state)
         except KeyError:
-            raise UserError(f"{path}: checkpoint has no 'cnn.0.weight'; it is not a HW9 Classifier checkpoint") from None
+            raise UserError(
+                f"{path}: checkpoint has no 'cnn.0.weight'; it is not a HW9 Classifier checkpoint"
+            ) from None
     model = Classifier(width)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise UserError(f"{path}: checkpoint keys do not match Classifier(width={width:g}): "
-                        f"missing {_abbrev(missing)}, unexpected {_abbrev(unexpected)}")
+        raise UserError(
+            f"{path}: checkpoint keys do not match Classifier(width={width:g}): "
+            f"missing {_abbrev(missing)}, unexpected {_abbrev(unexpected)}"
+        )
     wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
     if wrong:
         k = wrong[0]
-        raise UserError(f"{path}: checkpoint shapes do not match Classifier(width={width:g}): {k} is "
-                        f"{tuple(state[k].shape)}, expected {tuple(expected[k].shape)} ({len(wrong)} tensors differ)")
+        raise UserError(
+            f"{path}: checkpoint shapes do not match Classifier(width={width:g}): {k} is "
+            f"{tuple(state[k].shape)}, expected {tuple(expected[k].shape)} ({len(wrong)} tensors differ)"
+        )
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 

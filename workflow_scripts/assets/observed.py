@@ -1,4 +1,5 @@
 """Asset-stage steps common to every asset set: the observed image tensors and the model summary."""
+
 from __future__ import annotations
 
 import logging
@@ -20,12 +21,18 @@ def observed_image(food_dir, name: str, out_npz) -> dict:
     food_dir = Path(food_dir)
     path = food_dir / f"{name}.jpg"
     label = img.sort_key(path.name) // 1_000_000
-    arrays = {"image": img.load_image_array(path), "label": np.int64(label),
-              "name": np.asarray(name)}
+    arrays = {
+        "image": img.load_image_array(path),
+        "label": np.int64(label),
+        "name": np.asarray(name),
+    }
     mask_path = food_dir / f"{name}.mask.png"
     if mask_path.is_file():
         with Image.open(mask_path) as im:
-            arrays["mask"] = np.asarray(im.convert("L").resize((img.IMAGE_SIZE, img.IMAGE_SIZE), Image.NEAREST)) >= 128
+            arrays["mask"] = (
+                np.asarray(im.convert("L").resize((img.IMAGE_SIZE, img.IMAGE_SIZE), Image.NEAREST))
+                >= 128
+            )
     write_npz(out_npz, arrays)
     log.info("observed image %s (label %d, mask: %s)", name, label, "mask" in arrays)
     return {"name": name, "label": label}
@@ -36,8 +43,12 @@ def load_observed(path):
     import torch
 
     with np.load(path) as z:
-        return (torch.from_numpy(z["image"]), int(z["label"]), str(z["name"]),
-                z["mask"] if "mask" in z else None)
+        return (
+            torch.from_numpy(z["image"]),
+            int(z["label"]),
+            str(z["name"]),
+            z["mask"] if "mask" in z else None,
+        )
 
 
 def model_summary(checkpoint, out_json, width: float | None) -> dict:
@@ -48,12 +59,25 @@ def model_summary(checkpoint, out_json, width: float | None) -> dict:
 
     model = load_checkpoint(checkpoint, width=None)
     if width is not None and abs(model.width - width) > 1e-9:
-        log.warning("checkpoint %s has width %g, config model.width says %g: using the checkpoint's",
-                    checkpoint, model.width, width)
+        log.warning(
+            "checkpoint %s has width %g, config model.width says %g: using the checkpoint's",
+            checkpoint,
+            model.width,
+            width,
+        )
     summary = describe_model(model)
-    summary.update({"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
-                    "torch": torch.__version__})
+    summary.update(
+        {
+            "checkpoint": str(checkpoint),
+            "checkpoint_sha256": sha256_file(checkpoint),
+            "torch": torch.__version__,
+        }
+    )
     write_json(out_json, summary)
-    log.info("model: width %g, %d parameters, sha256 %s", model.width, summary["parameters"],
-             summary["checkpoint_sha256"][:12])
+    log.info(
+        "model: width %g, %d parameters, sha256 %s",
+        model.width,
+        summary["parameters"],
+        summary["checkpoint_sha256"][:12],
+    )
     return summary

@@ -5,6 +5,7 @@ identical whatever the number of worker processes, and one image never depends o
 The per-pixel mask of the food glyph is kept: it lets the pipeline measure whether an
 explanation points at the food.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,13 +25,17 @@ FONT_PACKAGE = "fonts-noto-color-emoji"
 def load_font(path: str, size: int = 109) -> ImageFont.FreeTypeFont:
     """NotoColorEmoji is a bitmap font: 109 px is the size it renders at."""
     if not Path(path).is_file():
-        raise UserError(f"{path}: emoji font not found; install the Debian package {FONT_PACKAGE} "
-                        "(apt-get install fonts-noto-color-emoji) or set offline.font in the config")
+        raise UserError(
+            f"{path}: emoji font not found; install the Debian package {FONT_PACKAGE} "
+            "(apt-get install fonts-noto-color-emoji) or set offline.font in the config"
+        )
     try:
         return ImageFont.truetype(path, size)
     except OSError as exc:
-        raise UserError(f"{path}: cannot load the emoji font at {size} px ({exc}); "
-                        f"use NotoColorEmoji.ttf from {FONT_PACKAGE}") from exc
+        raise UserError(
+            f"{path}: cannot load the emoji font at {size} px ({exc}); "
+            f"use NotoColorEmoji.ttf from {FONT_PACKAGE}"
+        ) from exc
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,10 +47,12 @@ def render_glyph(font_path: str, size: int, char: str) -> np.ndarray:
     arr = np.asarray(canvas)
     alpha = arr[..., 3] > 0
     if alpha.sum() < 50:
-        raise UserError(f"{font_path}: glyph {char!r} (U+{ord(char[0]):04X}) renders empty; "
-                        "pick another glyph in offline.glyphs or update fonts-noto-color-emoji")
+        raise UserError(
+            f"{font_path}: glyph {char!r} (U+{ord(char[0]):04X}) renders empty; "
+            "pick another glyph in offline.glyphs or update fonts-noto-color-emoji"
+        )
     ys, xs = np.nonzero(alpha)
-    return arr[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].copy()
+    return arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].copy()
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,8 +61,22 @@ def _skimage_backgrounds() -> tuple[np.ndarray, ...]:
     from skimage import data
 
     out = []
-    for name in ("astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass", "gravel",
-                 "horse", "rocket", "text", "colorwheel", "page", "moon"):
+    for name in (
+        "astronaut",
+        "brick",
+        "camera",
+        "chelsea",
+        "coffee",
+        "coins",
+        "grass",
+        "gravel",
+        "horse",
+        "rocket",
+        "text",
+        "colorwheel",
+        "page",
+        "moon",
+    ):
         try:
             img = np.asarray(getattr(data, name)())
         except Exception:  # a name missing from this scikit-image version: use the others
@@ -76,7 +97,7 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
         h, w = pic.shape[:2]
         side = int(rng.integers(min(h, w) // 4, min(h, w) + 1))
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        img = Image.fromarray(pic[y:y + side, x:x + side]).resize((size, size), Image.BILINEAR)
+        img = Image.fromarray(pic[y : y + side, x : x + side]).resize((size, size), Image.BILINEAR)
         if rng.random() < 0.5:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         return img
@@ -101,12 +122,15 @@ def _jitter(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _paste(canvas: Image.Image, glyph: np.ndarray, rng: np.random.Generator, size_px: int,
-           rotation: float) -> np.ndarray:
+def _paste(
+    canvas: Image.Image, glyph: np.ndarray, rng: np.random.Generator, size_px: int, rotation: float
+) -> np.ndarray:
     """Paste a resized, rotated glyph at a random position; return its boolean mask."""
     h, w = glyph.shape[:2]
     scale = size_px / max(h, w)
-    img = Image.fromarray(glyph).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    img = Image.fromarray(glyph).resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR
+    )
     img = img.rotate(float(rng.uniform(-rotation, rotation)), resample=Image.BILINEAR, expand=True)
     gw, gh = img.size
     n = canvas.size[0]
@@ -118,7 +142,9 @@ def _paste(canvas: Image.Image, glyph: np.ndarray, rng: np.random.Generator, siz
     return np.asarray(layer) >= 128
 
 
-def render_image(seed: int, split_index: int, index: int, spec: dict) -> tuple[np.ndarray, np.ndarray, int]:
+def render_image(
+    seed: int, split_index: int, index: int, spec: dict
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Image `index` of a split: (H x W x 3 uint8, H x W bool food mask, label)."""
     rng = np.random.default_rng([seed, split_index, index])
     n_classes = len(spec["glyphs"])
@@ -132,12 +158,16 @@ def render_image(seed: int, split_index: int, index: int, spec: dict) -> tuple[n
     for _ in range(n_before):  # distractors go under the food so the mask stays exact
         char = distractors[rng.integers(len(distractors))]
         glyph = render_glyph(spec["font"], spec["glyph_px"], char)
-        _paste(canvas, _jitter(glyph, rng), rng, int(rng.uniform(d_lo, d_hi) * size), spec["rotation"])
+        _paste(
+            canvas, _jitter(glyph, rng), rng, int(rng.uniform(d_lo, d_hi) * size), spec["rotation"]
+        )
     chars = spec["glyphs"][label]
     char = chars[rng.integers(len(chars))]
     glyph = render_glyph(spec["font"], spec["glyph_px"], char)
     lo, hi = spec["scale"]
-    mask = _paste(canvas, _jitter(glyph, rng), rng, int(rng.uniform(lo, hi) * size), spec["rotation"])
+    mask = _paste(
+        canvas, _jitter(glyph, rng), rng, int(rng.uniform(lo, hi) * size), spec["rotation"]
+    )
     return np.asarray(canvas, dtype=np.uint8), mask, label
 
 
@@ -161,14 +191,20 @@ def render_split(seed: int, split: str, count: int, spec: dict, workers: int = 1
             parts = list(pool.map(_render_range, jobs))
     else:
         parts = [_render_range(j) for j in jobs]
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def make_spec(offline: dict) -> dict:
     """The rendering parameters taken from the `offline` config block."""
     k = offline["glyphs_per_class"]
-    glyphs = [list(offline["glyphs"][c])[:k] if k else list(offline["glyphs"][c]) for c in range(len(offline["glyphs"]))]
+    glyphs = [
+        list(offline["glyphs"][c])[:k] if k else list(offline["glyphs"][c])
+        for c in range(len(offline["glyphs"]))
+    ]
     return {
         "font": offline["font"],
         "glyph_px": offline["glyph_px"],
@@ -203,7 +239,9 @@ def default_workers(threads: int) -> int:
     return max(1, threads or (os.cpu_count() or 1))
 
 
-def build(offline: dict, seed: int, threads: int, split_paths: dict, food_dir, summary_path) -> dict:
+def build(
+    offline: dict, seed: int, threads: int, split_paths: dict, food_dir, summary_path
+) -> dict:
     """Render the three splits, write them as .npz, and the observed test images as `<label>_<id>.jpg`.
 
     The observed images get `<stem>.mask.png` ground-truth masks beside them. All outputs are
@@ -229,10 +267,19 @@ def build(offline: dict, seed: int, threads: int, split_paths: dict, food_dir, s
         with atomic_path(split_paths[split]) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, images=images, masks=masks, labels=labels)
-        stats[split] = {"count": int(len(labels)), "class_counts": np.bincount(labels, minlength=len(spec["glyphs"])).tolist(),
-                        "mask_area_mean": float(masks.mean()), "seconds": time.perf_counter() - t0}
-        log.info("%s: %d images in %.1f s (mean mask area %.1f %%)", split, len(labels),
-                 stats[split]["seconds"], 100 * stats[split]["mask_area_mean"])
+        stats[split] = {
+            "count": int(len(labels)),
+            "class_counts": np.bincount(labels, minlength=len(spec["glyphs"])).tolist(),
+            "mask_area_mean": float(masks.mean()),
+            "seconds": time.perf_counter() - t0,
+        }
+        log.info(
+            "%s: %d images in %.1f s (mean mask area %.1f %%)",
+            split,
+            len(labels),
+            stats[split]["seconds"],
+            100 * stats[split]["mask_area_mean"],
+        )
     images, masks, labels = rendered["test"]
     chosen = pick_observed(labels, offline["observed_per_class"], len(spec["glyphs"]))
     food_dir = Path(food_dir)
@@ -247,9 +294,19 @@ def build(offline: dict, seed: int, threads: int, split_paths: dict, food_dir, s
         observed.append({"name": stem, "label": int(labels[i]), "test_index": int(i)})
     shutil.rmtree(food_dir, ignore_errors=True)
     tmp_dir.rename(food_dir)
-    summary = {"seed": seed, "workers": workers, "splits": stats, "observed": observed, "spec": spec,
-               "seconds": time.perf_counter() - start}
+    summary = {
+        "seed": seed,
+        "workers": workers,
+        "splits": stats,
+        "observed": observed,
+        "spec": spec,
+        "seconds": time.perf_counter() - start,
+    }
     write_json(summary_path, summary)
-    log.info("offline asset set: %s images in %.1f s; observed %s", sum(s["count"] for s in stats.values()),
-             summary["seconds"], [o["name"] for o in observed])
+    log.info(
+        "offline asset set: %s images in %.1f s; observed %s",
+        sum(s["count"] for s in stats.values()),
+        summary["seconds"],
+        [o["name"] for o in observed],
+    )
     return summary

@@ -8,6 +8,7 @@
   antecedent masked too (the change of P(he)); and a layer-wise probe of the masked antecedent,
   the MLM head applied to every layer's hidden state (a local stand-in for exBERT's corpus search).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,9 @@ def run_attention(model, tokenizer, sentence: str, pronoun: str, antecedent: str
     enc = tokenizer(sentence, return_tensors="pt")
     e0 = enc.encodings[0]
     with torch.no_grad():
-        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_attentions=True)
+        out = model(
+            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_attentions=True
+        )
     attn = np.stack([a[0].double().numpy() for a in out.attentions])  # [L, H, n, n]
     special = np.array(e0.special_tokens_mask, dtype=bool)
     cat = key_categories(e0.tokens, special)
@@ -57,10 +60,11 @@ def run_attention(model, tokenizer, sentence: str, pronoun: str, antecedent: str
         "tokens": np.array(e0.tokens),
         "attention": attn.astype(np.float32),
         "categories": np.array(CATEGORIES),
-        "shares": shares,                                   # [L, H, C, queries]
-        "mean_shares": shares.mean(-1),                     # [L, H, C]
-        "coreference": attn[:, :, p, a],                    # [L, H]
-        "pronoun_index": np.array(p), "antecedent_index": np.array(a),
+        "shares": shares,  # [L, H, C, queries]
+        "mean_shares": shares.mean(-1),  # [L, H, C]
+        "coreference": attn[:, :, p, a],  # [L, H]
+        "pronoun_index": np.array(p),
+        "antecedent_index": np.array(a),
     }
 
 
@@ -79,12 +83,18 @@ def _probs(model, tokenizer, text: str, layer_probe: bool = False):
     enc = tokenizer(text, return_tensors="pt")
     pos = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     with torch.no_grad():
-        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_hidden_states=True)
+        out = model(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            output_hidden_states=True,
+        )
         probs = out.logits[0].softmax(-1).double().numpy()
         per_layer = None
         if layer_probe:
             # BERT's MLM head (transform + decoder); on the last layer it gives out.logits
-            per_layer = np.stack([model.cls(h)[0].softmax(-1).double().numpy() for h in out.hidden_states])
+            per_layer = np.stack(
+                [model.cls(h)[0].softmax(-1).double().numpy() for h in out.hidden_states]
+            )
     return pos, probs, per_layer
 
 
@@ -93,14 +103,23 @@ def _top(tokenizer, p: np.ndarray, k: int) -> list[dict]:
     return [{"token": tokenizer.convert_ids_to_tokens(int(i)), "p": float(p[i])} for i in idx]
 
 
-def masked_words(model, tokenizer, sentence: str, pronoun: str, antecedent: str, top_k: int,
-                 candidates=("she", "he", "it")) -> tuple[dict, dict]:
+def masked_words(
+    model,
+    tokenizer,
+    sentence: str,
+    pronoun: str,
+    antecedent: str,
+    top_k: int,
+    candidates=("she", "he", "it"),
+) -> tuple[dict, dict]:
     """(arrays, summary) of the masked-word probes."""
     from workflow_scripts.core.errors import UserError
 
     if not hasattr(model, "cls") or tokenizer.mask_token is None:
-        raise UserError(f"{type(model).__name__} has no BERT masked-LM head; config bert.mlm must name a "
-                        "BertForMaskedLM (e.g. bert-base-cased)")
+        raise UserError(
+            f"{type(model).__name__} has no BERT masked-LM head; config bert.mlm must name a "
+            "BertForMaskedLM (e.g. bert-base-cased)"
+        )
     cand = {c: tokenizer.convert_tokens_to_ids(c) for c in candidates}
     summary, arrays = {"candidates": {}}, {}
     for name, words in (("pronoun_masked", [pronoun]), ("both_masked", [pronoun, antecedent])):
@@ -108,12 +127,17 @@ def masked_words(model, tokenizer, sentence: str, pronoun: str, antecedent: str,
         pos, probs, _ = _probs(model, tokenizer, text)
         # the pronoun is the later of the two masks
         p = probs[max(pos)]
-        summary[name] = {"text": text, "top": _top(tokenizer, p, top_k),
-                         "p": {c: float(p[i]) for c, i in cand.items()}}
+        summary[name] = {
+            "text": text,
+            "top": _top(tokenizer, p, top_k),
+            "p": {c: float(p[i]) for c, i in cand.items()},
+        }
     summary["p_he_drop"] = summary["pronoun_masked"]["p"]["he"] - summary["both_masked"]["p"]["he"]
     text = _masked(tokenizer, sentence, [antecedent])
     pos, _, per_layer = _probs(model, tokenizer, text, layer_probe=True)
     layer_p = per_layer[:, pos[0]]
     arrays["antecedent_layer_probs_top"] = np.stack([np.sort(p)[::-1][:top_k] for p in layer_p])
-    summary["antecedent_by_layer"] = [{"layer": l, "top": _top(tokenizer, p, top_k)} for l, p in enumerate(layer_p)]
+    summary["antecedent_by_layer"] = [
+        {"layer": l, "top": _top(tokenizer, p, top_k)} for l, p in enumerate(layer_p)
+    ]
     return arrays, summary

@@ -14,6 +14,7 @@ coloured by role. Three measures per layer decide the quiz (all computed on non-
 - relation_silhouette: silhouette of the context tokens labelled by the context sentence they
   belong to, full space (cosine): clustering by relation in context.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,9 @@ def _norm_word(w: str) -> str:
     return w.lower().lstrip("#▁").strip()
 
 
-def layer_measures(state: np.ndarray, coords: np.ndarray, roles: list[str], words: list[str],
-                   sentence: list[int]) -> dict:
+def layer_measures(
+    state: np.ndarray, coords: np.ndarray, roles: list[str], words: list[str], sentence: list[int]
+) -> dict:
     roles = np.array(roles)
     keep = roles != "special"
     ans = roles[keep] == "answer"
@@ -72,8 +74,13 @@ def layer_measures(state: np.ndarray, coords: np.ndarray, roles: list[str], word
 
 
 def encode_item(tokenizer, item: dict):
-    return tokenizer(item["question"], item["context"], return_tensors="pt", truncation="only_second",
-                     max_length=512)
+    return tokenizer(
+        item["question"],
+        item["context"],
+        return_tensors="pt",
+        truncation="only_second",
+        max_length=512,
+    )
 
 
 def model_states(model, enc) -> tuple[list[np.ndarray], dict | None]:
@@ -81,14 +88,18 @@ def model_states(model, enc) -> tuple[list[np.ndarray], dict | None]:
     import torch
 
     with torch.no_grad():
-        out = model(**{k: v for k, v in enc.items() if k != "offset_mapping"}, output_hidden_states=True)
+        out = model(
+            **{k: v for k, v in enc.items() if k != "offset_mapping"}, output_hidden_states=True
+        )
     states = [h[0].float().numpy() for h in out.hidden_states]
     span = None
     if getattr(out, "start_logits", None) is not None:
         s, e = out.start_logits[0], out.end_logits[0]
         score = s[:, None] + e[None, :]
         n = score.shape[0]
-        valid = torch.triu(torch.ones(n, n, dtype=torch.bool)) & ~torch.triu(torch.ones(n, n, dtype=torch.bool), 30)
+        valid = torch.triu(torch.ones(n, n, dtype=torch.bool)) & ~torch.triu(
+            torch.ones(n, n, dtype=torch.bool), 30
+        )
         seq = enc.sequence_ids(0)
         ctx = torch.tensor([x == 1 for x in seq])
         valid &= ctx[:, None] & ctx[None, :]
@@ -98,18 +109,29 @@ def model_states(model, enc) -> tuple[list[np.ndarray], dict | None]:
     return states, span
 
 
-def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_state: int,
-            span: dict | None = None) -> tuple[dict, dict]:
+def analyse(
+    tokenizer,
+    states: list[np.ndarray],
+    item: dict,
+    rule: str,
+    random_state: int,
+    span: dict | None = None,
+) -> tuple[dict, dict]:
     """(arrays, summary) for one item from its hidden states."""
     from sklearn.decomposition import PCA
 
     enc = tokenizer(item["question"], item["context"], truncation="only_second", max_length=512)
     ids = enc["input_ids"]
     if len(ids) != states[0].shape[0]:
-        raise ValueError(f"{len(ids)} tokens but hidden states of length {states[0].shape[0]}: "
-                         "the tokenizer does not belong to these hidden states")
+        raise ValueError(
+            f"{len(ids)} tokens but hidden states of length {states[0].shape[0]}: "
+            "the tokenizer does not belong to these hidden states"
+        )
     enc0 = enc.encodings[0] if hasattr(enc, "encodings") and enc.encodings else enc
-    roles = {r: qa_roles(tokenizer, enc0, item["context"], item["answer"], r) for r in ("homework", "span")}
+    roles = {
+        r: qa_roles(tokenizer, enc0, item["context"], item["answer"], r)
+        for r in ("homework", "span")
+    }
     used = rule
     if rule == "homework" and "answer" not in roles[rule]:
         used = "span"  # e.g. SentencePiece splits '1856' into pieces that are not answer words
@@ -123,8 +145,8 @@ def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_s
         evr.append(pca.explained_variance_ratio_)
         measures.append(layer_measures(state.astype(np.float64), c, roles[used], words, sentence))
     arrays = {
-        "coords": np.stack(coords).astype(np.float32),          # [layers, seq, 2]
-        "explained_variance_ratio": np.stack(evr),              # [layers, 2]
+        "coords": np.stack(coords).astype(np.float32),  # [layers, seq, 2]
+        "explained_variance_ratio": np.stack(evr),  # [layers, 2]
         "roles": np.array(roles[used]),
         "roles_homework": np.array(roles["homework"]),
         "roles_span": np.array(roles["span"]),
@@ -132,8 +154,13 @@ def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_s
         "context_sentence": np.array(sentence),
     }
     summary = {
-        "question": item["question"], "answer": item["answer"], "answer_rule": rule, "answer_rule_used": used,
-        "tokens": words, "n_tokens": len(ids), "layers": len(states),
+        "question": item["question"],
+        "answer": item["answer"],
+        "answer_rule": rule,
+        "answer_rule_used": used,
+        "tokens": words,
+        "n_tokens": len(ids),
+        "layers": len(states),
         "answer_tokens": [w for w, r in zip(words, roles[used]) if r == "answer"],
         "measures": {k: [m[k] for m in measures] for k in measures[0]},
         "explained_variance_ratio": [list(map(float, e)) for e in evr],
@@ -141,6 +168,6 @@ def analyse(tokenizer, states: list[np.ndarray], item: dict, rule: str, random_s
     }
     if span is not None:
         span = dict(span)
-        span["text"] = tokenizer.decode(ids[span["start"]:span["end"] + 1]).strip()
+        span["text"] = tokenizer.decode(ids[span["start"] : span["end"] + 1]).strip()
         summary["predicted_span"] = span
     return arrays, summary

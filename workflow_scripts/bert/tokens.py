@@ -3,6 +3,7 @@
 Everything goes through a fast tokenizer's offsets, so a tokenizer that keeps 蘋 and 果 apart
 (bert-base-chinese) and one that merges 蘋果 into one piece (XLM-R SentencePiece) both work.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,17 +16,24 @@ ROLES = ("special", "question", "context", "answer")
 def char_token(encoding, char_index: int, text: str, sequence: int = 0) -> int:
     """Index of the token that covers character `char_index` of `text`."""
     if not 0 <= char_index < len(text):
-        raise UserError(f"character index {char_index} is outside {text!r} (length {len(text)}); "
-                        "fix config bert.inputs.select_word_index*")
+        raise UserError(
+            f"character index {char_index} is outside {text!r} (length {len(text)}); "
+            "fix config bert.inputs.select_word_index*"
+        )
     tok = encoding.char_to_token(char_index, sequence_index=sequence)
     if tok is None:
-        raise UserError(f"character {text[char_index]!r} at {char_index} of {text!r} maps to no token "
-                        "(whitespace or dropped by the tokenizer's normaliser); choose another index")
+        raise UserError(
+            f"character {text[char_index]!r} at {char_index} of {text!r} maps to no token "
+            "(whitespace or dropped by the tokenizer's normaliser); choose another index"
+        )
     # SentencePiece may emit a bare word-start marker '▁' whose offsets overlap the first character;
     # the character itself is in the next token
     nxt = tok + 1
-    if (encoding.tokens[tok].strip("▁") == "" and nxt < len(encoding.tokens)
-            and encoding.offsets[nxt][0] <= char_index < encoding.offsets[nxt][1]):
+    if (
+        encoding.tokens[tok].strip("▁") == ""
+        and nxt < len(encoding.tokens)
+        and encoding.offsets[nxt][0] <= char_index < encoding.offsets[nxt][1]
+    ):
         tok = nxt
     return int(tok)
 
@@ -34,7 +42,9 @@ def word_token(encoding, text: str, word: str, sequence: int = 0) -> int:
     """First token of the first whole-word occurrence of `word` in `text`."""
     m = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text)
     if not m:
-        raise UserError(f"word {word!r} does not occur in {text!r}; fix config bert.inputs.exbert_words")
+        raise UserError(
+            f"word {word!r} does not occur in {text!r}; fix config bert.inputs.exbert_words"
+        )
     return char_token(encoding, m.start(), text, sequence)
 
 
@@ -60,7 +70,9 @@ def qa_roles(tokenizer, encoding, context: str, answer: str, rule: str) -> list[
     elif rule == "span":
         start = context.find(answer)
         if start < 0:
-            raise UserError(f"answer {answer!r} does not occur in its context; fix config bert.inputs.qa_items")
+            raise UserError(
+                f"answer {answer!r} does not occur in its context; fix config bert.inputs.qa_items"
+            )
         end = start + len(answer)
         for i, (s, (a, b)) in enumerate(zip(seq_ids, encoding.offsets)):
             if s == 1 and a < end and b > start and b > a:

@@ -6,6 +6,7 @@ probabilities, params (JSON), seed, seconds, device; gradient methods add attrib
 map (map_raw min-max normalised per image: what the figures show). Method-specific keys are
 listed in the README ("Attribution artifacts").
 """
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,22 @@ from workflow_scripts.core.io import write_npz
 log = logging.getLogger("xai")
 
 # The model each PREPARE of a method module gets (same function; other kernels, see fastpath).
-PREPARE = {"inference": for_inference, "gradients": for_gradients, "raw": lambda model, device: model}
+PREPARE = {
+    "inference": for_inference,
+    "gradients": for_gradients,
+    "raw": lambda model, device: model,
+}
 
 
-def explain_image(method: str, model, image: torch.Tensor, label: int, name: str, params: dict,
-                  device: torch.device) -> dict:
+def explain_image(
+    method: str,
+    model,
+    image: torch.Tensor,
+    label: int,
+    name: str,
+    params: dict,
+    device: torch.device,
+) -> dict:
     """Run `method` on one 3 x H x W image; return the artifact's arrays."""
     meta, module = methods.registry()[method], methods.load(method)
     model = model.to(device).eval()
@@ -37,18 +49,36 @@ def explain_image(method: str, model, image: torch.Tensor, label: int, name: str
     if "batch_size" in cfg:  # 0 = auto: a speed setting, resolved for this device
         cfg["batch_size"] = auto_batch(cfg["batch_size"], device)
     start = time.perf_counter()
-    arrays = module.explain(prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg)
+    arrays = module.explain(
+        prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
+    )
     seconds = time.perf_counter() - start
     if "map_raw" in arrays:
         arrays["map"] = methods.normalize(arrays["map_raw"])
-    arrays.update({
-        "method": method, "variant": methods.variant_name(method, params), "image": name, "label": label,
-        "prediction": int(logits.argmax()), "logits": logits.numpy(), "probabilities": logits.softmax(0).numpy(),
-        "params": json.dumps(params, sort_keys=True), "seed": int(params.get("seed", -1)), "seconds": seconds,
-        "device": str(device),
-    })
-    log.info("%s on %s (label %d, predicted %d, variant %s): %.2f s", method, name, label, arrays["prediction"],
-             arrays["variant"], seconds)
+    arrays.update(
+        {
+            "method": method,
+            "variant": methods.variant_name(method, params),
+            "image": name,
+            "label": label,
+            "prediction": int(logits.argmax()),
+            "logits": logits.numpy(),
+            "probabilities": logits.softmax(0).numpy(),
+            "params": json.dumps(params, sort_keys=True),
+            "seed": int(params.get("seed", -1)),
+            "seconds": seconds,
+            "device": str(device),
+        }
+    )
+    log.info(
+        "%s on %s (label %d, predicted %d, variant %s): %.2f s",
+        method,
+        name,
+        label,
+        arrays["prediction"],
+        arrays["variant"],
+        seconds,
+    )
     return arrays
 
 

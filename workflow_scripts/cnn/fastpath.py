@@ -7,6 +7,7 @@ freeze + optimize_for_inference (oneDNN fused conv+bias+ReLU) speeds up plain fo
 Results equal the original model's to float rounding. Filter explanation hooks modules by
 index, so it always gets the original model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -62,6 +63,8 @@ def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(copy.deepcopy(model).eval())))
+            return torch.jit.optimize_for_inference(
+                torch.jit.freeze(torch.jit.script(copy.deepcopy(model).eval()))
+            )
     except Exception:  # an older/newer TorchScript that cannot optimise: the eager fast path
         return for_gradients(model, device)

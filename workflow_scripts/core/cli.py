@@ -8,6 +8,7 @@ through config/schema.yaml and merged over the config files like `--config` (Sna
 `--config` keeps working; a dotted key given to it is treated as `--set`). Problems are one line
 on stderr and exit status 2, before Snakemake starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,10 @@ def config_entries(sets: list[str], entries: list[str], schema: dict) -> list[st
 def check_files(files: list[str]) -> None:
     for f in files:
         if not Path(f).is_file():
-            raise UserError(f"config file {f} not found (looked in {Path.cwd()}); give the path of a "
-                            "YAML file, e.g. --configfile config/test.yaml")
+            raise UserError(
+                f"config file {f} not found (looked in {Path.cwd()}); give the path of a "
+                "YAML file, e.g. --configfile config/test.yaml"
+            )
 
 
 def snakemake_argv(argv: list[str]) -> list[str]:
@@ -88,8 +91,10 @@ def snakemake_argv(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
-        print("usage: python -m workflow_scripts.core.cli run [--set key.path=value ...] [snakemake args]",
-              file=sys.stderr)
+        print(
+            "usage: python -m workflow_scripts.core.cli run [--set key.path=value ...] [snakemake args]",
+            file=sys.stderr,
+        )
         return 2
     try:
         args = snakemake_argv(argv[1:])

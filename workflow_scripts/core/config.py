@@ -1,4 +1,5 @@
 """Config validation with one-line errors that name the offending key."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,9 +28,15 @@ def config_error(config: dict, schema: dict) -> str | None:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         return f"config key {key}: unknown key(s) {extra}; allowed: {sorted(err.schema.get('properties', {}))}"
-    if err.validator == "type" and "string" in err.validator_value and isinstance(err.instance, (int, float)):
-        return (f"config key {key}: {err.instance!r} is a number, not a string; YAML reads an "
-                f"unquoted name like 3_7 as the number 37: quote image names, e.g. names: ['3_7']")
+    if (
+        err.validator == "type"
+        and "string" in err.validator_value
+        and isinstance(err.instance, (int, float))
+    ):
+        return (
+            f"config key {key}: {err.instance!r} is a number, not a string; YAML reads an "
+            f"unquoted name like 3_7 as the number 37: quote image names, e.g. names: ['3_7']"
+        )
     return f"config key {key}: {err.message}"
 
 

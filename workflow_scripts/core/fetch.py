@@ -6,6 +6,7 @@ renamed into place only when its size (and sha256, when known) match. Extraction
 absolute paths, `..`, links and oversized members before writing anything. Every failure is one
 UserError naming the file or URL and the fix, and leaves no partial file behind.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,21 +34,34 @@ def verify_file(path: Path, size: int | None, sha256: str | None, source: str) -
     """Check a file's size and sha256 (either may be None); `source` names it in the error."""
     got = path.stat().st_size
     if size is not None and got != size:
-        raise UserError(f"{source}: downloaded {got:,} bytes, expected {size:,}; the file is truncated or "
-                        "not the homework's: check the URL or download it by hand")
+        raise UserError(
+            f"{source}: downloaded {got:,} bytes, expected {size:,}; the file is truncated or "
+            "not the homework's: check the URL or download it by hand"
+        )
     if sha256:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             while block := f.read(1 << 20):
                 h.update(block)
         if h.hexdigest() != sha256.lower():
-            raise UserError(f"{source}: sha256 {h.hexdigest()} does not match the expected {sha256}; "
-                            "the file is corrupt or a different version")
+            raise UserError(
+                f"{source}: sha256 {h.hexdigest()} does not match the expected {sha256}; "
+                "the file is corrupt or a different version"
+            )
 
 
-def download(url: str, dest, size: int | None = None, sha256: str | None = None, retries: int = 3,
-             timeout: float = 30.0, backoff: float = 1.0, headers: dict | None = None,
-             progress_stream=None, name: str | None = None) -> Path:
+def download(
+    url: str,
+    dest,
+    size: int | None = None,
+    sha256: str | None = None,
+    retries: int = 3,
+    timeout: float = 30.0,
+    backoff: float = 1.0,
+    headers: dict | None = None,
+    progress_stream=None,
+    name: str | None = None,
+) -> Path:
     """Fetch `url` to `dest` (atomically); resume, retry and verify as described in the module doc.
 
     Progress (progress.Progress) is a tqdm bar when `progress_stream` (default: stderr) is a
@@ -68,8 +82,15 @@ def download(url: str, dest, size: int | None = None, sha256: str | None = None,
             part.unlink()
 
 
-def _transfer(url: str, part: Path, progress: Progress, retries: int, timeout: float, backoff: float,
-              headers: dict | None) -> None:
+def _transfer(
+    url: str,
+    part: Path,
+    progress: Progress,
+    retries: int,
+    timeout: float,
+    backoff: float,
+    headers: dict | None,
+) -> None:
     """Stream `url` into `part`, resuming with Range after a drop; raise one UserError when it cannot."""
     attempt = 0
     while True:
@@ -94,17 +115,33 @@ def _transfer(url: str, part: Path, progress: Progress, retries: int, timeout: f
             if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
                 break
             if exc.code not in TRANSIENT_HTTP or attempt >= retries:
-                raise UserError(f"{url}: HTTP {exc.code} {exc.reason}; the file is not served there "
-                                "(dead link?): use another source or download it by hand") from exc
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
+                raise UserError(
+                    f"{url}: HTTP {exc.code} {exc.reason}; the file is not served there "
+                    "(dead link?): use another source or download it by hand"
+                ) from exc
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+        ) as exc:
             if attempt >= retries:
                 reason = getattr(exc, "reason", exc)
-                raise UserError(f"{url}: download failed after {retries + 1} attempts ({reason}); "
-                                "check the network or download it by hand") from exc
+                raise UserError(
+                    f"{url}: download failed after {retries + 1} attempts ({reason}); "
+                    "check the network or download it by hand"
+                ) from exc
         attempt += 1
         delay = backoff * 2 ** (attempt - 1)
-        log.warning("%s: transfer interrupted, retry %d/%d in %.1f s (resuming at %d bytes)", url, attempt,
-                    retries, delay, part.stat().st_size if part.exists() else 0)
+        log.warning(
+            "%s: transfer interrupted, retry %d/%d in %.1f s (resuming at %d bytes)",
+            url,
+            attempt,
+            retries,
+            delay,
+            part.stat().st_size if part.exists() else 0,
+        )
         time.sleep(delay)
 
 
@@ -130,7 +167,9 @@ def _member_problem(info: zipfile.ZipInfo, max_member_bytes: int) -> str | None:
     return None
 
 
-def safe_extract(archive, dest, max_member_bytes: int = 1 << 30, max_total_bytes: int = 4 << 30) -> list[Path]:
+def safe_extract(
+    archive, dest, max_member_bytes: int = 1 << 30, max_total_bytes: int = 4 << 30
+) -> list[Path]:
     """Unpack a zip into `dest` after checking every member; all-or-nothing."""
     archive, dest = Path(archive), Path(dest)
     try:
@@ -143,11 +182,15 @@ def safe_extract(archive, dest, max_member_bytes: int = 1 << 30, max_total_bytes
         for info in infos:
             problem = _member_problem(info, max_member_bytes)
             if problem:
-                raise UserError(f"{archive}: refusing member {info.filename!r}: {problem}; "
-                                "the archive is not the homework's or was tampered with")
+                raise UserError(
+                    f"{archive}: refusing member {info.filename!r}: {problem}; "
+                    "the archive is not the homework's or was tampered with"
+                )
             total += info.file_size
         if total > max_total_bytes:
-            raise UserError(f"{archive}: {total:,} bytes uncompressed (limit {max_total_bytes:,}); refusing to unpack")
+            raise UserError(
+                f"{archive}: {total:,} bytes uncompressed (limit {max_total_bytes:,}); refusing to unpack"
+            )
         tmp = dest.with_name(f".{dest.name}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -164,7 +207,9 @@ def safe_extract(archive, dest, max_member_bytes: int = 1 << 30, max_total_bytes
                     while block := src.read(CHUNK):
                         copied += len(block)
                         if copied > info.file_size:  # the header lied about the size
-                            raise UserError(f"{archive}: member {info.filename!r} is larger than its header says")
+                            raise UserError(
+                                f"{archive}: member {info.filename!r} is larger than its header says"
+                            )
                         out.write(block)
                 written.append(info.filename)
             if dest.exists():

@@ -6,6 +6,7 @@ Snakemake's `--config key=value` reads nested values with YAML's base loader, so
 workflow calls it before validation), and `parse_set` turns `key.path=value` into the nested
 entry Snakemake accepts, so `./xai run --set cnn.smoothgrad.samples=10` works for any key.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,12 @@ def coerce(value, schema: dict, root: dict | None = None):
     if isinstance(value, list):
         prefix = schema.get("prefixItems", [])
         items = schema.get("items")
-        return [coerce(v, prefix[i] if i < len(prefix) else items, root)
-                if (i < len(prefix) or isinstance(items, dict)) else v for i, v in enumerate(value)]
+        return [
+            coerce(v, prefix[i] if i < len(prefix) else items, root)
+            if (i < len(prefix) or isinstance(items, dict))
+            else v
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, str):
         return _scalar(value, schema)
     return value
@@ -85,8 +90,10 @@ def schema_at(schema: dict, path: list[str]) -> dict:
             node = resolve_ref(extra, schema)
         else:
             where = ".".join(done) or "(top level)"
-            raise UserError(f"unknown config key {'.'.join(done + [part])}: {where} has "
-                            f"{', '.join(sorted(props)) or 'no keys'} (see config/README.md)")
+            raise UserError(
+                f"unknown config key {'.'.join(done + [part])}: {where} has "
+                f"{', '.join(sorted(props)) or 'no keys'} (see config/README.md)"
+            )
         done.append(part)
     return node
 
@@ -99,7 +106,9 @@ def parse_set(assignment: str, schema: dict) -> tuple[str, object]:
     key, sep, text = assignment.partition("=")
     path = key.strip().split(".")
     if not sep or not all(path):
-        raise UserError(f"--set {assignment!r}: write key.path=value, e.g. --set cnn.smoothgrad.samples=10")
+        raise UserError(
+            f"--set {assignment!r}: write key.path=value, e.g. --set cnn.smoothgrad.samples=10"
+        )
     sub = schema_at(schema, path)
     raw = "" if text == "" else yaml.load(text, Loader=yaml.BaseLoader)
     value = coerce(raw, sub, schema)

@@ -7,6 +7,7 @@ results folder (`<results>/<asset_set>`); `root=""` gives the path relative to i
 links figures. Wildcards pass through: `attribution(root, "{method}", "{image}")` is the rule's
 pattern.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ def module_file(module: str) -> str:
 
 
 # ---- assets
+
 
 def assets(root) -> str:
     return _p(root, "assets")
@@ -86,6 +88,7 @@ def hw9_bert_dir(root) -> str:
 
 # ---- analyses
 
+
 def attribution(root, method, image) -> str:
     return _p(root, "attributions", method, f"{image}.npz")
 
@@ -107,6 +110,7 @@ def exbert(root, ext="json") -> str:
 
 
 # ---- figures
+
 
 def cnn_figure(root, method) -> str:
     return _p(root, "figures", "cnn", f"{method}.png")
@@ -142,6 +146,7 @@ def attention_figure(root) -> str:
 
 # ---- report
 
+
 def answers(root) -> str:
     return _p(root, "report", "answers.json")
 
@@ -156,6 +161,7 @@ def quiz_html(root) -> str:
 
 # ---- bookkeeping: one folder per rule, so the report sums wall times by folder name
 
+
 def log(root, rule, job=None) -> str:
     return _p(root, "logs", rule, f"{job or rule}.log")
 
@@ -169,6 +175,7 @@ def benchmarks(root) -> str:
 
 
 # ---- artifact keys that name parts of an artifact
+
 
 def filter_keys(layer, filt) -> tuple[str, str, str]:
     """Keys of one (layer, filter) pair in a filters artifact: activation, visualisation, module type."""

@@ -8,6 +8,7 @@ is unknown, one line every `every_mb` MB and a last line with the total. A trans
 `Progress` takes the arguments of tqdm that the downloaders in use pass (total, initial, desc,
 unit...), so it also stands in for tqdm where a library lets one choose its progress class.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,19 @@ def _mb(n: float) -> str:
 class Progress:
     """Byte progress of one named transfer; use as a context manager, `update(n)` per chunk."""
 
-    def __init__(self, desc: str = "download", total: int | None = None, initial: int = 0, *, stream=None,
-                 terminal: bool | None = None, every_mb: float = 50, quiet_below: int | None = None,
-                 logger: logging.Logger | None = None, **_tqdm_kwargs):
+    def __init__(
+        self,
+        desc: str = "download",
+        total: int | None = None,
+        initial: int = 0,
+        *,
+        stream=None,
+        terminal: bool | None = None,
+        every_mb: float = 50,
+        quiet_below: int | None = None,
+        logger: logging.Logger | None = None,
+        **_tqdm_kwargs,
+    ):
         self.desc, self.total, self.n = desc, (total or None), initial
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = _isatty(self.stream) if terminal is None else terminal
@@ -92,11 +103,22 @@ class Progress:
             while self._decile < decile:
                 self._decile += 1
                 done = self.total * self._decile // 10
-                self.log.info("%s: %d %% (%s of %s MB, %s)", self.desc, 10 * self._decile, _mb(done),
-                              _mb(self.total), self._rate())
+                self.log.info(
+                    "%s: %d %% (%s of %s MB, %s)",
+                    self.desc,
+                    10 * self._decile,
+                    _mb(done),
+                    _mb(self.total),
+                    self._rate(),
+                )
         else:
             while n >= self._next_mark:
-                self.log.info("%s: %s MB so far (size unknown, %s)", self.desc, _mb(self._next_mark), self._rate())
+                self.log.info(
+                    "%s: %s MB so far (size unknown, %s)",
+                    self.desc,
+                    _mb(self._next_mark),
+                    self._rate(),
+                )
                 self._next_mark += self.every
 
     def close(self, ok: bool = True) -> None:
@@ -116,8 +138,17 @@ class Progress:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, initial=self.n, desc=self.desc, unit="B", unit_scale=True,
-                             unit_divisor=1024, file=self.stream, leave=True, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=self.total,
+                initial=self.n,
+                desc=self.desc,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=self.stream,
+                leave=True,
+                dynamic_ncols=True,
+            )
         return self._bar
 
 

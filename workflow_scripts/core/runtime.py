@@ -1,4 +1,5 @@
 """Device choice, seeding and thread settings: the only place that decides where tensors live."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ def pick_device(preference: str = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         if preference == "cuda":
-            raise UserError("config device: 'cuda' was requested but torch sees no GPU; set device: auto or cpu")
+            raise UserError(
+                "config device: 'cuda' was requested but torch sees no GPU; set device: auto or cpu"
+            )
         return torch.device("cpu")
     raise UserError(f"config device: unknown value {preference!r}; use auto, cpu or cuda")
 

@@ -4,6 +4,7 @@ A step function takes the `snakemake` object's parts as plain values. `run` send
 lines to the rule's `log:` file, and turns a UserError into one line on stderr (and in the
 log) plus a non-zero exit, removing any outputs the step left behind.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,13 @@ def _setup_logging(log_files) -> None:
     for f in log_files:
         Path(f).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(f, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
 
 
 def _remove(paths) -> None:
@@ -40,7 +46,6 @@ def speed(smk, section: str = "") -> dict:
     they are never rule params, so changing them reruns nothing."""
     from workflow_scripts.core.config import load_schema, speed_only_keys
     from workflow_scripts.core.overrides import speed_settings
-
     from workflow_scripts.core.paths import SCHEMA
 
     schema = load_schema(SCHEMA)

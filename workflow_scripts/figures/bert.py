@@ -1,5 +1,6 @@
 """BERT figures: similarity matrices with Chinese labels, group curves by layer, PCA grids,
 attention behaviour per (layer, head)."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -45,10 +46,15 @@ def similarity_by_layer(json_path, out_png) -> None:
         for col, metric in enumerate(("cosine", "euclidean")):
             ax = axes[r, col]
             means = s["characters"][c]["group_means"][metric]
-            for key, label in (("within_fruit", "within fruit (0-4)"), ("within_company", "within company (5-9)"),
-                               ("between", "fruit vs company")):
+            for key, label in (
+                ("within_fruit", "within fruit (0-4)"),
+                ("within_company", "within company (5-9)"),
+                ("between", "fruit vs company"),
+            ):
                 ax.plot(range(len(means)), [m[key] for m in means], marker="o", label=label)
-            ax.set_title(f"「{c}」: mean {'cosine similarity' if metric == 'cosine' else 'Euclidean distance'}")
+            ax.set_title(
+                f"「{c}」: mean {'cosine similarity' if metric == 'cosine' else 'Euclidean distance'}"
+            )
             ax.set_xlabel("layer")
             ax.legend(fontsize=8)
     save(fig, out_png)
@@ -65,17 +71,26 @@ def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.5 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         _pca_panel(ax, coords[layer], roles, tokens, layer)
-    for ax in list(axes.flat)[len(layers):]:
+    for ax in list(axes.flat)[len(layers) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})")
+    fig.suptitle(
+        f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})"
+    )
     save(fig, out_png, dpi=80)
 
 
 def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
     for role, (color, marker) in ROLE_STYLE.items():
         m = roles == role
-        ax.scatter(coords[m, 0], coords[m, 1], color=color, marker=marker, s=18 if role != "answer" else 40, label=role)
+        ax.scatter(
+            coords[m, 0],
+            coords[m, 1],
+            color=color,
+            marker=marker,
+            s=18 if role != "answer" else 40,
+            label=role,
+        )
     for i in np.flatnonzero(roles != "special"):
         ax.text(coords[i, 0], coords[i, 1], str(tokens[i]), fontsize=fontsize, alpha=0.7)
     ax.set_title(f"Layer {layer}")

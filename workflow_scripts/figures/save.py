@@ -1,4 +1,5 @@
 """Writing a figure: atomically (a PNG appears complete or not at all), then closing it."""
+
 import matplotlib
 
 matplotlib.use("Agg")

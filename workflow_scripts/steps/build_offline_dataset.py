@@ -1,12 +1,18 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.assets.offline_dataset import build
 from workflow_scripts.core.step import run
 
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
 
 def main(smk):
-    build(smk.params.offline, smk.params.seed, smk.threads,
-          {"train": smk.output.train, "val": smk.output.val, "test": smk.output.test},
-          smk.output.food, smk.output.summary)
+    build(
+        smk.params.offline,
+        smk.params.seed,
+        smk.threads,
+        {"train": smk.output.train, "val": smk.output.val, "test": smk.output.test},
+        smk.output.food,
+        smk.output.summary,
+    )
 
 
 run(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,12 +1,16 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
-
 from workflow_scripts.core.step import run
 from workflow_scripts.figures.cnn import filters_figures, method_figure, spec
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
     method = smk.params.method
-    observed, artifacts, outs = list(smk.input.observed), list(smk.input.artifacts), list(smk.output.pngs)
+    observed, artifacts, outs = (
+        list(smk.input.observed),
+        list(smk.input.artifacts),
+        list(smk.output.pngs),
+    )
     if spec(method).get("per") == "pairs":
         filters_figures(observed, artifacts, smk.params.per, outs)
     else:

@@ -1,13 +1,19 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.pipeline import run_similarity
 from workflow_scripts.core.runtime import set_threads
 from workflow_scripts.core.step import run
 
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
 
 def main(smk):
     set_threads(smk.threads)
-    run_similarity(smk.input.model, list(smk.params.sentences), dict(smk.params.characters),
-                   smk.output.npz, smk.output.json)
+    run_similarity(
+        smk.input.model,
+        list(smk.params.sentences),
+        dict(smk.params.characters),
+        smk.output.npz,
+        smk.output.json,
+    )
 
 
 run(snakemake, main)  # noqa: F821

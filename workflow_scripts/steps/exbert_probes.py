@@ -1,13 +1,21 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.pipeline import run_exbert
 from workflow_scripts.core.runtime import set_threads
 from workflow_scripts.core.step import run
 
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
 
 def main(smk):
     set_threads(smk.threads)
-    run_exbert(smk.input.model, smk.params.sentence, dict(smk.params.words), smk.params.top_k, smk.params.mlm,
-               smk.output.npz, smk.output.json)
+    run_exbert(
+        smk.input.model,
+        smk.params.sentence,
+        dict(smk.params.words),
+        smk.params.top_k,
+        smk.params.mlm,
+        smk.output.npz,
+        smk.output.json,
+    )
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,13 +1,20 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.pipeline import run_hidden_pca
 from workflow_scripts.core.runtime import set_threads
 from workflow_scripts.core.step import run
 
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
 
 def main(smk):
     set_threads(smk.threads)
-    run_hidden_pca(smk.input.model, dict(smk.params.item), int(smk.wildcards.item) - 1, dict(smk.params.pca),
-                   smk.output.npz, smk.output.json)
+    run_hidden_pca(
+        smk.input.model,
+        dict(smk.params.item),
+        int(smk.wildcards.item) - 1,
+        dict(smk.params.pca),
+        smk.output.npz,
+        smk.output.json,
+    )
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,6 +1,7 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
-from workflow_scripts.figures.bert import pca_grid, pca_layers
 from workflow_scripts.core.step import run
+from workflow_scripts.figures.bert import pca_grid, pca_layers
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

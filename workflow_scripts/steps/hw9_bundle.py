@@ -1,6 +1,7 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.assets.hw9 import obtain
 from workflow_scripts.core.step import run, speed
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

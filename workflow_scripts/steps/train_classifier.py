@@ -1,10 +1,11 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 import numpy as np
 
+from workflow_scripts.assets.train import train_classifier
 from workflow_scripts.core.io import write_json
 from workflow_scripts.core.runtime import pick_device, set_threads
 from workflow_scripts.core.step import run, speed
-from workflow_scripts.assets.train import train_classifier
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
@@ -14,9 +15,16 @@ def main(smk):
     for name in ("train", "val", "test"):
         with np.load(getattr(smk.input, name)) as z:
             splits[name] = {"images": z["images"], "labels": z["labels"]}
-    metrics = train_classifier(splits["train"], splits["val"], splits["test"], smk.params.width,
-                               smk.params.train, smk.params.seed, pick_device(job["device"]),
-                               smk.output.checkpoint)
+    metrics = train_classifier(
+        splits["train"],
+        splits["val"],
+        splits["test"],
+        smk.params.width,
+        smk.params.train,
+        smk.params.seed,
+        pick_device(job["device"]),
+        smk.output.checkpoint,
+    )
     write_json(smk.output.metrics, metrics)
 
 

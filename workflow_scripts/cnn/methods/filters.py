@@ -5,6 +5,7 @@ visualization: activation maximisation, Adam on the input maximising the filter'
 activation; 'homework' starts from the images themselves, unconstrained; 'noise' starts from
 uniform noise and keeps the input in [0, 1] (the usual feature-visualisation setup).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,10 @@ NAME = "filters"
 ORDER = 4
 PREPARE = "raw"  # hooks modules by their index in model.cnn: the model as loaded
 VARIANT_KEYS = ("start",)
-FIGURE = {"title": "Filter explanation", "per": "pairs"}  # one figure per item of config key `pairs`
+FIGURE = {
+    "title": "Filter explanation",
+    "per": "pairs",
+}  # one figure per item of config key `pairs`
 
 
 class _Capture:
@@ -44,8 +48,16 @@ def activation(model, x: torch.Tensor, layer: int) -> torch.Tensor:
         cap.close()
 
 
-def visualize(model, x: torch.Tensor, layer: int, filter_index: int, iterations: int = 100, lr: float = 0.1,
-              start: str = "homework", generator: torch.Generator | None = None) -> dict:
+def visualize(
+    model,
+    x: torch.Tensor,
+    layer: int,
+    filter_index: int,
+    iterations: int = 100,
+    lr: float = 0.1,
+    start: str = "homework",
+    generator: torch.Generator | None = None,
+) -> dict:
     """Optimise the input to maximise sum(activation[:, filter]); return the image and the objective curve."""
     if start == "homework":
         init, clamp = x.detach().clone(), False
@@ -77,15 +89,24 @@ def visualize(model, x: torch.Tensor, layer: int, filter_index: int, iterations:
     return {"image": img.detach().cpu().numpy(), "objective": np.asarray(curve)}
 
 
-def filter_explanation(model, x: torch.Tensor, pairs, iterations: int = 100, lr: float = 0.1,
-                       start: str = "homework", seed: int = 0) -> dict:
+def filter_explanation(
+    model,
+    x: torch.Tensor,
+    pairs,
+    iterations: int = 100,
+    lr: float = 0.1,
+    start: str = "homework",
+    seed: int = 0,
+) -> dict:
     """Activation and visualisation for each (layer, filter) pair; keys carry the pair."""
     out = {}
     for layer, f in pairs:
         module = model.cnn[layer]
         act = activation(model, x, layer)
         if f >= act.shape[1]:
-            raise ValueError(f"cnn[{layer}] ({type(module).__name__}) has {act.shape[1]} filters; filter {f} does not exist")
+            raise ValueError(
+                f"cnn[{layer}] ({type(module).__name__}) has {act.shape[1]} filters; filter {f} does not exist"
+            )
         gen = torch.Generator().manual_seed(seed + 1000 * layer + f)
         vis = visualize(model, x, layer, f, iterations, lr, start, gen)
         key = f"{layer}_{f}"
@@ -96,11 +117,24 @@ def filter_explanation(model, x: torch.Tensor, pairs, iterations: int = 100, lr:
     return out
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, seed: int, pairs, iterations: int,
-            lr: float, start: str) -> dict:
+def explain(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    image: str,
+    device,
+    seed: int,
+    pairs,
+    iterations: int,
+    lr: float,
+    start: str,
+) -> dict:
     """The artifact arrays of one image: per (layer, filter) pair the keys of paths.filter_keys."""
     pairs = [tuple(pair) for pair in pairs]
-    out = filter_explanation(model, x, pairs, iterations=iterations, lr=lr, start=start, seed=image_seed(seed, image))
+    out = filter_explanation(
+        model, x, pairs, iterations=iterations, lr=lr, start=start, seed=image_seed(seed, image)
+    )
     res = {"pairs": np.asarray(pairs, dtype=np.int64)}
     for k, v in out.items():
         res[k] = v[0] if k.startswith(("activation_", "visualization_")) else v

@@ -18,9 +18,9 @@ Any index of model.cnn works: every module there outputs N x C x h x w.
 The hook needs the model as loaded (PREPARE "raw"): the gradient fast path folds each
 BatchNorm into its conv (a conv index would then hook the conv+BN output) and wraps the model.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,17 +30,23 @@ NAME = "gradcam"
 ORDER = 6
 PREPARE = "raw"  # hooks model.cnn[layer] by its index: the model as loaded
 VARIANT_KEYS = ("layer",)
-FIGURE = {"title": "Grad-CAM",
-          "rows": [{"show": "image", "label": "image"},
-                   {"show": "heat", "key": "map", "label": "Grad-CAM (true label's logit, normalised)"}]}
+FIGURE = {
+    "title": "Grad-CAM",
+    "rows": [
+        {"show": "image", "label": "image"},
+        {"show": "heat", "key": "map", "label": "Grad-CAM (true label's logit, normalised)"},
+    ],
+}
 
 
 def _module(model, layer: int):
     """model.cnn[layer], or a UserError naming the config key."""
     n = len(model.cnn)
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n:
-        raise UserError(f"config key cnn.gradcam.layer is {layer!r}; it must be an index into model.cnn, "
-                        f"0 to {n - 1} (the default 36 is the last conv block's ReLU)")
+        raise UserError(
+            f"config key cnn.gradcam.layer is {layer!r}; it must be an index into model.cnn, "
+            f"0 to {n - 1} (the default 36 is the last conv block's ReLU)"
+        )
     return model.cnn[layer]
 
 
@@ -60,26 +66,48 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer: int) -> dict:
     finally:
         handle.remove()
     if len(captured) != 1 or not torch.is_tensor(captured[0]) or captured[0].dim() != 4:
-        got = "no output" if not captured else f"{len(captured)} outputs" if len(captured) > 1 \
+        got = (
+            "no output"
+            if not captured
+            else f"{len(captured)} outputs"
+            if len(captured) > 1
             else f"output of shape {tuple(getattr(captured[0], 'shape', ()))}"
-        raise UserError(f"config key cnn.gradcam.layer is {layer}: model.cnn[{layer}] "
-                        f"({type(module).__name__}) gave {got}; Grad-CAM needs one N x C x h x w output "
-                        "per forward pass")
+        )
+        raise UserError(
+            f"config key cnn.gradcam.layer is {layer}: model.cnn[{layer}] "
+            f"({type(module).__name__}) gave {got}; Grad-CAM needs one N x C x h x w output "
+            "per forward pass"
+        )
     acts = captured[0]
     # one image's gradient never depends on the batch (eval mode): summing the target logits is per image
     score = logits.gather(1, target.reshape(-1, 1)).sum()
     (grads,) = torch.autograd.grad(score, acts)
     alpha = grads.mean(dim=(2, 3))
     cam = F.relu((alpha[:, :, None, None] * acts).sum(1))
-    upsampled = F.interpolate(cam[:, None], size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
-    return {"activations": acts.detach(), "weights": alpha.detach(), "cam": cam.detach(),
-            "upsampled": upsampled.detach(), "logits": logits.detach()}
+    upsampled = F.interpolate(
+        cam[:, None], size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False
+    )[:, 0]
+    return {
+        "activations": acts.detach(),
+        "weights": alpha.detach(),
+        "cam": cam.detach(),
+        "upsampled": upsampled.detach(),
+        "logits": logits.detach(),
+    }
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer: int) -> dict:
+def explain(
+    model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer: int
+) -> dict:
     """The artifact arrays of one image (x: 1 x 3 x H x W)."""
     out = gradcam(model, x, target, layer)
     up = out["upsampled"][0].cpu().numpy()
-    return {"attribution": up, "map_raw": up.copy(), "cam_layer_res": out["cam"][0].cpu().numpy(),
-            "weights": out["weights"][0].cpu().numpy(), "layer": int(layer), "target": int(target[0]),
-            "module": type(_module(model, layer)).__name__}
+    return {
+        "attribution": up,
+        "map_raw": up.copy(),
+        "cam_layer_res": out["cam"][0].cpu().numpy(),
+        "weights": out["weights"][0].cpu().numpy(),
+        "layer": int(layer),
+        "target": int(target[0]),
+        "module": type(_module(model, layer)).__name__,
+    }

@@ -4,6 +4,7 @@ objective 'loss' (homework): the cross-entropy loss of the true label, per image
 gradient does not depend on the batch it is in). objective 'logit' (variant): the target logit,
 which is what Captum's `Saliency` computes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,9 +15,13 @@ NAME = "saliency"
 ORDER = 2
 PREPARE = "gradients"
 VARIANT_KEYS = ("objective",)
-FIGURE = {"title": "Saliency map",
-          "rows": [{"show": "image", "label": "image"},
-                   {"show": "heat", "key": "map", "label": "saliency (max over RGB, normalised)"}]}
+FIGURE = {
+    "title": "Saliency map",
+    "rows": [
+        {"show": "image", "label": "image"},
+        {"show": "heat", "key": "map", "label": "saliency (max over RGB, normalised)"},
+    ],
+}
 
 
 def input_gradient(model, x: torch.Tensor, target: torch.Tensor, objective: str = "loss"):
@@ -47,8 +52,14 @@ def saliency(model, x: torch.Tensor, target: torch.Tensor, objective: str = "los
     }
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, objective: str) -> dict:
+def explain(
+    model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, objective: str
+) -> dict:
     """The artifact arrays of one image (x: 1 x 3 x H x W)."""
     out = saliency(model, x, target, objective)
-    return {"attribution": out["attribution"][0], "map_raw": out["map_raw"][0],
-            "grad_abs_max": float(out["grad_abs_max"][0]), "grad_abs_mean": float(out["grad_abs_mean"][0])}
+    return {
+        "attribution": out["attribution"][0],
+        "map_raw": out["map_raw"][0],
+        "grad_abs_max": float(out["grad_abs_max"][0]),
+        "grad_abs_mean": float(out["grad_abs_mean"][0]),
+    }

@@ -5,6 +5,7 @@ noise 'homework': sigma = m / (max(x) - min(x)) and noise drawn with standard de
 the standard deviation. Gradients are those of the per-image cross-entropy loss (homework) or the
 target logit (Captum's NoiseTunnel over Saliency). Noise samples are batched.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,11 +18,15 @@ NAME = "smoothgrad"
 ORDER = 3
 PREPARE = "gradients"
 VARIANT_KEYS = ("noise", "objective")
-FIGURE = {"title": "SmoothGrad",
-          "facts": [{"key": "noise_std", "text": "noise std {lo:.3g}-{hi:.3g}"}],
-          "rows": [{"show": "image", "label": "image"},
-                   {"show": "rgb", "key": "rgb", "label": "SmoothGrad (homework RGB)"},
-                   {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"}]}
+FIGURE = {
+    "title": "SmoothGrad",
+    "facts": [{"key": "noise_std", "text": "noise std {lo:.3g}-{hi:.3g}"}],
+    "rows": [
+        {"show": "image", "label": "image"},
+        {"show": "rgb", "key": "rgb", "label": "SmoothGrad (homework RGB)"},
+        {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"},
+    ],
+}
 
 
 def noise_std(x: torch.Tensor, multiplier: float, noise: str) -> float:
@@ -33,13 +38,22 @@ def noise_std(x: torch.Tensor, multiplier: float, noise: str) -> float:
     raise ValueError(f"smoothgrad noise must be 'homework' or 'paper', not {noise!r}")
 
 
-def smoothgrad(model, x: torch.Tensor, target: torch.Tensor, samples: int, multiplier: float,
-               noise: str = "homework", objective: str = "loss", batch_size: int = 50,
-               generator: torch.Generator | None = None, absolute: bool = True) -> dict:
+def smoothgrad(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    samples: int,
+    multiplier: float,
+    noise: str = "homework",
+    objective: str = "loss",
+    batch_size: int = 50,
+    generator: torch.Generator | None = None,
+    absolute: bool = True,
+) -> dict:
     """Mean over `samples` noisy copies of |grad| (or grad) for each image of the batch x."""
     out, stds = [], []
     for i in range(len(x)):
-        xi, ti = x[i:i + 1], target[i:i + 1]
+        xi, ti = x[i : i + 1], target[i : i + 1]
         std = noise_std(xi, multiplier, noise)
         stds.append(std)
         total = torch.zeros_like(xi[0])
@@ -47,9 +61,17 @@ def smoothgrad(model, x: torch.Tensor, target: torch.Tensor, samples: int, multi
         while done < samples:
             n = min(batch_size, samples - done)
             # one draw per sample, in sample order: the noise does not depend on batch_size
-            eps = torch.cat([torch.randn(xi.shape, generator=generator, dtype=xi.dtype,
-                                         device="cpu" if generator is None else generator.device)
-                             for _ in range(n)]).to(xi.device)
+            eps = torch.cat(
+                [
+                    torch.randn(
+                        xi.shape,
+                        generator=generator,
+                        dtype=xi.dtype,
+                        device="cpu" if generator is None else generator.device,
+                    )
+                    for _ in range(n)
+                ]
+            ).to(xi.device)
             grad, _ = input_gradient(model, xi + std * eps, ti.expand(n), objective)
             total += (grad.abs() if absolute else grad).sum(0)
             done += n
@@ -58,12 +80,37 @@ def smoothgrad(model, x: torch.Tensor, target: torch.Tensor, samples: int, multi
     return {"attribution": g, "map_raw": g.max(axis=1), "noise_std": np.asarray(stds)}
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, seed: int, samples: int,
-            multiplier: float, noise: str, objective: str, batch_size: int) -> dict:
+def explain(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    image: str,
+    device,
+    seed: int,
+    samples: int,
+    multiplier: float,
+    noise: str,
+    objective: str,
+    batch_size: int,
+) -> dict:
     """The artifact arrays of one image; the noise stream is the image's own (image_seed)."""
     gen = torch.Generator(device="cpu").manual_seed(image_seed(seed, image))
-    out = smoothgrad(model, x, target, samples=samples, multiplier=multiplier, noise=noise, objective=objective,
-                     batch_size=batch_size, generator=gen)
+    out = smoothgrad(
+        model,
+        x,
+        target,
+        samples=samples,
+        multiplier=multiplier,
+        noise=noise,
+        objective=objective,
+        batch_size=batch_size,
+        generator=gen,
+    )
     att = out["attribution"][0]
-    return {"attribution": att, "map_raw": out["map_raw"][0], "noise_std": float(out["noise_std"][0]),
-            "rgb": normalize(att).transpose(1, 2, 0)}
+    return {
+        "attribution": att,
+        "map_raw": out["map_raw"][0],
+        "noise_std": float(out["noise_std"][0]),
+        "rgb": normalize(att).transpose(1, 2, 0),
+    }
