@@ -1,4 +1,5 @@
-"""Throughput of the pipeline's CNN methods against Captum, the `lime` package and the homework loops.
+"""Throughput of the pipeline's CNN methods against Captum, the `lime` package and the homework
+loops.
 
 Same model, same inputs, one run; prints seconds per image and the ratio to each baseline.
 
@@ -99,7 +100,8 @@ def main(argv=None):
         for_inference(model, cpu),
     )  # the pipeline's fast path
     print(
-        f"model width {model.width:g}, {n} images, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"model width {model.width:g}, {n} images, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
     )
     rows = []
 

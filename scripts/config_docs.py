@@ -17,7 +17,8 @@ README = ROOT / "config" / "README.md"
 MAX_DEFAULT = 40
 SPEED_ONLY = "speed only (never reruns)"
 
-INTRO = """\
+INTRO = (
+    """\
 # Configuration reference
 
 <!-- Generated from config/schema.yaml by scripts/config_docs.py: edit the schema, then run
@@ -28,10 +29,15 @@ source of this page; a bad value stops the run before any job with one line nami
 
 | file | what it is |
 |---|---|
-| `config/config.yaml` | the defaults: the offline asset set, built here without downloads; it sets every key |
-| `config/test.yaml` | a tiny offline build for tests and CI (same DAG, minutes instead of the full build) |
-| `config/hw9.yaml` | the homework's real assets (its 10 images, the TA's checkpoint, the hub BERT models) |
-
+"""
+    # the table rows are longer than a code line, so each is split into two literals
+    "| `config/config.yaml` | the defaults: the offline asset set, built here without downloads; "
+    "it sets every key |\n"
+    "| `config/test.yaml` | a tiny offline build for tests and CI "
+    "(same DAG, minutes instead of the full build) |\n"
+    "| `config/hw9.yaml` | the homework's real assets "
+    "(its 10 images, the TA's checkpoint, the hub BERT models) |\n"
+    """
 `config/config.yaml` is always read first; a file given with `--configfile` overrides its keys
 recursively (`./xai run --configfile my.yaml`, where `my.yaml` holds only the keys to change), and
 `./xai run --set key.path=value` overrides one nested key, e.g.
@@ -42,10 +48,12 @@ Columns: **key** is the dotted path (`[]`: each item of a list, `*`: any name of
 the schema enforces. Keys marked *{speed_only}* change only how fast a result is
 computed, never what it is, so changing them is no reason to rerun a job.
 """
+)
 
 
 def _cell(text: str) -> str:
-    """One table cell: one line, pipes escaped, a `<` outside code spans shown as text (no HTML tag)."""
+    """One table cell: one line, pipes escaped, a `<` outside code spans shown as text (no HTML
+    tag)."""
     parts = " ".join(str(text).split()).replace("|", "\\|").split("`")
     return "`".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
 
@@ -199,7 +207,8 @@ def main(argv=None) -> int:
         current = README.read_text(encoding="utf-8") if README.exists() else ""
         if current != text:
             print(
-                "config/README.md is out of date with config/schema.yaml; run: python scripts/config_docs.py"
+                "config/README.md is out of date with config/schema.yaml; "
+                "run: python scripts/config_docs.py"
             )
             return 1
         return 0

@@ -60,7 +60,8 @@ WORKFLOW = ["Snakefile", "rules", "workflow_scripts", "config", "envs", "profile
 
 
 def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow, so tests can edit modules and keep their own .snakemake state."""
+    """A private copy of the workflow, so tests can edit modules and keep their own .snakemake
+    state."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW:
         src = ROOT / name

@@ -71,7 +71,8 @@ def bert_texts(bert_cfg: dict) -> list[str]:
 
 
 def hw9_bert_zip(dest_zip, bert_cfg: dict, work) -> Path:
-    """A stand-in hw9_bert.zip: hw9_bert/Tokenizer + output/model_q1..3 (13-tuples of [1, seq, hidden])."""
+    """A stand-in hw9_bert.zip: hw9_bert/Tokenizer + output/model_q1..3 (13-tuples of
+    [1, seq, hidden])."""
     import zipfile
 
     import torch

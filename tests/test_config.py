@@ -81,7 +81,8 @@ def test_missing_key_is_named():
         ),
         (
             "observed: {count: 12}\n",
-            "config key observed.count: 12 requested but the offline asset set has 11 observed images",
+            "config key observed.count: 12 requested "
+            "but the offline asset set has 11 observed images",
         ),
     ],
 )

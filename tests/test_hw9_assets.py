@@ -39,7 +39,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
-        """Kaggle's API as kagglesdk calls it: POST JSON {competitionName}, basic auth; errors as JSON."""
+        """Kaggle's API as kagglesdk calls it: POST JSON {competitionName}, basic auth; errors as
+        JSON."""
         import base64
 
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -198,7 +199,8 @@ RULES = "https://www.kaggle.com/competitions/ml2022spring-hw9/rules"
             None,
             None,
             "ml2022spring-hw9",
-            "kaggle: no Kaggle credentials: set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json",
+            "kaggle: no Kaggle credentials: "
+            "set KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json",
         ),
         (
             "student",
@@ -210,8 +212,8 @@ RULES = "https://www.kaggle.com/competitions/ml2022spring-hw9/rules"
             "newcomer",
             "secret",
             "ml2022spring-hw9",
-            f"kaggle: Kaggle refused the download (HTTP 403): accept the competition rules at {RULES} (logged in as "
-            + "newcomer) and retry",
+            f"kaggle: Kaggle refused the download (HTTP 403): accept the competition rules at "
+            f"{RULES} (logged in as " + "newcomer) and retry",
         ),
         (
             "student",
@@ -299,7 +301,8 @@ def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
 
 
 def test_hw9_bert_from_the_mirror_then_refused_with_every_reason(server, cfg, tmp_path):
-    """bert.qa hw9_bert without the local zip: the mirror's hw9_bert.zip; with none, one line, nothing left."""
+    """bert.qa hw9_bert without the local zip: the mirror's hw9_bert.zip; with none, one line,
+    nothing left."""
     from workflow_scripts.bert.models import install_hw9_bert
 
     from hf_fixtures import hw9_bert_zip

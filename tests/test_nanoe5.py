@@ -73,7 +73,8 @@ def engine():
 
 @pytest.fixture(scope="module")
 def c_ids(tmp_path_factory):
-    """e5.c's own tok_content (static in the engine) through a shim compiled from the package's source."""
+    """e5.c's own tok_content (static in the engine) through a shim compiled from the package's
+    source."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler to build the e5.c tokeniser shim")
@@ -165,7 +166,8 @@ def test_loads_as_bert(converted):
 
 
 def test_dequantisation_follows_e5c():
-    """One Q4_0 block by hand: d = 0.5, byte j = (j+16 nibble) << 4 | (j nibble), value = (q - 8) * d."""
+    """One Q4_0 block by hand: d = 0.5, byte j = (j+16 nibble) << 4 | (j nibble),
+    value = (q - 8) * d."""
     lo, hi = np.arange(16, dtype=np.uint8), np.arange(15, -1, -1, dtype=np.uint8)
     block = np.float16(0.5).tobytes() + bytes((hi << 4) | lo)
     got = ne._dequantise_q4(memoryview(block), 32)

@@ -1,4 +1,5 @@
-"""The offline asset set: determinism, exact masks, class coverage, and a real (tiny) training run."""
+"""The offline asset set: determinism, exact masks, class coverage, and a real (tiny) training
+run."""
 
 import json
 
@@ -46,7 +47,8 @@ def test_image_i_does_not_depend_on_others(spec):
 
 
 def test_mask_is_where_the_glyph_is_opaque(spec):
-    """Composite = a*glyph + (1-a)*bg: black vs white backgrounds differ by (1-a)*255 exactly there."""
+    """Composite = a*glyph + (1-a)*bg: black vs white backgrounds differ by (1-a)*255 exactly
+    there."""
     glyph = render_glyph(spec["font"], spec["glyph_px"], spec["glyphs"][8][0])
     black, white = (
         Image.new("RGB", (128, 128), (0, 0, 0)),
@@ -116,7 +118,8 @@ def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
 
 
 def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
-    """Rebuilding from scratch reproduces the dataset, the trained weights and a random method's map."""
+    """Rebuilding from scratch reproduces the dataset, the trained weights and a random method's
+    map."""
     out = test_build.out
     again = tmp_path / "test"
     run_snakemake(

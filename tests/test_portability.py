@@ -76,7 +76,8 @@ def test_module_import_from_a_project_of_your_own(default_jobs, tmp_path):
     (tmp_path / "config/config.yaml").write_bytes((ROOT / "config/config.yaml").read_bytes())
     (tmp_path / "Snakefile").write_text(
         'configfile: "config/config.yaml"\n\n\nmodule xai:\n    snakefile:\n'
-        f'        "{ROOT / "Snakefile"}"\n    config:\n        config\n\n\nuse rule * from xai as xai_*\n'
+        f'        "{ROOT / "Snakefile"}"\n    config:\n        config\n\n\n'
+        "use rule * from xai as xai_*\n"
     )
     out = snakemake("-n", cwd=tmp_path).stdout
     assert _default_jobs(out, "xai_") == default_jobs

@@ -1,4 +1,5 @@
-"""The workflow on a live single-node Slurm through profiles/slurm (started by scripts/local_slurm.sh).
+"""The workflow on a live single-node Slurm through profiles/slurm (started by
+scripts/local_slurm.sh).
 
 Skipped, with the reason, where a cluster cannot be started here (not root, or no apt-get and no
 Slurm installed). The cluster this test starts is stopped afterwards by its own pid files.
@@ -22,7 +23,10 @@ NODE = ["--cores", "2", "--resources", "mem_mb=8000", "gpu=1"]
 
 def _why_not() -> str | None:
     if os.geteuid() != 0:
-        return "starting a local Slurm needs root (it installs slurmctld/slurmd/munge and starts daemons)"
+        return (
+            "starting a local Slurm needs root "
+            "(it installs slurmctld/slurmd/munge and starts daemons)"
+        )
     if not shutil.which("apt-get") and not shutil.which("slurmctld"):
         return "no apt-get to install Slurm and no slurmctld on PATH"
     return None
@@ -79,7 +83,7 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
             "2_2.npz",
         ]
     jobs = submissions(log)
-    # 45 jobs: the per-image ones submitted in groups; figures, the quiz and model lookup run locally
+    # 45 jobs: the per-image ones submitted in groups; figures, quiz and model lookup run locally
     assert 0 < len(jobs) < 30, jobs
     assert not any(
         n.startswith(("rule_quiz", "rule_lime_figure", "rule_bert_model")) for n in jobs.values()

@@ -52,8 +52,9 @@ def test_test_config_dag(run_snakemake, tmp_path):
 
 
 def hw9_config(tmp_path, checkpoint: bytes | None = None, bert: bool = False):
-    """A config that finds a stand-in ml2022spring-hw9.zip (real file names, tiny checkpoint) locally;
-    with `bert`, also a stand-in hw9_bert.zip and tiny hub models in an offline hub-layout cache."""
+    """A config that finds a stand-in ml2022spring-hw9.zip (real file names, tiny checkpoint)
+    locally; with `bert`, also a stand-in hw9_bert.zip and tiny hub models in an offline
+    hub-layout cache."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "ml2022spring-hw9.zip").write_bytes(bundle_zip(tmp_path, checkpoint=checkpoint))
@@ -113,7 +114,7 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     for method in names():
         with np.load(res / f"attributions/{method}/0_0.npz") as z:
             assert str(z["method"]) == method and str(z["image"]) == "0_0" and int(z["label"]) == 0
-    # BERT: qa auto -> the hw9_bert bundle (no model run); embedding and mlm from the offline hub cache
+    # BERT: qa auto -> the hw9_bert bundle (no model run); embedding, mlm from the offline hub cache
     roles = {
         r: json.loads((res / f"assets/bert/{r}.json").read_text())
         for r in ("embedding", "qa", "mlm")
@@ -128,7 +129,7 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     exb = json.loads((res / "bert/exbert.json").read_text())
     assert exb["masked"]["both_masked"]["text"].count("[MASK]") == 2
     assert (res / "figures/bert/attention_heads.png").stat().st_size > 0
-    # the quiz on the homework's set: image questions use the annotations; image 2 is not observed here
+    # the quiz on the homework's set: image questions use the annotations; image 2 is not observed
     answers = {a["id"]: a for a in json.loads((res / "report/answers.json").read_text())["answers"]}
     assert answers[17]["choice"] == ["BatchNorm2d"]
     assert answers[6]["status"] == "not answerable" and "observed.count" in answers[6]["reason"]
@@ -159,7 +160,8 @@ def test_lint_is_clean(run_snakemake):
 
 
 def test_hub_model_missing_offline_fails_clearly(run_snakemake, tmp_path):
-    """bert.embedding: hub with an empty cache and HF_HUB_OFFLINE: one line naming the model and the fix."""
+    """bert.embedding: hub with an empty cache and HF_HUB_OFFLINE: one line naming the model and
+    the fix."""
     cfg = tmp_path / "hub.yaml"
     cfg.write_text(
         yaml.safe_dump(
@@ -177,7 +179,7 @@ def test_hub_model_missing_offline_fails_clearly(run_snakemake, tmp_path):
     assert proc.returncode != 0
     line = next(li for li in proc.stderr.splitlines() if "ERROR: " in li)
     assert (
-        "'bert-base-chinese' revision 'c30a6ed22ab4564dc1e3b2ecbf6e766b0611a33f' is not in the cache"
-        in line
+        "'bert-base-chinese' revision 'c30a6ed22ab4564dc1e3b2ecbf6e766b0611a33f' "
+        "is not in the cache" in line
     )
     assert "hf download bert-base-chinese" in line and not target.exists()

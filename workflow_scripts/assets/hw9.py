@@ -1,7 +1,8 @@
 """The homework's bundle (10 food images + the TA's checkpoint), from the first source that works.
 
 Sources, tried in the configured order:
-- local:  hw9.local holding ml2022spring-hw9.zip, or food.zip + checkpoint.pth, or food/ + checkpoint.pth
+- local:  hw9.local holding ml2022spring-hw9.zip, or food.zip + checkpoint.pth, or
+          food/ + checkpoint.pth
 - kaggle: the competition's files through kagglehub, Kaggle's official client (KAGGLE_USERNAME/
           KAGGLE_KEY or ~/.kaggle/kaggle.json; server hw9.kaggle_api)
 - gdrive: the homework's Google Drive ids (dead since 2026-10; kept as a last resort)
@@ -35,7 +36,8 @@ KAGGLE_PAGE = "https://www.kaggle.com/competitions/ml2022spring-hw9/data"
 
 
 def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
-    """(folder with the 10 images, checkpoint.pth) below root; a nested food.zip is unpacked into work."""
+    """(folder with the 10 images, checkpoint.pth) below root; a nested food.zip is unpacked into
+    work."""
     for i, z in enumerate(sorted(root.rglob("food.zip"))):
         safe_extract(z, work / f"food-zip-{i}")
     ckpts = sorted(root.rglob("checkpoint.pth"))
@@ -156,7 +158,8 @@ def _kaggle_user() -> str:
 
 
 def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | None:
-    """The one-line message for an error of the official client; None for a transient one (retried)."""
+    """The one-line message for an error of the official client; None for a transient one
+    (retried)."""
     import requests
     from kagglehub.exceptions import DataCorruptionError, UnauthenticatedError
 
@@ -164,13 +167,15 @@ def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | No
         return UserError(NO_CREDENTIALS)
     if isinstance(exc, DataCorruptionError):
         return UserError(
-            f"Kaggle's {BUNDLE} failed its MD5 check (a corrupt transfer); rerun, or download it by hand"
+            f"Kaggle's {BUNDLE} failed its MD5 check (a corrupt transfer); "
+            "rerun, or download it by hand"
         )
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code == 401:
             return UserError(
-                f"Kaggle rejected the credentials of {user} (HTTP 401): check KAGGLE_USERNAME/KAGGLE_KEY "
+                f"Kaggle rejected the credentials of {user} (HTTP 401): "
+                "check KAGGLE_USERNAME/KAGGLE_KEY "
                 "or ~/.kaggle/kaggle.json (a new token: https://www.kaggle.com/settings)"
             )
         if code == 403:
@@ -180,7 +185,8 @@ def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | No
             )
         if code == 404:
             return UserError(
-                f"Kaggle has no competition {competition!r} (HTTP 404): check hw9.kaggle_competition"
+                f"Kaggle has no competition {competition!r} (HTTP 404): "
+                "check hw9.kaggle_competition"
             )
         if code in TRANSIENT_HTTP:
             return None
@@ -198,7 +204,8 @@ def _kaggle_error(exc: Exception, competition: str, user: str) -> UserError | No
 
 
 def _from_kaggle(cfg: dict, work: Path) -> Path:
-    """The competition's files through kagglehub (the official client): its credentials, its errors."""
+    """The competition's files through kagglehub (the official client): its credentials, its
+    errors."""
     import kagglehub
 
     competition = cfg["kaggle_competition"]
@@ -303,6 +310,8 @@ def obtain(cfg: dict, out_food, out_ckpt) -> str:
                 log.warning("hw9 source %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
     raise UserError(
-        f"no source gave the HW9 bundle ({'; '.join(failures)}). Download {BUNDLE} from {KAGGLE_PAGE} "
-        f"(or food.zip and checkpoint.pth) and put it in {cfg['local']}/ (config hw9.local), then rerun"
+        f"no source gave the HW9 bundle ({'; '.join(failures)}). "
+        f"Download {BUNDLE} from {KAGGLE_PAGE} "
+        f"(or food.zip and checkpoint.pth) and put it in {cfg['local']}/ "
+        "(config hw9.local), then rerun"
     )

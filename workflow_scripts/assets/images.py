@@ -1,4 +1,5 @@
-"""The homework's image loading: `<label>_<id>.jpg`, ordered by label*1e6 + id, Resize + ToTensor."""
+"""The homework's image loading: `<label>_<id>.jpg`, ordered by label*1e6 + id, Resize +
+ToTensor."""
 
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ def get_paths_labels(folder) -> tuple[list[Path], list[int]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(
-            f"{folder}: image folder not found; put the homework's food/ images there or fix the config"
+            f"{folder}: image folder not found; "
+            "put the homework's food/ images there or fix the config"
         )
     names = [p.name for p in folder.iterdir() if p.is_file() and _NAME.match(p.name)]
     if not names:
         raise UserError(
-            f"{folder}: no images named <label>_<id>.jpg; the homework's food/ folder has 0_0.jpg ... 9_9.jpg"
+            f"{folder}: no images named <label>_<id>.jpg; "
+            "the homework's food/ folder has 0_0.jpg ... 9_9.jpg"
         )
     names.sort(key=sort_key)
     return [folder / n for n in names], [_parse(n)[0] for n in names]

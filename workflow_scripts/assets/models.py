@@ -30,7 +30,8 @@ def _building_block(indim: int, outdim: int) -> list[nn.Module]:
 
 
 class Classifier(nn.Module):
-    """The HW9 CNN: 5 conv stages (13 conv blocks) then Linear(512*4*4, 1024)-ReLU-Dropout-Linear(1024, 11).
+    """The HW9 CNN: 5 conv stages (13 conv blocks) then
+    Linear(512*4*4, 1024)-ReLU-Dropout-Linear(1024, 11).
 
     `width` scales every channel count and the hidden linear size; 1.0 is the homework
     (14,162,827 parameters). Input: N x 3 x 128 x 128 in [0, 1]; output: 11 logits.
@@ -81,7 +82,8 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     extra: dict | None = None,
 ) -> None:
-    """Write the homework's format: {'model_state_dict', 'epoch', 'optimizer_state_dict'} (+ extra)."""
+    """Write the homework's format: {'model_state_dict', 'epoch', 'optimizer_state_dict'}
+    (+ extra)."""
     from workflow_scripts.core.io import atomic_path
 
     payload = {
@@ -98,7 +100,8 @@ def save_checkpoint(
 def _load_payload(path: Path):
     if not path.is_file():
         raise UserError(
-            f"{path}: checkpoint not found; put the homework's checkpoint.pth there or fix the config path"
+            f"{path}: checkpoint not found; "
+            "put the homework's checkpoint.pth there or fix the config path"
         )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -131,7 +134,8 @@ def load_checkpoint(
         state = payload  # a bare state dict
     else:
         raise UserError(
-            f"{path}: not a homework checkpoint (no 'model_state_dict'); expected the HW9 checkpoint.pth"
+            f"{path}: not a homework checkpoint (no 'model_state_dict'); "
+            "expected the HW9 checkpoint.pth"
         )
     if width is None:
         try:
@@ -154,7 +158,8 @@ def load_checkpoint(
         k = wrong[0]
         raise UserError(
             f"{path}: checkpoint shapes do not match Classifier(width={width:g}): {k} is "
-            f"{tuple(state[k].shape)}, expected {tuple(expected[k].shape)} ({len(wrong)} tensors differ)"
+            f"{tuple(state[k].shape)}, expected {tuple(expected[k].shape)} "
+            f"({len(wrong)} tensors differ)"
         )
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()

@@ -183,7 +183,8 @@ def _render_range(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def render_split(seed: int, split: str, count: int, spec: dict, workers: int = 1, chunk: int = 250):
-    """All images of a split, rendered in chunks over `workers` processes (same result for any count)."""
+    """All images of a split, rendered in chunks over `workers` processes (same result for any
+    count)."""
     split_index = SPLITS.index(split)
     jobs = [(seed, split_index, s, min(s + chunk, count), spec) for s in range(0, count, chunk)]
     if workers > 1 and len(jobs) > 1:
@@ -242,7 +243,8 @@ def default_workers(threads: int) -> int:
 def build(
     offline: dict, seed: int, threads: int, split_paths: dict, food_dir, summary_path
 ) -> dict:
-    """Render the three splits, write them as .npz, and the observed test images as `<label>_<id>.jpg`.
+    """Render the three splits, write them as .npz, and the observed test images as
+    `<label>_<id>.jpg`.
 
     The observed images get `<stem>.mask.png` ground-truth masks beside them. All outputs are
     written to temporary names first, so a failure leaves nothing that looks complete.

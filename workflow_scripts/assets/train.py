@@ -58,7 +58,8 @@ def train_classifier(
     checkpoint_path,
     progress: bool | None = None,
 ) -> dict:
-    """Train, evaluate on val (per epoch) and test (held out), write the checkpoint; return metrics."""
+    """Train, evaluate on val (per epoch) and test (held out), write the checkpoint; return
+    metrics."""
     seed_everything(seed)
     make_deterministic(device)
     model = Classifier(width).to(device).to(memory_format=torch.channels_last)

@@ -1,1 +1,2 @@
-"""The BERT half of the homework: models per role, hidden-state PCA, 蘋果 similarity, exBERT probes."""
+"""The BERT half of the homework: models per role, hidden-state PCA, 蘋果 similarity, exBERT
+probes."""

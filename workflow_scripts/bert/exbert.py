@@ -138,6 +138,6 @@ def masked_words(
     layer_p = per_layer[:, pos[0]]
     arrays["antecedent_layer_probs_top"] = np.stack([np.sort(p)[::-1][:top_k] for p in layer_p])
     summary["antecedent_by_layer"] = [
-        {"layer": l, "top": _top(tokenizer, p, top_k)} for l, p in enumerate(layer_p)
+        {"layer": layer, "top": _top(tokenizer, p, top_k)} for layer, p in enumerate(layer_p)
     ]
     return arrays, summary

@@ -32,7 +32,8 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def hub_offline(hub_cfg: dict) -> bool:
-    """Offline when the config says so or the environment does (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    """Offline when the config says so or the environment does (HF_HUB_OFFLINE /
+    TRANSFORMERS_OFFLINE)."""
     env = any(
         os.environ.get(v, "").strip().lower() in _TRUE
         for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -47,7 +48,8 @@ def _auto(head: str):
 
 
 def fetch_hub(name: str, revision: str, cache_dir: str, offline: bool, head: str) -> dict:
-    """Make sure model `name`@`revision` (weights + tokenizer) is in the cache; return its descriptor.
+    """Make sure model `name`@`revision` (weights + tokenizer) is in the cache; return its
+    descriptor.
 
     Downloads only when not offline; loads the model and tokenizer once from the cache so a broken
     or incomplete snapshot fails here, in the asset rule, not in an analysis.
@@ -58,7 +60,8 @@ def fetch_hub(name: str, revision: str, cache_dir: str, offline: bool, head: str
     fix = (
         f"on a machine with internet run `hf download {name} --revision {revision}"
         + (f" --cache-dir {cache_dir}`" if cache_dir else "`")
-        + " (or run the pipeline once online), then copy the cache here; or choose another model in config bert.hub"
+        + " (or run the pipeline once online), then copy the cache here; "
+        "or choose another model in config bert.hub"
     )
     log.info(
         "Hugging Face model %s@%s: %s",
@@ -119,7 +122,8 @@ def load_model(path, head: str, attentions: bool = False):
     from transformers.utils import logging as hf_logging
 
     hub_bars_off = are_progress_bars_disabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar; it turns huggingface_hub's bars off too
+    # no "Loading weights" bar; it turns huggingface_hub's bars off too
+    hf_logging.disable_progress_bar()
     path = Path(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
@@ -146,7 +150,8 @@ def load_model(path, head: str, attentions: bool = False):
 
 
 def _hw9_bert_urls(hw9: dict) -> list[tuple[str, str]]:
-    """(source, URL) of hw9_bert.zip from the HW9 bundle's remote sources, in their configured order."""
+    """(source, URL) of hw9_bert.zip from the HW9 bundle's remote sources, in their configured
+    order."""
     urls = []
     for source in hw9.get("sources", []):
         if source == "mirror" and hw9.get("mirror"):
@@ -157,7 +162,8 @@ def _hw9_bert_urls(hw9: dict) -> list[tuple[str, str]]:
 
 
 def _download_hw9_bert(src: Path, dest: Path, hw9: dict) -> Path:
-    """src when it exists, else hw9_bert.zip from the mirror / Drive (hw9.sources order) beside dest."""
+    """src when it exists, else hw9_bert.zip from the mirror / Drive (hw9.sources order) beside
+    dest."""
     from workflow_scripts.core.fetch import download
 
     if src.exists():
@@ -226,7 +232,8 @@ def install_hw9_bert(src, dest, hw9: dict | None = None) -> dict:
 
 
 def load_hw9_states(root, item: int):
-    """The precomputed hidden states of QA item `item` (0-based): a list of [seq, hidden] float arrays."""
+    """The precomputed hidden states of QA item `item` (0-based): a list of [seq, hidden] float
+    arrays."""
     import torch
 
     path = Path(root) / HW9_BERT_STATES[item]

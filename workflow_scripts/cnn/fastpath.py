@@ -23,7 +23,8 @@ def auto_batch(batch_size: int, device: torch.device) -> int:
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of the Classifier with every Conv2d+BatchNorm2d pair fused into one Conv2d (eval mode).
+    """A copy of the Classifier with every Conv2d+BatchNorm2d pair fused into one Conv2d (eval
+    mode).
 
     The BatchNorm slot becomes an Identity, so module indices keep their meaning.
     """

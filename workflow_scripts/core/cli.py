@@ -92,7 +92,8 @@ def snakemake_argv(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
         print(
-            "usage: python -m workflow_scripts.core.cli run [--set key.path=value ...] [snakemake args]",
+            "usage: python -m workflow_scripts.core.cli run "
+            "[--set key.path=value ...] [snakemake args]",
             file=sys.stderr,
         )
         return 2

@@ -27,7 +27,10 @@ def config_error(config: dict, schema: dict) -> str | None:
     key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        return f"config key {key}: unknown key(s) {extra}; allowed: {sorted(err.schema.get('properties', {}))}"
+        return (
+            f"config key {key}: unknown key(s) {extra}; "
+            f"allowed: {sorted(err.schema.get('properties', {}))}"
+        )
     if (
         err.validator == "type"
         and "string" in err.validator_value

@@ -91,7 +91,8 @@ def _transfer(
     backoff: float,
     headers: dict | None,
 ) -> None:
-    """Stream `url` into `part`, resuming with Range after a drop; raise one UserError when it cannot."""
+    """Stream `url` into `part`, resuming with Range after a drop; raise one UserError when it
+    cannot."""
     attempt = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
@@ -189,7 +190,8 @@ def safe_extract(
             total += info.file_size
         if total > max_total_bytes:
             raise UserError(
-                f"{archive}: {total:,} bytes uncompressed (limit {max_total_bytes:,}); refusing to unpack"
+                f"{archive}: {total:,} bytes uncompressed (limit {max_total_bytes:,}); "
+                "refusing to unpack"
             )
         tmp = dest.with_name(f".{dest.name}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -208,7 +210,8 @@ def safe_extract(
                         copied += len(block)
                         if copied > info.file_size:  # the header lied about the size
                             raise UserError(
-                                f"{archive}: member {info.filename!r} is larger than its header says"
+                                f"{archive}: member {info.filename!r} "
+                                "is larger than its header says"
                             )
                         out.write(block)
                 written.append(info.filename)

@@ -118,7 +118,8 @@ def parse_set(assignment: str, schema: dict) -> tuple[str, object]:
 
 
 def config_entry(top: str, value) -> str:
-    """A `--config` entry Snakemake parses back to `value` (leaves as strings; `coerce` retypes them)."""
+    """A `--config` entry Snakemake parses back to `value` (leaves as strings; `coerce` retypes
+    them)."""
     if isinstance(value, (dict, list)):
         return f"{top}={json.dumps(value, ensure_ascii=False)}"
     return f"{top}={'' if value is None else value}"

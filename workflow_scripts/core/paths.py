@@ -27,7 +27,8 @@ def results_root(results: str, asset_set: str) -> str:
 
 
 def workflow_file(rel) -> str:
-    """A file of the workflow itself (code, config defaults), absolute; absolute paths pass through."""
+    """A file of the workflow itself (code, config defaults), absolute; absolute paths pass
+    through."""
     return str(rel) if os.path.isabs(rel) else str(WORKFLOW_DIR / rel)
 
 
@@ -178,7 +179,8 @@ def benchmarks(root) -> str:
 
 
 def filter_keys(layer, filt) -> tuple[str, str, str]:
-    """Keys of one (layer, filter) pair in a filters artifact: activation, visualisation, module type."""
+    """Keys of one (layer, filter) pair in a filters artifact: activation, visualisation, module
+    type."""
     return f"activation_{layer}_{filt}", f"visualization_{layer}_{filt}", f"module_{layer}_{filt}"
 
 

@@ -34,7 +34,8 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads(threads: int) -> None:
-    """Use `threads` intra-op threads (0: the job's core count from Snakemake, else torch's default)."""
+    """Use `threads` intra-op threads (0: the job's core count from Snakemake, else torch's
+    default)."""
     if threads and threads > 0:
         torch.set_num_threads(threads)
     elif os.environ.get("OMP_NUM_THREADS"):

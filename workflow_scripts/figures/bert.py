@@ -37,7 +37,8 @@ def similarity_matrix(npz, key: int, metric: str, layer: int, out_png) -> None:
 
 
 def similarity_by_layer(json_path, out_png) -> None:
-    """Within-fruit, within-company and between-group averages over layers, per character and metric."""
+    """Within-fruit, within-company and between-group averages over layers, per character and
+    metric."""
     use_cjk()
     s = read_json(json_path)
     chars = list(s["characters"])
@@ -53,7 +54,8 @@ def similarity_by_layer(json_path, out_png) -> None:
             ):
                 ax.plot(range(len(means)), [m[key] for m in means], marker="o", label=label)
             ax.set_title(
-                f"「{c}」: mean {'cosine similarity' if metric == 'cosine' else 'Euclidean distance'}"
+                f"「{c}」: mean "
+                f"{'cosine similarity' if metric == 'cosine' else 'Euclidean distance'}"
             )
             ax.set_xlabel("layer")
             ax.legend(fontsize=8)
@@ -61,7 +63,8 @@ def similarity_by_layer(json_path, out_png) -> None:
 
 
 def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
-    """Layers 1-12 of one QA item, as in the homework: answer blue diamonds, question red, context green."""
+    """Layers 1-12 of one QA item, as in the homework: answer blue diamonds, question red, context
+    green."""
     s = read_json(json_path)
     with np.load(npz) as z:
         coords, roles, tokens = z["coords"], z["roles"], z["tokens"]
@@ -97,7 +100,8 @@ def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
 
 
 def pca_layers(npz, json_path, out_dir) -> None:
-    """One file per hidden state (layer0.png = embeddings ... layer12.png), the homework's single plots."""
+    """One file per hidden state (layer0.png = embeddings ... layer12.png), the homework's single
+    plots."""
     s = read_json(json_path)
     with np.load(npz) as z:
         coords, roles, tokens = z["coords"], z["roles"], z["tokens"]

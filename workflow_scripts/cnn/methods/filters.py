@@ -58,7 +58,8 @@ def visualize(
     start: str = "homework",
     generator: torch.Generator | None = None,
 ) -> dict:
-    """Optimise the input to maximise sum(activation[:, filter]); return the image and the objective curve."""
+    """Optimise the input to maximise sum(activation[:, filter]); return the image and the
+    objective curve."""
     if start == "homework":
         init, clamp = x.detach().clone(), False
     elif start == "noise":
@@ -105,7 +106,8 @@ def filter_explanation(
         act = activation(model, x, layer)
         if f >= act.shape[1]:
             raise ValueError(
-                f"cnn[{layer}] ({type(module).__name__}) has {act.shape[1]} filters; filter {f} does not exist"
+                f"cnn[{layer}] ({type(module).__name__}) has {act.shape[1]} filters; "
+                f"filter {f} does not exist"
             )
         gen = torch.Generator().manual_seed(seed + 1000 * layer + f)
         vis = visualize(model, x, layer, f, iterations, lr, start, gen)

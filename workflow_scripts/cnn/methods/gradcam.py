@@ -79,7 +79,8 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer: int) -> dict:
             "per forward pass"
         )
     acts = captured[0]
-    # one image's gradient never depends on the batch (eval mode): summing the target logits is per image
+    # one image's gradient never depends on the batch (eval mode): summing target logits is
+    # per image
     score = logits.gather(1, target.reshape(-1, 1)).sum()
     (grads,) = torch.autograd.grad(score, acts)
     alpha = grads.mean(dim=(2, 3))

@@ -25,7 +25,8 @@ FIGURE = {
 
 
 def input_gradient(model, x: torch.Tensor, target: torch.Tensor, objective: str = "loss"):
-    """(d objective / d x as N x C x H x W, logits). Objective summed over the batch: per-image gradients."""
+    """(d objective / d x as N x C x H x W, logits). Objective summed over the batch: per-image
+    gradients."""
     x = x.detach().clone().requires_grad_(True)
     logits = model(x)
     if objective == "loss":
@@ -39,7 +40,8 @@ def input_gradient(model, x: torch.Tensor, target: torch.Tensor, objective: str 
 
 
 def saliency(model, x: torch.Tensor, target: torch.Tensor, objective: str = "loss") -> dict:
-    """Raw gradient, its per-image max-over-RGB |.| map, and the per-image scale facts the quiz asks for."""
+    """Raw gradient, its per-image max-over-RGB |.| map, and the per-image scale facts the quiz
+    asks for."""
     grad, logits = input_gradient(model, x, target, objective)
     g = grad.cpu().numpy()
     raw_map = np.abs(g).max(axis=1)
