@@ -3,7 +3,9 @@
 For every layer 0-12 the selected character's vector in each sentence, then both of the
 homework's metrics between every pair of sentences: Euclidean distance and cosine similarity.
 Sentences 0-4 use 蘋果 as the fruit, 5-9 as the company; the group averages per layer say how
-well context separates the two meanings. Layer 0 (embeddings) gets a controlled experiment.
+well context separates the two meanings. Layer 0 (embeddings) gets a controlled experiment. With
+two characters the word (the mean of their vectors) gets its matrices too (`<metric>_word`), for
+the report's comparison with the lecture slide.
 """
 from __future__ import annotations
 
