@@ -65,9 +65,8 @@ def answer(ctx: dict, q: dict) -> dict:
 def answer_fields(ev: Evaluator, result: Answer) -> dict:
     """The Answer's fields as answers.json keys; `caveat` only for evaluators registered with caveat=True."""
     fields = dataclasses.asdict(result)
-    if not ev.caveat:
-        if fields.pop("caveat") is not None:
-            raise TypeError(f"evaluator {ev.name} returned a caveat but is not registered with caveat=True")
+    if not ev.caveat and fields.pop("caveat") is not None:
+        raise TypeError(f"evaluator {ev.name} returned a caveat but is not registered with caveat=True")
     return fields
 
 
