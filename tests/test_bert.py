@@ -158,6 +158,12 @@ def test_similarity_stack_and_group_means(tiny, tmp_path):
             means = s["characters"][name]["group_means"]["cosine"][12]
             assert means["within_fruit"] == pytest.approx(np.mean([co[12, i, j] for i in range(5) for j in range(i + 1, 5)]))
             assert means["between"] == pytest.approx(co[12, :5, 5:].mean())
+        # the word 蘋果: the matrices of the mean of its characters' vectors, for the report's slide match
+        word = (z["vectors_0"].astype(np.float64) + z["vectors_1"].astype(np.float64)) / 2
+        np.testing.assert_allclose(z["cosine_word"][12], similarity.cosine_similarity(word[:, 12], word[:, 12]), atol=1e-6)
+        np.testing.assert_allclose(z["euclidean_word"][3], similarity.euclidean_distance(word[:, 3], word[:, 3]), rtol=1e-5,
+                                   atol=1e-5)
+    assert s["word"] == {"text": "蘋果", "merged": False}
     picked = s["characters"]["果"]["picked"]
     assert [p["token"] for p in picked] == ["果"] * 10 and not any(p["merged"] for p in picked)
 
@@ -166,6 +172,7 @@ def test_layer0_depends_on_position_only(tiny, tmp_path):
     """Embeddings = token + position + segment: only the position experiment moves a layer-0 vector."""
     s = pipeline.run_similarity(tiny["embedding"], INPUTS["embedding_sentences"], {"果": INPUTS["select_word_index_alt"]},
                                 tmp_path / "s.npz", tmp_path / "s.json")
+    assert "word" not in s  # one character: no word to compare it with
     l0 = s["characters"]["果"]["layer0"]
     assert l0["position_shift_3"]["euclidean"] > 0.1
     for name in ("longer_sentence", "other_context", "more_occurrences"):

@@ -9,7 +9,7 @@ from torch import nn
 from workflow_scripts.cnn.methods import lime as L
 from workflow_scripts.cnn.methods.filters import activation, filter_explanation, visualize
 from workflow_scripts.cnn.methods.integrated_gradients import (RULES, homework_path, integrated_gradients,
-                                                            linear_path, path_alphas)
+                                                            linear_path, path_alphas, path_geometry)
 from workflow_scripts.cnn.methods.saliency import saliency
 from workflow_scripts.cnn.methods.smoothgrad import noise_std, smoothgrad
 from workflow_scripts.assets.models import Classifier, load_checkpoint
@@ -96,6 +96,55 @@ def test_homework_path_is_scaled_images():
     assert path.shape == (10, 3, 4, 4)
     assert torch.equal(path[0], torch.zeros_like(x)) and torch.equal(path[7], x * 7 / 10)
     assert torch.allclose(linear_path(x, torch.zeros_like(x), np.arange(10) / 10), path)
+
+
+def test_ig_records_where_its_path_lies(linear):
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64) + 0.1
+    out = integrated_gradients(linear, x, torch.tensor([0, 2]), steps=10, variant="homework")
+    assert np.allclose(out["path_factors"], np.arange(10) / 10, atol=1e-12) and out["path_off_line"].max() < 1e-12
+    out = integrated_gradients(linear, x, torch.tensor([0, 2]), steps=5, variant="ig", rule="riemann_middle",
+                               baseline=0.2)
+    assert np.allclose(out["path_factors"], (np.arange(5) + 0.5) / 5) and out["path_off_line"].max() < 1e-12
+    # a path that leaves the line is measured as such
+    bent = homework_path(x[0], 4).clone()
+    bent[2, 0, 0, 0] += 0.5
+    alphas, off = path_geometry(bent, x[0], torch.zeros_like(x[0]))
+    assert off > 0.4 and np.allclose(alphas[[0, 1, 3]], [0, 0.25, 0.75])
+
+
+def _toy_lime():
+    rng = np.random.default_rng(0)
+    image = rng.random((8, 8, 3))
+    segments = np.repeat(np.repeat(np.arange(4).reshape(2, 2), 4, 0), 4, 1)
+    return image, segments
+
+
+def test_lime_perturbation_facts_on_its_own_samples():
+    image, segments = _toy_lime()
+    data = np.array([[1, 1, 1, 1], [1, 0, 1, 0], [0, 1, 1, 1]])
+    f = L.perturbation_facts(image, segments, "segments", data)
+    assert f["perturbation_on_unchanged"] and f["perturbation_off_mean_colour"]
+    assert f["perturbation_off_superpixels"] == 3 and f["perturbation_samples"].tolist() == [1, 2]
+    # lime's feature map: feature 0 covers no pixel (segments start at 1), so switching it off changes nothing
+    f = L.perturbation_facts(image, segments + 1, "lime", np.array([[1] * 4, [0, 1, 1, 1]]))
+    assert f["perturbation_off_superpixels"] == 0 and f["perturbation_samples"].tolist() == [1]
+
+
+def test_lime_overlay_channels_read_lime_s_own_overlay():
+    from lime.lime_image import ImageExplanation
+
+    image = np.full((4, 6, 3), 0.25)
+    image[:, 4:] = 1.0  # a third, unexplained superpixel holds the image maximum
+    segments = np.zeros((4, 6), int)
+    segments[:, 2:4] = 1
+    segments[:, 4:] = 2
+    exp = ImageExplanation(image, segments)
+    exp.local_exp = {0: [(0, 1.0), (1, -1.0)]}
+    overlay, mask = exp.get_image_and_mask(0, positive_only=False, hide_rest=False, num_features=2, min_weight=0.0)
+    ch = L.overlay_channels(image, overlay, mask)
+    assert ch["positive"].tolist() == [0, 1, 0] and ch["negative"].tolist() == [1, 0, 0]
+    _, only_pos = exp.get_image_and_mask(0, positive_only=True, hide_rest=False, num_features=2, min_weight=0.0)
+    assert np.isnan(L.overlay_channels(image, overlay, only_pos)["negative"]).all()
 
 
 def test_zero_noise_smoothgrad_is_saliency(trained):

@@ -37,7 +37,9 @@ ANNOTATIONS = {"images": {
 @pytest.fixture
 def ctx(tmp_path):
     return {"results": tmp_path, "asset_set": "hw9", "source": "hw9", "observed": list(IMAGES),
-            "hw9_images": list(IMAGES), "annotations": ANNOTATIONS, "thresholds": dict(THRESHOLDS), "qa_items": 3}
+            "hw9_images": list(IMAGES), "annotations": ANNOTATIONS, "thresholds": dict(THRESHOLDS), "qa_items": 3,
+            "methods": ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"],
+            "bert_roles": ["embedding", "qa", "mlm"], "probe_role": "mlm"}
 
 
 def put(ctx, rel, **arrays):
@@ -60,6 +62,39 @@ ctx_for_regions = {"annotations": ANNOTATIONS}
 def test_the_bank_is_the_thirty_questions():
     assert sorted(BANK) == list(range(1, 31))
     assert all(q["evaluator"] in ev.EVALUATORS for q in BANK.values())
+
+
+def test_every_evaluator_of_the_bank_is_registered_by_its_decorator():
+    bank = yaml.safe_load((ROOT / "config/quiz.yaml").read_text(encoding="utf-8"))["questions"]
+    named = {q["evaluator"] for q in bank}
+    assert named <= set(ev.EVALUATORS), named - set(ev.EVALUATORS)
+    for name, e in ev.EVALUATORS.items():  # registered under the function's own name, from a topic module
+        assert e.name == name == e.fn.__name__
+        assert e.fn.__module__.startswith("workflow_scripts.report.evaluators.")
+    assert set(ev.EVALUATORS) == named  # no evaluator without a question
+
+
+def test_the_registry_refuses_a_second_evaluator_of_the_same_name():
+    with pytest.raises(ValueError, match="registered twice"):
+        ev.evaluator(ev.EVALUATORS["module_type"].fn)
+
+
+def test_answer_round_trips_to_the_answers_json_keys():
+    from dataclasses import fields
+
+    from workflow_scripts.report.quiz import answer_fields
+
+    assert [f.name for f in fields(ev.Answer)] == ["choice", "numbers", "figure", "margin", "why", "caveat"]
+    a = ev.Answer(choice=["x"], numbers={"n": 1.5}, figure="figures/cnn/lime.png", margin=0.25, why="because")
+    plain, with_caveat = ev.EVALUATORS["module_type"], ev.EVALUATORS["pair_trend"]
+    entry = json.loads(json.dumps(answer_fields(plain, a)))
+    assert entry == {"choice": ["x"], "numbers": {"n": 1.5}, "figure": "figures/cnn/lime.png", "margin": 0.25,
+                     "why": "because"}
+    assert ev.Answer(**entry) == a
+    # evaluators that can name a substitute model always have the key (null when the model is the homework's)
+    assert json.loads(json.dumps(answer_fields(with_caveat, a)))["caveat"] is None
+    with pytest.raises(TypeError, match="caveat=True"):
+        answer_fields(plain, ev.Answer(choice=["x"], why="w", caveat="substitute"))
 
 
 def test_bank_errors_name_the_file(tmp_path):
@@ -113,11 +148,31 @@ def test_lime_object_signs_and_region_composition(ctx):
     assert answer(ctx, BANK[4])["choice"] == ["partly"]
 
 
-def test_lime_colours_come_from_lime_itself(ctx):
-    ctx["observed"] = []
+def _lime_channels(ctx, stem, positive, negative, source="overlay"):
+    put(ctx, f"attributions/lime/{stem}.npz", overlay_positive_channels=np.array(positive, float),
+        overlay_negative_channels=np.array(negative, float), overlay_channels_from=np.asarray(source))
+
+
+def test_lime_colours_are_read_from_the_overlays(ctx):
+    ctx["observed"] = ["0_0", "1_1"]
+    nan = [np.nan] * 3
+    _lime_channels(ctx, "0_0", [0.02, 1.0, 0.1], nan)  # no negative superpixels in this overlay
+    _lime_channels(ctx, "1_1", [0.0, 1.0, 0.0], [1.0, 0.0, 0.3])
     a = answer(ctx, BANK[2])
-    assert sorted(a["choice"]) == ["green_positive", "red_negative"]
-    assert a["numbers"]["positive superpixel RGB"][1] == max(a["numbers"]["positive superpixel RGB"])
+    assert sorted(a["choice"]) == ["green_positive", "red_negative"] and a["status"] == "answered"
+    assert a["numbers"]["0_0: share of positive pixels at the image maximum, R/G/B (overlay)"] == [0.02, 1.0, 0.1]
+    assert a["numbers"]["1_1: share of negative pixels at the image maximum, R/G/B (overlay)"] == [1.0, 0.0, 0.3]
+
+
+def test_lime_colours_refused_without_a_sign_or_a_channel(ctx):
+    ctx["observed"] = ["0_0"]
+    _lime_channels(ctx, "0_0", [0.02, 1.0, 0.1], [np.nan] * 3)
+    a = answer(ctx, BANK[2])
+    assert a["status"] == "not answerable" and "negative superpixels" in a["reason"]
+    _lime_channels(ctx, "0_0", [0.5, 0.9, 0.1], [1.0, 0.0, 0.0])  # no channel at the maximum everywhere
+    ctx.pop("_cache")
+    a = answer(ctx, BANK[2])
+    assert a["status"] == "not answerable" and "every positive pixel" in a["reason"]
 
 
 def test_image_questions_are_refused_on_the_offline_set(ctx):
@@ -202,9 +257,16 @@ def test_ig_steps_and_path(ctx):
     put(ctx, "evidence/ig_steps/0_0.npz", steps=np.array([10, 100]), maps=np.stack([m, 1 - m]))
     ctx.pop("_cache")
     assert answer(ctx, BANK[18])["choice"] == ["swapped"]
-    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}))
+    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}),
+        path_factors=np.arange(10) / 10, path_off_line=3e-8)
     a = answer(ctx, BANK[19])
     assert a["choice"] == ["path_images"] and a["numbers"]["interpolation factors"][:2] == [0.0, 0.1]
+    assert a["numbers"]["images generated"] == 10
+    # a path whose images leave the line is not the straight path: refused
+    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}),
+        path_factors=np.arange(10) / 10, path_off_line=0.2)
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[19])["status"] == "not answerable"
 
 
 def test_module_type_is_read_from_the_model(ctx):
@@ -264,16 +326,21 @@ def test_hidden_state_questions(ctx):
     assert answer(ctx, BANK[25])["status"] == "answered"
 
 
-def _similarity(ctx, series=None, layer0=None):
+def _similarity(ctx, series=None, layer0=None, merged=False):
+    """bert/similarity.{npz,json} as similarity.analyse writes them, from random vectors (the same
+    vectors for both characters when `merged`: one token for the whole word)."""
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(2, 10, 13, 16))
-    from workflow_scripts.bert.similarity import pair_stack
+    if merged:
+        vectors[0] = vectors[1]
+    from workflow_scripts.bert.similarity import pair_stack, word_vectors
 
     arrays = {"sentences": np.array([f"s{i}" for i in range(10)]), "characters": np.array(["蘋", "果"])}
     for k in (0, 1):
         st = pair_stack(vectors[k])
         arrays[f"vectors_{k}"] = vectors[k]
         arrays.update({f"{m}_{k}": v for m, v in st.items()})
+    arrays.update({f"{m}_word": v for m, v in pair_stack(word_vectors(list(vectors))).items()})
     if series is not None:
         arrays["cosine_1"][1:12, 7, 6] = series
     put(ctx, "bert/similarity.npz", **arrays)
@@ -281,7 +348,8 @@ def _similarity(ctx, series=None, layer0=None):
     put(ctx, "bert/similarity.json", obj={"characters": {
         "蘋": {"key": 0, "layer0": {}},
         "果": {"key": 1, "layer0": layer0 or {"position_shift_3": {"euclidean": 2.0}, "longer_sentence": zero,
-                                              "other_context": zero, "more_occurrences": zero}}}})
+                                              "other_context": zero, "more_occurrences": zero}}},
+        "word": {"text": "蘋果", "merged": merged}})
     _bert_role(ctx, "embedding", "bert-base-chinese")
     return vectors
 
@@ -314,10 +382,7 @@ def test_slide_match_with_one_token_for_both_characters(ctx):
     """When 蘋 and 果 select the same (merged) token, only the metric can be decided."""
     from workflow_scripts.bert.similarity import cosine_similarity
 
-    vectors = _similarity(ctx)
-    z = dict(np.load(ctx["results"] / "bert/similarity.npz"))
-    z["vectors_0"] = z["vectors_1"]
-    np.savez(ctx["results"] / "bert/similarity.npz", **z)
+    vectors = _similarity(ctx, merged=True)
     ref = cosine_similarity(vectors[1][:, 12], vectors[1][:, 12])
     ctx["annotations"] = {"slide_similarity": {"values": ref.tolist()}}
     a = answer(ctx, BANK[28])
@@ -333,9 +398,12 @@ def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
 def test_mechanism_questions_read_the_artifacts(ctx):
     ctx["observed"] = ["0_0"]
     segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
-    put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)))
+    facts = {"perturbation_samples": np.array([1, 2]), "perturbation_on_unchanged": True,
+             "perturbation_off_mean_colour": True, "perturbation_off_superpixels": 15}
+    put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)), **facts)
     a = answer(ctx, BANK[3])
     assert a["choice"] == ["superpixels_off"] and a["numbers"]["superpixels in image 0_0"] == 16
+    assert a["numbers"]["switched-on superpixels unchanged"] is True
     _observed(ctx, "0_0")
     put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "loss"}),
         map=np.random.default_rng(0).random((128, 128)))
@@ -350,6 +418,14 @@ def test_mechanism_questions_read_the_artifacts(ctx):
 
 def test_mechanism_questions_refuse_other_variants(ctx):
     ctx["observed"] = ["0_0"]
+    segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
+    for broken in ({"perturbation_on_unchanged": False}, {"perturbation_off_mean_colour": False},
+                   {"perturbation_off_superpixels": 0}):
+        facts = {"perturbation_samples": np.array([1, 2]), "perturbation_on_unchanged": True,
+                 "perturbation_off_mean_colour": True, "perturbation_off_superpixels": 15, **broken}
+        put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)), **facts)
+        ctx.pop("_cache", None)
+        assert answer(ctx, BANK[3])["status"] == "not answerable", broken
     _observed(ctx, "0_0")
     put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "logit"}),
         map=np.zeros((128, 128)))

@@ -3,7 +3,9 @@
 For every layer 0-12 the selected character's vector in each sentence, then both of the
 homework's metrics between every pair of sentences: Euclidean distance and cosine similarity.
 Sentences 0-4 use 蘋果 as the fruit, 5-9 as the company; the group averages per layer say how
-well context separates the two meanings. Layer 0 (embeddings) gets a controlled experiment.
+well context separates the two meanings. Layer 0 (embeddings) gets a controlled experiment. With
+two characters the word (the mean of their vectors) gets its matrices too (`<metric>_word`), for
+the report's comparison with the lecture slide.
 """
 from __future__ import annotations
 
@@ -58,6 +60,13 @@ def pair_stack(vectors: np.ndarray) -> dict:
             for m, fn in METRICS.items()}
 
 
+def word_vectors(by_char: list[np.ndarray]) -> np.ndarray:
+    """The word's vector in each sentence and layer: the mean of its characters' [n, layers, hidden]
+    vectors. When the tokenizer keeps the word as one piece, the characters select the same token
+    and all three are one vector (`merged` in the summary)."""
+    return np.mean(np.stack(by_char), axis=0)
+
+
 def group_means(mat: np.ndarray, groups=(FRUIT, COMPANY)) -> dict:
     """Mean over distinct pairs within each group and between the two groups, for one [n, n] matrix."""
     g1, g2 = (list(g) for g in groups)
@@ -110,8 +119,10 @@ def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]
     """(arrays, summary) for every selected character (e.g. {"蘋": [...], "果": [...]})."""
     arrays, summary = {}, {"characters": {}, "metrics": list(METRICS), "groups": {
         "fruit": list(FRUIT), "company": list(COMPANY)}}
+    by_char = []
     for key, (name, indices) in enumerate(index_lists.items()):
         vectors, picked = select_vectors(model, tokenizer, sentences, indices)
+        by_char.append(vectors)
         stack = pair_stack(vectors)
         arrays[f"vectors_{key}"] = vectors.astype(np.float32)
         for m, s in stack.items():
@@ -121,6 +132,10 @@ def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]
             "group_means": {m: [group_means(s[l]) for l in range(s.shape[0])] for m, s in stack.items()},
             "layer0": layer0_experiment(model, tokenizer, sentences[0], indices[0]),
         }
+    if len(by_char) == 2:  # the two characters of one word (蘋果): the word's own matrices too
+        for m, st in pair_stack(word_vectors(by_char)).items():
+            arrays[f"{m}_word"] = st
+        summary["word"] = {"text": "".join(index_lists), "merged": bool(np.array_equal(*by_char))}
     arrays["sentences"] = np.array(sentences)
     arrays["characters"] = np.array(list(index_lists))
     return arrays, summary

@@ -184,6 +184,11 @@ def filter_keys(layer, filt) -> tuple[str, str, str]:
     return f"activation_{layer}_{filt}", f"visualization_{layer}_{filt}", f"module_{layer}_{filt}"
 
 
+def filter_objective_key(layer, filt) -> str:
+    """Key of one (layer, filter) pair's optimisation curve (the activation sum per Adam step)."""
+    return f"objective_{layer}_{filt}"
+
+
 def package_files(package: str) -> list[str]:
     """Every source file of a workflow_scripts subpackage, e.g. 'report' (inputs of the rule that
     runs it, so that an edit reruns it)."""

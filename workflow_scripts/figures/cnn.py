@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 from workflow_scripts.core.homework import CLASS_NAMES  # noqa: E402
 from workflow_scripts.cnn.methods import registry  # noqa: E402
+from workflow_scripts.core.arrays import minmax  # noqa: E402
 from workflow_scripts.core.errors import UserError  # noqa: E402
 from workflow_scripts.core.paths import filter_keys  # noqa: E402
 from workflow_scripts.figures.save import save  # noqa: E402
@@ -100,12 +101,6 @@ def _title(obs: dict, art: dict) -> str:
     label, pred = int(art["label"]), int(art["prediction"])
     mark = "" if label == pred else " (wrong)"
     return f"{str(obs['name'])}\nlabel: {_class(label)}\npred: {_class(pred)}{mark}"
-
-
-def _minmax(a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
 def _as_rgb(a) -> np.ndarray:
@@ -213,7 +208,7 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
     _image_row(axes, pairs)
     for col, (obs, art) in enumerate(pairs):
         h, w = np.asarray(obs["image"]).shape[1:]
-        act = _minmax(art[act_key])
+        act = minmax(np.asarray(art[act_key], dtype=np.float64))
         # Activations are smaller than the image deeper in the network: stretch onto the
         # image's pixel grid so that the mask outline lines up.
         axes[1, col].imshow(act, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="nearest")
@@ -222,7 +217,8 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
         axes[1, col].set_ylim(h - 0.5, -0.5)
         axes[1, col].set_xlabel(f"{art[act_key].shape[0]}x{art[act_key].shape[1]}", fontsize=8)
         vis = np.asarray(art[vis_key])
-        axes[2, col].imshow(_minmax(vis.transpose(1, 2, 0) if vis.ndim == 3 and vis.shape[0] == 3 else vis))
+        vis = vis.transpose(1, 2, 0) if vis.ndim == 3 and vis.shape[0] == 3 else vis
+        axes[2, col].imshow(minmax(np.asarray(vis, dtype=np.float64)))
     _row_label(axes[0, 0], "image")
     _row_label(axes[1, 0], "activation (normalised)")
     _row_label(axes[2, 0], "visualisation (normalised)")

