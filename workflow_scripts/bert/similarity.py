@@ -7,6 +7,7 @@ well context separates the two meanings. Layer 0 (embeddings) gets a controlled 
 two characters the word (the mean of their vectors) gets its matrices too (`<metric>_word`), for
 the report's comparison with the lecture slide.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,11 @@ def hidden_states(model, tokenizer, text: str) -> tuple[np.ndarray, object]:
 
     enc = tokenizer(text, return_tensors="pt")
     with torch.no_grad():
-        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], output_hidden_states=True)
+        out = model(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            output_hidden_states=True,
+        )
     return np.stack([h[0].double().numpy() for h in out.hidden_states]), enc.encodings[0]
 
 
@@ -49,15 +54,25 @@ def select_vectors(model, tokenizer, sentences, indices) -> tuple[np.ndarray, li
         t = char_token(enc, ci, text)
         a, b = enc.offsets[t]
         vecs.append(states[:, t])
-        picked.append({"char": text[ci], "char_index": ci, "token_index": t, "token": enc.tokens[t],
-                       "token_text": text[a:b], "merged": (b - a) > 1})
+        picked.append(
+            {
+                "char": text[ci],
+                "char_index": ci,
+                "token_index": t,
+                "token": enc.tokens[t],
+                "token_text": text[a:b],
+                "merged": (b - a) > 1,
+            }
+        )
     return np.stack(vecs), picked
 
 
 def pair_stack(vectors: np.ndarray) -> dict:
     """{metric: [layers, n, n]} from [n, layers, hidden]."""
-    return {m: np.stack([fn(vectors[:, l], vectors[:, l]) for l in range(vectors.shape[1])])
-            for m, fn in METRICS.items()}
+    return {
+        m: np.stack([fn(vectors[:, l], vectors[:, l]) for l in range(vectors.shape[1])])
+        for m, fn in METRICS.items()
+    }
 
 
 def word_vectors(by_char: list[np.ndarray]) -> np.ndarray:
@@ -74,8 +89,11 @@ def group_means(mat: np.ndarray, groups=(FRUIT, COMPANY)) -> dict:
     def within(g):
         return float(np.mean([mat[i, j] for i in g for j in g if i < j]))
 
-    return {"within_fruit": within(g1), "within_company": within(g2),
-            "between": float(np.mean([mat[i, j] for i in g1 for j in g2]))}
+    return {
+        "within_fruit": within(g1),
+        "within_company": within(g2),
+        "between": float(np.mean([mat[i, j] for i in g1 for j in g2])),
+    }
 
 
 def _layer0(model, ids: list[int]) -> np.ndarray:
@@ -96,10 +114,14 @@ def layer0_experiment(model, tokenizer, sentence: str, char_index: int, filler: 
     t = char_token(enc, char_index, sentence)
     ids = list(enc.ids)
     special = np.array(enc.special_tokens_mask, bool)
-    fill = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(filler))[:1] or [tokenizer.unk_token_id]
+    fill = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(filler))[:1] or [
+        tokenizer.unk_token_id
+    ]
     body_end = len(ids) - 1 if special[-1] else len(ids)  # insert before a closing special token
     variants = {
-        "position_shift_3": (ids[:1] + fill * 3 + ids[1:], t + 3) if special[0] else (fill * 3 + ids, t + 3),
+        "position_shift_3": (ids[:1] + fill * 3 + ids[1:], t + 3)
+        if special[0]
+        else (fill * 3 + ids, t + 3),
         "longer_sentence": (ids[:body_end] + fill * 3 + ids[body_end:], t),
         "other_context": ([i if (k == t or special[k]) else fill[0] for k, i in enumerate(ids)], t),
         "more_occurrences": (ids[:body_end] + [ids[t]] * 3 + ids[body_end:], t),
@@ -109,16 +131,25 @@ def layer0_experiment(model, tokenizer, sentence: str, char_index: int, filler: 
     for name, (new_ids, pos) in variants.items():
         v = _layer0(model, new_ids)[pos]
         assert new_ids[pos] == ids[t]
-        out[name] = {"tokens": tokenizer.convert_ids_to_tokens(new_ids), "token_index": pos,
-                     "euclidean": float(np.linalg.norm(v - base)),
-                     "cosine": float(cosine_similarity(v[None], base[None])[0, 0])}
+        out[name] = {
+            "tokens": tokenizer.convert_ids_to_tokens(new_ids),
+            "token_index": pos,
+            "euclidean": float(np.linalg.norm(v - base)),
+            "cosine": float(cosine_similarity(v[None], base[None])[0, 0]),
+        }
     return out
 
 
 def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]:
     """(arrays, summary) for every selected character (e.g. {"蘋": [...], "果": [...]})."""
-    arrays, summary = {}, {"characters": {}, "metrics": list(METRICS), "groups": {
-        "fruit": list(FRUIT), "company": list(COMPANY)}}
+    arrays, summary = (
+        {},
+        {
+            "characters": {},
+            "metrics": list(METRICS),
+            "groups": {"fruit": list(FRUIT), "company": list(COMPANY)},
+        },
+    )
     by_char = []
     for key, (name, indices) in enumerate(index_lists.items()):
         vectors, picked = select_vectors(model, tokenizer, sentences, indices)
@@ -128,8 +159,12 @@ def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]
         for m, s in stack.items():
             arrays[f"{m}_{key}"] = s
         summary["characters"][name] = {
-            "key": key, "indices": list(indices), "picked": picked,
-            "group_means": {m: [group_means(s[l]) for l in range(s.shape[0])] for m, s in stack.items()},
+            "key": key,
+            "indices": list(indices),
+            "picked": picked,
+            "group_means": {
+                m: [group_means(s[l]) for l in range(s.shape[0])] for m, s in stack.items()
+            },
             "layer0": layer0_experiment(model, tokenizer, sentences[0], indices[0]),
         }
     if len(by_char) == 2:  # the two characters of one word (蘋果): the word's own matrices too

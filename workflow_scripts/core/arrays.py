@@ -1,4 +1,5 @@
 """Array helpers shared by the method, figure and report layers (numpy only)."""
+
 from __future__ import annotations
 
 import numpy as np

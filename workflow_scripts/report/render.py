@@ -1,4 +1,5 @@
 """answers.json -> quiz.md (figures linked) and quiz.html (one self-contained file, figures embedded)."""
+
 from __future__ import annotations
 
 import base64
@@ -8,8 +9,11 @@ from pathlib import Path
 
 from workflow_scripts.core.io import atomic_path
 
-STATUS_MARK = {"answered": "answered", "answered with a substitute": "answered with a substitute model",
-               "not answerable": "not answerable with this asset set"}
+STATUS_MARK = {
+    "answered": "answered",
+    "answered with a substitute": "answered with a substitute model",
+    "not answerable": "not answerable with this asset set",
+}
 
 
 def fmt(v) -> str:
@@ -24,16 +28,30 @@ def fmt(v) -> str:
 
 def _header_rows(h: dict) -> list[tuple[str, str]]:
     return [
-        ("asset set", f"{h['asset_set']} (source: {h['source']}); observed images: {', '.join(h['observed'])}"),
-        ("CNN", f"homework Classifier, width {h['model']['width']}, {h['model']['parameters']:,} parameters"),
+        (
+            "asset set",
+            f"{h['asset_set']} (source: {h['source']}); observed images: {', '.join(h['observed'])}",
+        ),
+        (
+            "CNN",
+            f"homework Classifier, width {h['model']['width']}, {h['model']['parameters']:,} parameters",
+        ),
         ("checkpoint sha256", h["checkpoint_sha256"]),
         ("config hash", h["config_hash"]),
         ("seeds", fmt(h["seeds"])),
-        ("BERT models", "; ".join(f"{r}: {d['name']}" + (f" @ {d['commit'][:12]}" if d.get("commit") else "")
-                                  for r, d in h["bert_models"].items())),
+        (
+            "BERT models",
+            "; ".join(
+                f"{r}: {d['name']}" + (f" @ {d['commit'][:12]}" if d.get("commit") else "")
+                for r, d in h["bert_models"].items()
+            ),
+        ),
         ("device", ", ".join(h["device"])),
         ("versions", fmt(h["versions"])),
-        ("wall time per rule (s)", fmt(h["wall_seconds"]) + f"; total {sum(h['wall_seconds'].values()):.0f} s"),
+        (
+            "wall time per rule (s)",
+            fmt(h["wall_seconds"]) + f"; total {sum(h['wall_seconds'].values()):.0f} s",
+        ),
     ]
 
 
@@ -55,7 +73,10 @@ def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None 
     counts = {s: sum(a["status"] == s for a in answers) for s in STATUS_MARK}
     out += [", ".join(f"{n} {STATUS_MARK[s]}" for s, n in counts.items()), ""]
     out += ["| # | topic | answer | status |", "|---|---|---|---|"]
-    out += [f"| [{a['id']}](#q{a['id']}) | {a['topic']} | {_summary(a)} | {a['status']} |" for a in answers] + [""]
+    out += [
+        f"| [{a['id']}](#q{a['id']}) | {a['topic']} | {_summary(a)} | {a['status']} |"
+        for a in answers
+    ] + [""]
     for a in answers:
         out += [f"## Q{a['id']}. {a['question']}", f'<a id="q{a["id"]}"></a>', ""]
         out += ["Options: " + "; ".join(text for _, text in a["options"]), ""]
@@ -69,12 +90,21 @@ def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None 
                 out += [f"  \n*Caveat:* {a['caveat']}"]
             out += [""]
         if a.get("numbers"):
-            out += ["| evidence | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in a["numbers"].items()] + [""]
+            out += (
+                ["| evidence | value |", "|---|---|"]
+                + [f"| {k} | {fmt(v)} |" for k, v in a["numbers"].items()]
+                + [""]
+            )
         if a.get("figure"):
             out += [f"![Q{a['id']}]({figure_prefix}{a['figure']})", ""]
     if method_figures:
-        out += ["## Every method's figure", "", "Each registered CNN method on the observed images "
-                "(beyond the quiz: methods the homework does not ask about appear here too).", ""]
+        out += [
+            "## Every method's figure",
+            "",
+            "Each registered CNN method on the observed images "
+            "(beyond the quiz: methods the homework does not ask about appear here too).",
+            "",
+        ]
         out += [f"![{m}: {f}]({figure_prefix}{f})" for m, f in _gallery(method_figures)] + [""]
     return "\n".join(out) + "\n"
 
@@ -97,49 +127,81 @@ def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
     e = html.escape
     h, answers = doc["header"], doc["answers"]
     cls = {"answered": "ok", "answered with a substitute": "sub", "not answerable": "na"}
-    out = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-           "<title>HW9 quiz: answers from computed evidence</title>", f"<style>{CSS}</style></head><body>",
-           "<h1>HW9 quiz: answers from computed evidence</h1><table>"]
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        "<title>HW9 quiz: answers from computed evidence</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>HW9 quiz: answers from computed evidence</h1><table>",
+    ]
     out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _header_rows(h)] + ["</table>"]
     out += ["<table><tr><th>#</th><th>topic</th><th>answer</th><th>status</th></tr>"]
-    out += [f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td><td>{e(_summary(a))}</td>'
-            f'<td class="{cls[a["status"]]}">{e(a["status"])}</td></tr>' for a in answers] + ["</table>"]
+    out += [
+        f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td><td>{e(_summary(a))}</td>'
+        f'<td class="{cls[a["status"]]}">{e(a["status"])}</td></tr>'
+        for a in answers
+    ] + ["</table>"]
     images: dict[str, str] = {}
     shown: dict[str, int] = {}
     for a in answers:
-        out += [f'<section id="q{a["id"]}"><h2>Q{a["id"]}. {e(a["question"])}</h2>',
-                "<p>Options: " + "; ".join(e(text) for _, text in a["options"]) + "</p>"]
+        out += [
+            f'<section id="q{a["id"]}"><h2>Q{a["id"]}. {e(a["question"])}</h2>',
+            "<p>Options: " + "; ".join(e(text) for _, text in a["options"]) + "</p>",
+        ]
         if a["status"] == "not answerable":
-            out += [f'<p class="na"><b>Not answerable with this asset set:</b> {e(a["reason"])}</p>']
+            out += [
+                f'<p class="na"><b>Not answerable with this asset set:</b> {e(a["reason"])}</p>'
+            ]
         else:
-            out += [f'<p class="{cls[a["status"]]}"><b>Answer:</b> {e(" + ".join(a["answer"]))}</p>',
-                    f"<p><i>Why:</i> {e(a['why'])}"
-                    + (f"<br><i>Margin:</i> {e(fmt(a['margin']))}" if a.get("margin") is not None else "")
-                    + (f"<br><i>Caveat:</i> {e(a['caveat'])}" if a.get("caveat") else "") + "</p>"]
+            out += [
+                f'<p class="{cls[a["status"]]}"><b>Answer:</b> {e(" + ".join(a["answer"]))}</p>',
+                f"<p><i>Why:</i> {e(a['why'])}"
+                + (
+                    f"<br><i>Margin:</i> {e(fmt(a['margin']))}"
+                    if a.get("margin") is not None
+                    else ""
+                )
+                + (f"<br><i>Caveat:</i> {e(a['caveat'])}" if a.get("caveat") else "")
+                + "</p>",
+            ]
         if a.get("numbers"):
             out += ["<table><tr><th>evidence</th><th>value</th></tr>"]
-            out += [f"<tr><td>{e(k)}</td><td>{e(fmt(v))}</td></tr>" for k, v in a["numbers"].items()] + ["</table>"]
+            out += [
+                f"<tr><td>{e(k)}</td><td>{e(fmt(v))}</td></tr>" for k, v in a["numbers"].items()
+            ] + ["</table>"]
         if a.get("figure") and (results / a["figure"]).exists():
             first = shown.setdefault(a["figure"], a["id"])
             if first == a["id"]:  # each figure is embedded once; later questions link to it
-                out += [f'<img alt="figure for Q{a["id"]}" id="fig-q{a["id"]}" src="{_img(results, a["figure"], images)}">']
+                out += [
+                    f'<img alt="figure for Q{a["id"]}" id="fig-q{a["id"]}" src="{_img(results, a["figure"], images)}">'
+                ]
             else:
-                out += [f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, shown under Q{first}</a></p>']
+                out += [
+                    f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, shown under Q{first}</a></p>'
+                ]
         out += ["</section>"]
     if method_figures:
-        out += ['<section id="methods"><h2>Every method\'s figure</h2><p>Each registered CNN method on the '
-                "observed images (beyond the quiz: methods the homework does not ask about appear here too).</p>"]
+        out += [
+            '<section id="methods"><h2>Every method\'s figure</h2><p>Each registered CNN method on the '
+            "observed images (beyond the quiz: methods the homework does not ask about appear here too).</p>"
+        ]
         for m, f in _gallery(method_figures):
             if f in shown:
-                out += [f'<p>{e(m)}: <a href="#fig-q{shown[f]}">{e(f)}, shown under Q{shown[f]}</a></p>']
+                out += [
+                    f'<p>{e(m)}: <a href="#fig-q{shown[f]}">{e(f)}, shown under Q{shown[f]}</a></p>'
+                ]
             else:
-                out += [f"<h3>{e(m)}</h3>", f'<img alt="{e(m)}: {e(f)}" src="{_img(results, f, images)}">']
+                out += [
+                    f"<h3>{e(m)}</h3>",
+                    f'<img alt="{e(m)}: {e(f)}" src="{_img(results, f, images)}">',
+                ]
         out += ["</section>"]
     out += ["</body></html>"]
     return "\n".join(out) + "\n"
 
 
-def write_reports(answers_json, results, out_md, out_html, method_figures: dict | None = None) -> None:
+def write_reports(
+    answers_json, results, out_md, out_html, method_figures: dict | None = None
+) -> None:
     """quiz.md and quiz.html; `method_figures` ({method: [results-relative figures]}) adds a section
     showing every registered CNN method's figure."""
     doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
@@ -149,7 +211,9 @@ def write_reports(answers_json, results, out_md, out_html, method_figures: dict 
     if missing:
         from workflow_scripts.core.errors import UserError
 
-        raise UserError(f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline")
+        raise UserError(
+            f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline"
+        )
     with atomic_path(out_md) as tmp:
         tmp.write_text(markdown(doc, method_figures=method_figures), encoding="utf-8")
     with atomic_path(out_html) as tmp:

@@ -1,19 +1,31 @@
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 from workflow_scripts.core.io import write_json
+from workflow_scripts.core.step import run
 from workflow_scripts.report.quiz import answer_all, header, load_bank
 from workflow_scripts.report.regions import load_annotations
-from workflow_scripts.core.step import run
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
     p = smk.params
     annotations = load_annotations(smk.input.annotations) if smk.input.get("annotations") else None
-    ctx = {"results": p.results, "asset_set": p.asset_set, "source": p.source, "observed": list(p.observed),
-           "hw9_images": list(p.hw9_images), "annotations": annotations, "thresholds": dict(p.thresholds),
-           "qa_items": p.qa_items, "methods": list(p.methods), "bert_roles": list(p.bert_roles),
-           "probe_role": p.probe_role}
+    ctx = {
+        "results": p.results,
+        "asset_set": p.asset_set,
+        "source": p.source,
+        "observed": list(p.observed),
+        "hw9_images": list(p.hw9_images),
+        "annotations": annotations,
+        "thresholds": dict(p.thresholds),
+        "qa_items": p.qa_items,
+        "methods": list(p.methods),
+        "bert_roles": list(p.bert_roles),
+        "probe_role": p.probe_role,
+    }
     answers = answer_all(ctx, load_bank(smk.input.quiz))
-    write_json(smk.output.json, {"header": header(ctx, p.config_hash, dict(p.seeds)), "answers": answers})
+    write_json(
+        smk.output.json, {"header": header(ctx, p.config_hash, dict(p.seeds)), "answers": answers}
+    )
 
 
 run(snakemake, main)  # noqa: F821

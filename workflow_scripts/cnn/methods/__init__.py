@@ -18,6 +18,7 @@ without importing the module (`ast`), so building the DAG never imports torch; `
 Adding a method is adding a module here, its config block, its schema entry and its test: rules,
 figures, report and the parametrised tests read this registry.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,7 +39,11 @@ def _declared(path: Path) -> dict | None:
     """The module-level literal assignments of METADATA in a method module (None: not a method)."""
     found = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name = node.targets[0].id
             if name in METADATA:
                 found[name] = ast.literal_eval(node.value)
@@ -46,8 +51,10 @@ def _declared(path: Path) -> dict | None:
         return None
     missing = [k for k in METADATA if k not in found]
     if missing or found["PREPARE"] not in PREPARATIONS or found["NAME"] != path.stem:
-        raise ValueError(f"{path}: a method module declares {', '.join(METADATA)} as literals, NAME equal to "
-                         f"the file name and PREPARE one of {PREPARATIONS} (missing: {missing})")
+        raise ValueError(
+            f"{path}: a method module declares {', '.join(METADATA)} as literals, NAME equal to "
+            f"the file name and PREPARE one of {PREPARATIONS} (missing: {missing})"
+        )
     found["VARIANT_KEYS"] = tuple(found["VARIANT_KEYS"])
     return found
 

@@ -8,6 +8,7 @@ delta sum(attr) - (f(x) - f(baseline)) is returned (0 up to the quadrature error
 Either way the path actually used is measured (path_geometry): each image's interpolation factor
 and its largest distance from the baseline-to-image line.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,11 +22,17 @@ NAME = "integrated_gradients"
 ORDER = 5
 PREPARE = "gradients"
 VARIANT_KEYS = ("variant",)
-FIGURE = {"title": "Integrated Gradients",
-          "facts": [{"key": "completeness_delta", "abs": True, "text": "max |completeness delta| {hi:.3g}"}],
-          "rows": [{"show": "image", "label": "image"},
-                   {"show": "rgb", "key": "rgb", "label": "IG (homework RGB)"},
-                   {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"}]}
+FIGURE = {
+    "title": "Integrated Gradients",
+    "facts": [
+        {"key": "completeness_delta", "abs": True, "text": "max |completeness delta| {hi:.3g}"}
+    ],
+    "rows": [
+        {"show": "image", "label": "image"},
+        {"show": "rgb", "key": "rgb", "label": "IG (homework RGB)"},
+        {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"},
+    ],
+}
 
 
 def path_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +54,9 @@ def path_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
 
 def linear_path(x: torch.Tensor, baseline: torch.Tensor, alphas) -> torch.Tensor:
     """The images baseline + alpha * (x - baseline) for each alpha (the homework's path generator)."""
-    a = torch.as_tensor(np.asarray(alphas), dtype=x.dtype, device=x.device).view(-1, *([1] * x.dim()))
+    a = torch.as_tensor(np.asarray(alphas), dtype=x.dtype, device=x.device).view(
+        -1, *([1] * x.dim())
+    )
     return baseline + a * (x - baseline)
 
 
@@ -56,7 +65,9 @@ def homework_path(x: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.stack([x * k / steps for k in range(steps)])
 
 
-def path_geometry(path: torch.Tensor, x: torch.Tensor, baseline: torch.Tensor) -> tuple[np.ndarray, float]:
+def path_geometry(
+    path: torch.Tensor, x: torch.Tensor, baseline: torch.Tensor
+) -> tuple[np.ndarray, float]:
     """Where a path's images lie relative to the straight line from `baseline` to `x`: each image's
     interpolation factor (its projection on the line: 0 the baseline, 1 the image) and the largest
     distance of any value from the line."""
@@ -68,9 +79,16 @@ def path_geometry(path: torch.Tensor, x: torch.Tensor, baseline: torch.Tensor) -
     return alphas.numpy(), off
 
 
-def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: int = 10,
-                         variant: str = "homework", rule: str = "riemann_left", baseline: float = 0.0,
-                         batch_size: int = 50) -> dict:
+def integrated_gradients(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    steps: int = 10,
+    variant: str = "homework",
+    rule: str = "riemann_left",
+    baseline: float = 0.0,
+    batch_size: int = 50,
+) -> dict:
     """Per image: the weighted path gradient of the target logit (homework) or true IG (variant 'ig')."""
     if variant == "homework":
         rule = "riemann_left"
@@ -86,32 +104,68 @@ def integrated_gradients(model, x: torch.Tensor, target: torch.Tensor, steps: in
         w = torch.as_tensor(weights, dtype=xi.dtype, device=xi.device).view(-1, 1, 1, 1)
         total = torch.zeros_like(xi)
         for s in range(0, steps, batch_size):
-            p = path[s:s + batch_size].detach().requires_grad_(True)
+            p = path[s : s + batch_size].detach().requires_grad_(True)
             logit = model(p)[:, int(target[i])]
             (g,) = torch.autograd.grad(logit.sum(), p)
-            total += (g * w[s:s + batch_size]).sum(0)
+            total += (g * w[s : s + batch_size]).sum(0)
         with torch.no_grad():
             ends = model(torch.stack([xi, base]))[:, int(target[i])]
         attr = total if variant == "homework" else total * (xi - base)
         if variant not in ("homework", "ig"):
-            raise ValueError(f"integrated_gradients variant must be 'homework' or 'ig', not {variant!r}")
+            raise ValueError(
+                f"integrated_gradients variant must be 'homework' or 'ig', not {variant!r}"
+            )
         out.append(attr.cpu().numpy())
         f_x.append(float(ends[0]))
         f_b.append(float(ends[1]))
         deltas.append(float(attr.sum()) - (f_x[-1] - f_b[-1]))
     a = np.stack(out)
-    return {"attribution": a, "map_raw": np.abs(a).max(axis=1), "completeness_delta": np.asarray(deltas),
-            "f_x": np.asarray(f_x), "f_baseline": np.asarray(f_b), "alphas": alphas, "weights": weights,
-            "path_factors": np.stack(factors), "path_off_line": np.asarray(off_line)}
+    return {
+        "attribution": a,
+        "map_raw": np.abs(a).max(axis=1),
+        "completeness_delta": np.asarray(deltas),
+        "f_x": np.asarray(f_x),
+        "f_baseline": np.asarray(f_b),
+        "alphas": alphas,
+        "weights": weights,
+        "path_factors": np.stack(factors),
+        "path_off_line": np.asarray(off_line),
+    }
 
 
-def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, variant: str, steps: int,
-            rule: str, baseline: float, batch_size: int) -> dict:
+def explain(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    image: str,
+    device,
+    variant: str,
+    steps: int,
+    rule: str,
+    baseline: float,
+    batch_size: int,
+) -> dict:
     """The artifact arrays of one image."""
-    out = integrated_gradients(model, x, target, steps=steps, variant=variant, rule=rule, baseline=baseline,
-                               batch_size=batch_size)
+    out = integrated_gradients(
+        model,
+        x,
+        target,
+        steps=steps,
+        variant=variant,
+        rule=rule,
+        baseline=baseline,
+        batch_size=batch_size,
+    )
     att = out["attribution"][0]
-    return {"attribution": att, "map_raw": out["map_raw"][0], "completeness_delta": float(out["completeness_delta"][0]),
-            "f_x": float(out["f_x"][0]), "f_baseline": float(out["f_baseline"][0]), "alphas": out["alphas"],
-            "rgb": normalize(att).transpose(1, 2, 0), "path_factors": out["path_factors"][0],
-            "path_off_line": float(out["path_off_line"][0])}
+    return {
+        "attribution": att,
+        "map_raw": out["map_raw"][0],
+        "completeness_delta": float(out["completeness_delta"][0]),
+        "f_x": float(out["f_x"][0]),
+        "f_baseline": float(out["f_baseline"][0]),
+        "alphas": out["alphas"],
+        "rgb": normalize(att).transpose(1, 2, 0),
+        "path_factors": out["path_factors"][0],
+        "path_off_line": float(out["path_off_line"][0]),
+    }

@@ -10,6 +10,7 @@ feature_map 'lime' (homework): lime 0.2.0.1 maps feature z to `segments == z`; w
 start_label=1 feature 0 covers no pixels and the last superpixel is never switched off.
 feature_map 'segments' (variant): feature j is the j-th superpixel, so every superpixel is perturbed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,10 +30,17 @@ VARIANT_KEYS = ("feature_map", "output")
 FIGURE = {"title": "LIME", "rows": [{"show": "rgb", "key": "overlay", "titles": True}]}
 
 
-def segment(image: np.ndarray, n_segments: int = 200, compactness: float = 1, sigma: float = 1,
-            start_label: int = 1) -> np.ndarray:
+def segment(
+    image: np.ndarray,
+    n_segments: int = 200,
+    compactness: float = 1,
+    sigma: float = 1,
+    start_label: int = 1,
+) -> np.ndarray:
     """The homework's segmentation: SLIC superpixels."""
-    return slic(image, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=start_label)
+    return slic(
+        image, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=start_label
+    )
 
 
 def fudged_image(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -40,7 +48,11 @@ def fudged_image(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
     fudged = image.copy()
     for s in np.unique(segments):
         sel = segments == s
-        fudged[sel] = (np.mean(image[sel][:, 0]), np.mean(image[sel][:, 1]), np.mean(image[sel][:, 2]))
+        fudged[sel] = (
+            np.mean(image[sel][:, 0]),
+            np.mean(image[sel][:, 1]),
+            np.mean(image[sel][:, 2]),
+        )
     return fudged
 
 
@@ -62,9 +74,17 @@ def perturb(image, fudged, pix_feat, rows: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None], fudged[None], image[None])
 
 
-def lime_image(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int, num_samples: int = 1000,
-            batch_size: int = 1000, top_labels: int = 5, feature_map: str = "lime",
-            kernel_width: float = 0.25) -> tuple[ImageExplanation, dict]:
+def lime_image(
+    image: np.ndarray,
+    classifier_fn,
+    segments: np.ndarray,
+    seed: int,
+    num_samples: int = 1000,
+    batch_size: int = 1000,
+    top_labels: int = 5,
+    feature_map: str = "lime",
+    kernel_width: float = 0.25,
+) -> tuple[ImageExplanation, dict]:
     """LIME on one H x W x 3 float image; returns lime's ImageExplanation and the raw arrays.
 
     classifier_fn maps a B x H x W x 3 float array to B x K scores (logits or probabilities).
@@ -80,12 +100,18 @@ def lime_image(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int
     image32, fudged32 = image.astype(np.float32), fudged.astype(np.float32)
     preds = []
     for s in range(0, num_samples, batch_size):
-        preds.append(np.asarray(classifier_fn(perturb(image32, fudged32, pix_feat, data[s:s + batch_size]))))
+        preds.append(
+            np.asarray(
+                classifier_fn(perturb(image32, fudged32, pix_feat, data[s : s + batch_size]))
+            )
+        )
     labels = np.concatenate(preds)
-    distances = sklearn.metrics.pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+    distances = sklearn.metrics.pairwise_distances(
+        data, data[0].reshape(1, -1), metric="cosine"
+    ).ravel()
 
     def kernel(d):
-        return np.sqrt(np.exp(-(d ** 2) / kernel_width ** 2))
+        return np.sqrt(np.exp(-(d**2) / kernel_width**2))
 
     base = lime_base.LimeBase(kernel, False, random_state=random_state)
     # get_image_and_mask colours `segments == f`: give it the feature index map in the variant
@@ -94,9 +120,11 @@ def lime_image(image: np.ndarray, classifier_fn, segments: np.ndarray, seed: int
     exp.top_labels = list(top)[::-1]
     exp.scores, exp.local_preds = {}, {}  # per label (lime itself keeps only the last label's)
     for label in top:
-        (exp.intercept[label], exp.local_exp[label], exp.scores[label],
-         exp.local_preds[label]) = base.explain_instance_with_data(data, labels, distances, label, 100000,
-                                                                   feature_selection="auto")
+        (exp.intercept[label], exp.local_exp[label], exp.scores[label], exp.local_preds[label]) = (
+            base.explain_instance_with_data(
+                data, labels, distances, label, 100000, feature_selection="auto"
+            )
+        )
         exp.score, exp.local_pred = exp.scores[label], exp.local_preds[label]
     return exp, {"data": data, "scores": labels, "distances": distances, "n_features": n_features}
 
@@ -115,8 +143,9 @@ def feature_pixels(segments: np.ndarray, feature_map: str) -> np.ndarray:
     return np.where(pix < n, pix, -1)
 
 
-def perturbation_facts(image: np.ndarray, segments: np.ndarray, feature_map: str, data: np.ndarray,
-                       samples=(1, 2)) -> dict:
+def perturbation_facts(
+    image: np.ndarray, segments: np.ndarray, feature_map: str, data: np.ndarray, samples=(1, 2)
+) -> dict:
     """What the perturbation did to this image, measured on perturbed samples `samples` (rows of
     `data`, as the classifier got them; row 0 is the unperturbed image): whether switched-on
     superpixels kept their pixels, and whether every switched-off superpixel shows one colour,
@@ -133,10 +162,16 @@ def perturbation_facts(image: np.ndarray, segments: np.ndarray, feature_map: str
         for s in np.unique(segments[~on_i]):
             sel = segments == s
             n_off += 1
-            mean_colour &= bool(np.ptp(img[sel], axis=0).max() == 0
-                                and np.allclose(img[sel], image[sel].mean(axis=0), atol=1e-6))
-    return {"perturbation_samples": np.asarray(samples, dtype=np.int64), "perturbation_on_unchanged": kept,
-            "perturbation_off_mean_colour": mean_colour, "perturbation_off_superpixels": n_off}
+            mean_colour &= bool(
+                np.ptp(img[sel], axis=0).max() == 0
+                and np.allclose(img[sel], image[sel].mean(axis=0), atol=1e-6)
+            )
+    return {
+        "perturbation_samples": np.asarray(samples, dtype=np.int64),
+        "perturbation_on_unchanged": kept,
+        "perturbation_off_mean_colour": mean_colour,
+        "perturbation_off_superpixels": n_off,
+    }
 
 
 def overlay_channels(image: np.ndarray, overlay: np.ndarray, mask_image: np.ndarray) -> dict:
@@ -150,49 +185,96 @@ def overlay_channels(image: np.ndarray, overlay: np.ndarray, mask_image: np.ndar
     return out
 
 
-def explain(model, x, target, *, image: str, device, seed: int, num_samples: int, batch_size: int, top_labels: int,
-            feature_map: str, output: str, segmentation: dict, mask: dict) -> dict:
+def explain(
+    model,
+    x,
+    target,
+    *,
+    image: str,
+    device,
+    seed: int,
+    num_samples: int,
+    batch_size: int,
+    top_labels: int,
+    feature_map: str,
+    output: str,
+    segmentation: dict,
+    mask: dict,
+) -> dict:
     """The artifact arrays of one image: lime's explanation of the true label (or of its top label
     when the true one is not among the `top_labels`), its mask image and per-pixel weights."""
     import torch
 
     label = int(target[0])
     hwc = x[0].permute(1, 2, 0).cpu().numpy().astype(np.float64)  # the homework's HWC double image
-    segments = segment(hwc, segmentation["n_segments"], segmentation["compactness"], segmentation["sigma"],
-                       segmentation["start_label"])
+    segments = segment(
+        hwc,
+        segmentation["n_segments"],
+        segmentation["compactness"],
+        segmentation["sigma"],
+        segmentation["start_label"],
+    )
 
     @torch.no_grad()
     def classifier_fn(batch: np.ndarray) -> np.ndarray:
         out = model(torch.as_tensor(batch, dtype=torch.float32).permute(0, 3, 1, 2).to(device))
         return (out.softmax(1) if output == "probabilities" else out).cpu().numpy()
 
-    exp, raw = lime_image(hwc, classifier_fn, segments, seed, num_samples, batch_size, top_labels, feature_map)
+    exp, raw = lime_image(
+        hwc, classifier_fn, segments, seed, num_samples, batch_size, top_labels, feature_map
+    )
     if label not in exp.local_exp:
         label_used = int(exp.top_labels[0])
-        log.warning("%s: true label %d is not among LIME's top %d labels; explaining %d", image, label,
-                    top_labels, label_used)
+        log.warning(
+            "%s: true label %d is not among LIME's top %d labels; explaining %d",
+            image,
+            label,
+            top_labels,
+            label_used,
+        )
     else:
         label_used = label
-    overlay, mask_image = exp.get_image_and_mask(label_used, positive_only=mask["positive_only"],
-                                                 hide_rest=mask["hide_rest"], num_features=mask["num_features"],
-                                                 min_weight=mask["min_weight"])
+    overlay, mask_image = exp.get_image_and_mask(
+        label_used,
+        positive_only=mask["positive_only"],
+        hide_rest=mask["hide_rest"],
+        num_features=mask["num_features"],
+        min_weight=mask["min_weight"],
+    )
     weights = weight_vector(exp, label_used, raw["n_features"])
     feat = feature_pixels(segments, feature_map)
     pixel_weights = np.where(feat >= 0, weights[np.maximum(feat, 0)], 0.0)
     channels, channel_source = overlay_channels(hwc, overlay, mask_image), "overlay"
     if np.isnan(channels["positive"]).any() or np.isnan(channels["negative"]).any():
         # this overlay lacks one sign: read both from lime's overlay of every feature of the same explanation
-        full, full_mask = exp.get_image_and_mask(label_used, positive_only=False, hide_rest=False,
-                                                 num_features=raw["n_features"], min_weight=0.0)
-        channels, channel_source = overlay_channels(hwc, full, full_mask), "overlay of every feature"
+        full, full_mask = exp.get_image_and_mask(
+            label_used,
+            positive_only=False,
+            hide_rest=False,
+            num_features=raw["n_features"],
+            min_weight=0.0,
+        )
+        channels, channel_source = (
+            overlay_channels(hwc, full, full_mask),
+            "overlay of every feature",
+        )
     return {
-        "segments": segments, "feature_of_pixel": feat, "weights": weights,
-        "intercept": float(exp.intercept[label_used]), "score": float(exp.scores[label_used]),
-        "local_pred": np.asarray(exp.local_preds[label_used]).ravel(), "explained_label": label_used,
-        "top_labels": np.asarray(exp.top_labels), "overlay": overlay.astype(np.float32), "mask": mask_image,
-        "positive_mask": mask_image > 0, "negative_mask": mask_image < 0,
-        "pixel_weights": pixel_weights.astype(np.float32), "sample_scores": raw["scores"].astype(np.float32),
-        "overlay_positive_channels": channels["positive"], "overlay_negative_channels": channels["negative"],
+        "segments": segments,
+        "feature_of_pixel": feat,
+        "weights": weights,
+        "intercept": float(exp.intercept[label_used]),
+        "score": float(exp.scores[label_used]),
+        "local_pred": np.asarray(exp.local_preds[label_used]).ravel(),
+        "explained_label": label_used,
+        "top_labels": np.asarray(exp.top_labels),
+        "overlay": overlay.astype(np.float32),
+        "mask": mask_image,
+        "positive_mask": mask_image > 0,
+        "negative_mask": mask_image < 0,
+        "pixel_weights": pixel_weights.astype(np.float32),
+        "sample_scores": raw["scores"].astype(np.float32),
+        "overlay_positive_channels": channels["positive"],
+        "overlay_negative_channels": channels["negative"],
         "overlay_channels_from": channel_source,
         **perturbation_facts(hwc, segments, feature_map, raw["data"]),
     }

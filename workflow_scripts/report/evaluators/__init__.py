@@ -3,7 +3,21 @@
 base.py holds what they share (Answer, NotAnswerable, the @evaluator registry EVALUATORS, the
 context helpers); each topic module registers its evaluators with @evaluator.
 """
-from workflow_scripts.report.evaluators.base import *  # noqa: F401,F403
-from workflow_scripts.report.evaluators.base import EVALUATORS, Answer, NotAnswerable, evaluator, load  # noqa: F401
+
 from workflow_scripts.report.evaluators import (  # noqa: F401  (registration)
-    lime, gradients, focus, filters, bert_attention, bert_hidden, bert_similarity)
+    bert_attention,
+    bert_hidden,
+    bert_similarity,
+    filters,
+    focus,
+    gradients,
+    lime,
+)
+from workflow_scripts.report.evaluators.base import *  # noqa: F401,F403
+from workflow_scripts.report.evaluators.base import (
+    EVALUATORS,
+    Answer,
+    NotAnswerable,
+    evaluator,
+    load,
+)  # noqa: F401

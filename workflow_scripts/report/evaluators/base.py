@@ -11,6 +11,7 @@ observed (image stems), hw9_images, annotations (or None), thresholds, qa_items,
 registered CNN methods), bert_roles (the BERT roles configured), probe_role (the role the exBERT
 probes ran on).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,6 +40,7 @@ class Answer:
     not a contest); why: one sentence; caveat: what makes the answer provisional (e.g. a substitute
     model), None when nothing does. Only evaluators registered with caveat=True have the caveat
     key in answers.json."""
+
     choice: list[str]
     numbers: dict = field(default_factory=dict)
     figure: str | None = None
@@ -63,6 +65,7 @@ EVALUATORS: dict[str, Evaluator] = {}
 
 def evaluator(fn=None, *, caveat: bool = False):
     """Register an evaluator under its function name: `@evaluator` or `@evaluator(caveat=True)`."""
+
     def register(f):
         if f.__name__ in EVALUATORS:
             raise ValueError(f"evaluator {f.__name__!r} is registered twice")
@@ -74,6 +77,7 @@ def evaluator(fn=None, *, caveat: bool = False):
 
 # ---------------------------------------------------------------- context helpers
 
+
 def load(ctx, rel):
     """An artifact under the results folder (npz as a dict of arrays, json parsed); cached.
     `rel` is a results-relative path: a paths function called with root ""."""
@@ -81,7 +85,9 @@ def load(ctx, rel):
     if rel not in cache:
         path = Path(ctx["results"]) / rel
         if not path.exists():
-            raise UserError(f"{path}: missing artifact for the quiz report; rerun the pipeline (snakemake --cores all)")
+            raise UserError(
+                f"{path}: missing artifact for the quiz report; rerun the pipeline (snakemake --cores all)"
+            )
         if path.suffix == ".npz":
             with np.load(path) as z:
                 cache[rel] = {k: z[k] for k in z.files}
@@ -106,11 +112,15 @@ def params(a) -> dict:
 def homework_image(ctx, index: int) -> str:
     """Stem of homework image `index` (0-9) when this asset set has it, else NotAnswerable."""
     if ctx["source"] != "hw9":
-        raise NotAnswerable(f"it is about homework image {index}; the {ctx['asset_set']} asset set has other "
-                            "images (emoji renderings), so only the homework's bundle (config/hw9.yaml) can answer it")
+        raise NotAnswerable(
+            f"it is about homework image {index}; the {ctx['asset_set']} asset set has other "
+            "images (emoji renderings), so only the homework's bundle (config/hw9.yaml) can answer it"
+        )
     stem = ctx["hw9_images"][index]
     if stem not in ctx["observed"]:
-        raise NotAnswerable(f"homework image {index} ({stem}) is not among the observed images (raise observed.count)")
+        raise NotAnswerable(
+            f"homework image {index} ({stem}) is not among the observed images (raise observed.count)"
+        )
     return stem
 
 
@@ -119,11 +129,15 @@ def region(ctx, stem: str, name: str) -> np.ndarray:
 
     ann = ctx.get("annotations")
     if ann is None:
-        raise NotAnswerable("no region annotations of the homework images are configured (report.annotations)")
+        raise NotAnswerable(
+            "no region annotations of the homework images are configured (report.annotations)"
+        )
     entry = (ann.get("images") or {}).get(stem)
     if entry is None or name not in region_names(ann, stem):
         note = (entry or {}).get("note")
-        raise NotAnswerable(f"region {name!r} of image {stem} is not annotated" + (f" ({note})" if note else ""))
+        raise NotAnswerable(
+            f"region {name!r} of image {stem} is not annotated" + (f" ({note})" if note else "")
+        )
     return region_mask(ann, stem, name)
 
 
@@ -170,10 +184,30 @@ def model_caveat(ctx, role: str) -> str | None:
     desc = load(ctx, paths.bert_role("", role))
     if desc["name"] == HOMEWORK_MODELS[role]:
         return None
-    return (f"measured on {desc['name']} instead of the homework's {HOMEWORK_MODELS[role]}: "
-            "the homework's answer may differ")
+    return (
+        f"measured on {desc['name']} instead of the homework's {HOMEWORK_MODELS[role]}: "
+        "the homework's answer may differ"
+    )
 
 
-__all__ = ["Answer", "EVALUATORS", "Evaluator", "NotAnswerable", "attribution", "corr", "evaluator", "food_mask",
-           "homework_image", "load", "mean_in", "minmax", "model_caveat", "observed", "params", "ranked", "region",
-           "t", "upsample"]
+__all__ = [
+    "Answer",
+    "EVALUATORS",
+    "Evaluator",
+    "NotAnswerable",
+    "attribution",
+    "corr",
+    "evaluator",
+    "food_mask",
+    "homework_image",
+    "load",
+    "mean_in",
+    "minmax",
+    "model_caveat",
+    "observed",
+    "params",
+    "ranked",
+    "region",
+    "t",
+    "upsample",
+]

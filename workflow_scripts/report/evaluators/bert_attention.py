@@ -1,11 +1,19 @@
 """exBERT-style attention and masked-word questions (21-24)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import (Answer, NotAnswerable, evaluator, load, model_caveat, ranked,
-                                                     t)
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    evaluator,
+    load,
+    model_caveat,
+    ranked,
+    t,
+)
 
 
 def _exbert(ctx) -> dict:
@@ -34,12 +42,15 @@ def head_behaviours(ctx, q):
     cats = e["categories"]
     peak = {c: float(shares[:, h, cats.index(c)].max()) for c in q["options"]}
     choice = [c for c, v in peak.items() if v >= t(ctx, "head_share")]
-    return Answer(choice=choice, numbers={f"largest share over layers, head {h + 1}: {c}": v for c, v in peak.items()},
-                  figure=paths.attention_figure(""),
-                  margin=min((abs(v - t(ctx, "head_share")) for v in peak.values()), default=None),
-                  why=f"a behaviour occurs when, in some layer, head {h + 1} gives it at least "
-                      f"{t(ctx, 'head_share'):.0%} of a token's attention on average",
-                  caveat=_probe_caveat(ctx))
+    return Answer(
+        choice=choice,
+        numbers={f"largest share over layers, head {h + 1}: {c}": v for c, v in peak.items()},
+        figure=paths.attention_figure(""),
+        margin=min((abs(v - t(ctx, "head_share")) for v in peak.values()), default=None),
+        why=f"a behaviour occurs when, in some layer, head {h + 1} gives it at least "
+        f"{t(ctx, 'head_share'):.0%} of a token's attention on average",
+        caveat=_probe_caveat(ctx),
+    )
 
 
 @evaluator(caveat=True)
@@ -48,15 +59,23 @@ def masked_layer_probe(ctx, q):
     layers = m["antecedent_by_layer"]
     final = {p["token"] for p in layers[-1]["top"]}
     top1 = [layer["top"][0]["token"] for layer in layers]
-    stable = next(l for l in range(len(layers)) if all(top1[k] in final for k in range(l, len(layers))))
+    stable = next(
+        l for l in range(len(layers)) if all(top1[k] in final for k in range(l, len(layers)))
+    )
     options = sorted(int(k) for k in q["options"])
     key = str(min(options, key=lambda o: abs(o - stable)))
-    return Answer(choice=[key], numbers={"top-1 prediction by layer": top1,
-                                         "first layer from which the top-1 stays among the final top-k": stable},
-                  figure=paths.attention_figure(""), margin=None,
-                  why="the MLM head applied to each layer's hidden state (a local stand-in for exBERT's corpus search)",
-                  caveat="exBERT decides this from the POS of nearest corpus neighbours; this run uses the layer at "
-                         "which the masked-word prediction settles")
+    return Answer(
+        choice=[key],
+        numbers={
+            "top-1 prediction by layer": top1,
+            "first layer from which the top-1 stays among the final top-k": stable,
+        },
+        figure=paths.attention_figure(""),
+        margin=None,
+        why="the MLM head applied to each layer's hidden state (a local stand-in for exBERT's corpus search)",
+        caveat="exBERT decides this from the POS of nearest corpus neighbours; this run uses the layer at "
+        "which the masked-word prediction settles",
+    )
 
 
 @evaluator
@@ -67,11 +86,17 @@ def masked_pronoun(ctx, q):
     drop = m["p_he_drop"]
     values = [k for k in q["options"] if k.replace(".", "").isdigit()]
     near = min(values, key=lambda k: abs(float(k) - drop))
-    return Answer(choice=[word, near], numbers={"P(she/he/it | she masked)": p,
-                                                "P(he | she and officer masked)": m["both_masked"]["p"]["he"],
-                                                "drop of P(he)": drop},
-                  figure=paths.attention_figure(""), margin=abs(float(near) - drop),
-                  why="the MLM's probabilities at the masked pronoun, with and without 'officer' visible")
+    return Answer(
+        choice=[word, near],
+        numbers={
+            "P(she/he/it | she masked)": p,
+            "P(he | she and officer masked)": m["both_masked"]["p"]["he"],
+            "drop of P(he)": drop,
+        },
+        figure=paths.attention_figure(""),
+        margin=abs(float(near) - drop),
+        why="the MLM's probabilities at the masked pronoun, with and without 'officer' visible",
+    )
 
 
 @evaluator(caveat=True)
@@ -80,7 +105,11 @@ def coreference_head(ctx, q):
     h = q["args"]["head"] - 1
     scores = {k: float(coref[int(k) - 1, h]) for k in q["options"] if int(k) - 1 < coref.shape[0]}
     best, margin = ranked(scores, "max")
-    return Answer(choice=[best], numbers={f"attention she -> officer, layer {k} head {h + 1}": v for k, v in scores.items()},
-                  figure=paths.attention_figure(""), margin=margin,
-                  why="the head among the options whose 'she' attends most to 'officer'",
-                  caveat=_probe_caveat(ctx))
+    return Answer(
+        choice=[best],
+        numbers={f"attention she -> officer, layer {k} head {h + 1}": v for k, v in scores.items()},
+        figure=paths.attention_figure(""),
+        margin=margin,
+        why="the head among the options whose 'she' attends most to 'officer'",
+        caveat=_probe_caveat(ctx),
+    )

@@ -1,14 +1,25 @@
 """Hidden-state PCA questions of the QA model (25-27)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import Answer, NotAnswerable, evaluator, load, model_caveat, ranked
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    evaluator,
+    load,
+    model_caveat,
+    ranked,
+)
 
 
 def _pca_measure(ctx, measure):
-    vals = [load(ctx, paths.hidden_pca("", k))["measures"][measure] for k in range(1, ctx["qa_items"] + 1)]
+    vals = [
+        load(ctx, paths.hidden_pca("", k))["measures"][measure]
+        for k in range(1, ctx["qa_items"] + 1)
+    ]
     return np.nanmean(np.array(vals, dtype=np.float64), axis=0)  # per hidden state 0..12
 
 
@@ -26,10 +37,15 @@ def answer_separation(ctx, q):
         raise NotAnswerable("no answer token was found in any item")
     scores = {k: float(sep[int(k)]) for k in q["options"]}
     best, margin = ranked(scores, "max")
-    return Answer(choice=[best], numbers={f"answer separation, layer {k}": v for k, v in scores.items()},
-                  figure=paths.hidden_pca_figure("", 1), margin=margin,
-                  why="answer tokens' distance to the other tokens' centroid in the PCA plane, relative to their "
-                      "spread, averaged over the three items", caveat=_qa_caveat(ctx))
+    return Answer(
+        choice=[best],
+        numbers={f"answer separation, layer {k}": v for k, v in scores.items()},
+        figure=paths.hidden_pca_figure("", 1),
+        margin=margin,
+        why="answer tokens' distance to the other tokens' centroid in the PCA plane, relative to their "
+        "spread, averaged over the three items",
+        caveat=_qa_caveat(ctx),
+    )
 
 
 @evaluator(caveat=True)
@@ -38,10 +54,16 @@ def layer_phase(ctx, q):
     scores = {}
     for k in q["options"]:
         a, b = (int(x) for x in k.split("-"))
-        scores[k] = float(np.nanmean(values[a:b + 1]))
+        scores[k] = float(np.nanmean(values[a : b + 1]))
     best, margin = ranked(scores, q["args"]["pick"])
-    return Answer(choice=[best], numbers={f"mean {q['args']['measure']}, layers {k}": v for k, v in scores.items()},
-                  figure=paths.hidden_pca_figure("", 3), margin=margin,
-                  why={"qc_silhouette": "question and context tokens are most mixed (lowest silhouette) there",
-                       "relation_silhouette": "context tokens group most by the sentence they belong to there"}[
-                      q["args"]["measure"]], caveat=_qa_caveat(ctx))
+    return Answer(
+        choice=[best],
+        numbers={f"mean {q['args']['measure']}, layers {k}": v for k, v in scores.items()},
+        figure=paths.hidden_pca_figure("", 3),
+        margin=margin,
+        why={
+            "qc_silhouette": "question and context tokens are most mixed (lowest silhouette) there",
+            "relation_silhouette": "context tokens group most by the sentence they belong to there",
+        }[q["args"]["measure"]],
+        caveat=_qa_caveat(ctx),
+    )

@@ -1,10 +1,19 @@
 """蘋果 contextual-embedding questions (28-30), read from bert/similarity.{npz,json}."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import Answer, NotAnswerable, corr, evaluator, load, model_caveat, t
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    corr,
+    evaluator,
+    load,
+    model_caveat,
+    t,
+)
 
 
 def _similarity(ctx):
@@ -16,7 +25,9 @@ def slide_match(ctx, q):
     slide = (ctx.get("annotations") or {}).get("slide_similarity") or {}
 
     def matrix(key):
-        return np.array([[np.nan if v is None else v for v in row] for row in slide.get(key) or []], dtype=float)
+        return np.array(
+            [[np.nan if v is None else v for v in row] for row in slide.get(key) or []], dtype=float
+        )
 
     # printed values when the slide has them, else each cell's position on the colour map: an affine
     # function of the value under matplotlib's default scaling, so correlations are the same
@@ -24,7 +35,9 @@ def slide_match(ctx, q):
     if ref.size == 0 or np.isnan(ref).all():
         ref, source = matrix("colour_fraction"), "cell colours (position on viridis)"
     if ref.size == 0 or np.isnan(ref).all():
-        raise NotAnswerable("the slide's matrix is not in report.annotations (slide_similarity: values or colour_fraction)")
+        raise NotAnswerable(
+            "the slide's matrix is not in report.annotations (slide_similarity: values or colour_fraction)"
+        )
     s, z = _similarity(ctx)
     layer = t(ctx, "slide_layer")
     # the candidate tokens: each character, and the word (the mean of its characters' vectors)
@@ -46,14 +59,23 @@ def slide_match(ctx, q):
     merged = word["merged"] if word else True  # one character: nothing to choose between
     if merged:  # e.g. XLM-R's one piece for 蘋果: the three candidates are the same vector
         choice = [metric]
-        caveat = "; ".join(filter(None, [caveat, "this tokenizer keeps 蘋果 as one token, so (b) cannot be decided"]))
+        caveat = "; ".join(
+            filter(
+                None, [caveat, "this tokenizer keeps 蘋果 as one token, so (b) cannot be decided"]
+            )
+        )
         runner = max(v for (m, _), v in scores.items() if m != metric)
     else:
         runner = sorted(scores.values())[-2]
-    return Answer(choice=choice, numbers=numbers, figure=paths.similarity_figure("", "cosine", 0, layer),
-                  margin=best - runner,
-                  why=f"the layer-{layer} matrix (the notebook's LAYER) whose off-diagonal values correlate best with "
-                      "the slide's", caveat=caveat)
+    return Answer(
+        choice=choice,
+        numbers=numbers,
+        figure=paths.similarity_figure("", "cosine", 0, layer),
+        margin=best - runner,
+        why=f"the layer-{layer} matrix (the notebook's LAYER) whose off-diagonal values correlate best with "
+        "the slide's",
+        caveat=caveat,
+    )
 
 
 @evaluator(caveat=True)
@@ -67,7 +89,7 @@ def pair_trend(ctx, q):
     key = s["characters"][char]["key"]
     i, j = q["args"]["sentences"]
     lo, hi = q["args"]["layers"]
-    series = z[f"cosine_{key}"][lo:hi + 1, i, j].astype(np.float64)
+    series = z[f"cosine_{key}"][lo : hi + 1, i, j].astype(np.float64)
     rho = float(spearmanr(np.arange(len(series)), series).statistic)
     k_max, k_min = int(np.argmax(series)), int(np.argmin(series))
     tol = t(ctx, "trend_tolerance")
@@ -81,11 +103,17 @@ def pair_trend(ctx, q):
         trend = "falls_then_rises"
     else:
         trend = "increases" if series[-1] > series[0] else "decreases"
-    return Answer(choice=[trend], numbers={f"cosine, layers {lo}-{hi}": [round(float(x), 4) for x in series],
-                                           "Spearman rho with layer": rho},
-                  figure=paths.similarity_curves(""), margin=abs(rho),
-                  why="the trend of the pair's cosine similarity over the layers",
-                  caveat=model_caveat(ctx, "embedding"))
+    return Answer(
+        choice=[trend],
+        numbers={
+            f"cosine, layers {lo}-{hi}": [round(float(x), 4) for x in series],
+            "Spearman rho with layer": rho,
+        },
+        figure=paths.similarity_curves(""),
+        margin=abs(rho),
+        why="the trend of the pair's cosine similarity over the layers",
+        caveat=model_caveat(ctx, "embedding"),
+    )
 
 
 @evaluator
@@ -93,11 +121,21 @@ def layer0_factors(ctx, q):
     s, _ = _similarity(ctx)
     char = q["args"]["character"]
     exp = s["characters"][char]["layer0"]
-    mapping = {"frequency": "more_occurrences", "meaning": "other_context", "length": "longer_sentence",
-               "position": "position_shift_3"}
+    mapping = {
+        "frequency": "more_occurrences",
+        "meaning": "other_context",
+        "length": "longer_sentence",
+        "position": "position_shift_3",
+    }
     eps = t(ctx, "layer0_eps")
     choice = [k for k, v in mapping.items() if exp[v]["euclidean"] > eps]
-    return Answer(choice=choice, numbers={f"layer-0 distance when only {k} changes": exp[v]["euclidean"]
-                                          for k, v in mapping.items()},
-                  figure=paths.similarity_figure("", "euclidean", s["characters"][char]["key"], 0), margin=None,
-                  why="layer-0 vectors are token + position (+ segment) embeddings: only a change of position moves them")
+    return Answer(
+        choice=choice,
+        numbers={
+            f"layer-0 distance when only {k} changes": exp[v]["euclidean"]
+            for k, v in mapping.items()
+        },
+        figure=paths.similarity_figure("", "euclidean", s["characters"][char]["key"], 0),
+        margin=None,
+        why="layer-0 vectors are token + position (+ segment) embeddings: only a change of position moves them",
+    )

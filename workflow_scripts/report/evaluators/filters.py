@@ -1,10 +1,20 @@
 """Filter-explanation questions (15, 16) and the model's modules (17)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import Answer, attribution, corr, evaluator, load, minmax, t, upsample
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    attribution,
+    corr,
+    evaluator,
+    load,
+    minmax,
+    t,
+    upsample,
+)
 
 
 @evaluator
@@ -19,21 +29,35 @@ def filter_depth(ctx, q):
         for p in (shallow, deep):
             m = minmax(upsample(a[paths.filter_keys(*p)[0]]).astype(np.float64))
             maps[p] = m
-            sharp[p].append(float(np.abs(np.diff(m, axis=0)).mean() + np.abs(np.diff(m, axis=1)).mean()))
+            sharp[p].append(
+                float(np.abs(np.diff(m, axis=0)).mean() + np.abs(np.diff(m, axis=1)).mean())
+            )
         corrs.append(corr(maps[shallow], maps[deep]))
     c = float(np.nanmean(corrs))
     s_sh, s_dp = float(np.mean(sharp[shallow])), float(np.mean(sharp[deep]))
     similar = c >= t(ctx, "positions_corr")
-    choice = ["output_vaguer" if s_dp < s_sh else "output_clearer",
-              "positions_similar" if similar else "positions_different"]
+    choice = [
+        "output_vaguer" if s_dp < s_sh else "output_clearer",
+        "positions_similar" if similar else "positions_different",
+    ]
     sizes = {f"cnn[{p[0]}]": list(first[paths.filter_keys(*p)[0]].shape) for p in (shallow, deep)}
-    return Answer(choice=choice, numbers={f"detail (mean neighbour difference) cnn[{shallow[0]}]": s_sh,
-                                          f"detail cnn[{deep[0]}]": s_dp,
-                                          f"correlation of cnn[{shallow[0]}] and cnn[{deep[0]}] maps": c,
-                                          "map sizes": sizes},
-                  figure=paths.filter_figure("", *deep), margin=abs(c - t(ctx, "positions_corr")),
-                  why=f"the deeper map has {'less' if s_dp < s_sh else 'more'} fine detail and "
-                      + ("lights up where the shallow one does" if similar else "lights up elsewhere than the shallow one"))
+    return Answer(
+        choice=choice,
+        numbers={
+            f"detail (mean neighbour difference) cnn[{shallow[0]}]": s_sh,
+            f"detail cnn[{deep[0]}]": s_dp,
+            f"correlation of cnn[{shallow[0]}] and cnn[{deep[0]}] maps": c,
+            "map sizes": sizes,
+        },
+        figure=paths.filter_figure("", *deep),
+        margin=abs(c - t(ctx, "positions_corr")),
+        why=f"the deeper map has {'less' if s_dp < s_sh else 'more'} fine detail and "
+        + (
+            "lights up where the shallow one does"
+            if similar
+            else "lights up elsewhere than the shallow one"
+        ),
+    )
 
 
 @evaluator
@@ -41,16 +65,22 @@ def filter_mechanism(ctx, q):
     a = attribution(ctx, "filters", ctx["observed"][0])
     layer, filt = a["pairs"][0].tolist()
     act, obj = a[paths.filter_keys(layer, filt)[0]], a[paths.filter_objective_key(layer, filt)]
-    numbers = {f"cnn[{layer}] activation map shape": list(act.shape),
-               "filter objective at the start / end of the optimisation": [float(obj[0]), float(obj[-1])]}
+    numbers = {
+        f"cnn[{layer}] activation map shape": list(act.shape),
+        "filter objective at the start / end of the optimisation": [float(obj[0]), float(obj[-1])],
+    }
     choice = []
     if act.ndim == 2:
         choice.append("positions")
     if obj[-1] > obj[0]:
         choice.append("image_activates_most")
-    return Answer(choice=choice, numbers=numbers, figure=paths.filter_figure("", layer, filt),
-                  margin=float(obj[-1] - obj[0]),
-                  why="an activation map over image positions, and an input optimised to raise the filter's activation")
+    return Answer(
+        choice=choice,
+        numbers=numbers,
+        figure=paths.filter_figure("", layer, filt),
+        margin=float(obj[-1] - obj[0]),
+        why="an activation map over image positions, and an input optimised to raise the filter's activation",
+    )
 
 
 @evaluator
@@ -58,5 +88,10 @@ def module_type(ctx, q):
     summary = load(ctx, paths.model_summary(""))
     i = q["args"]["index"]
     kind = summary["cnn_modules"][i]
-    return Answer(choice=[kind], numbers={f"type(model.cnn[{i}])": kind, "width": summary.get("width")},
-                  figure=paths.filter_figure("", i, 0), margin=None, why="read from the loaded model")
+    return Answer(
+        choice=[kind],
+        numbers={f"type(model.cnn[{i}])": kind, "width": summary.get("width")},
+        figure=paths.filter_figure("", i, 0),
+        margin=None,
+        why="read from the loaded model",
+    )

@@ -1,11 +1,22 @@
 """Where a map looks: the region it favours (6, 13, 14, 20) and where LIME and saliency disagree (9)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import (Answer, NotAnswerable, attribution, evaluator, homework_image,
-                                                     mean_in, minmax, ranked, region, upsample)
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    attribution,
+    evaluator,
+    homework_image,
+    mean_in,
+    minmax,
+    ranked,
+    region,
+    upsample,
+)
 
 
 @evaluator
@@ -17,7 +28,9 @@ def region_focus(ctx, q):
     if args["method"] == "filters":
         key = paths.filter_keys(args["layer"], args["filter"])[0]
         if key not in a:
-            raise NotAnswerable(f"cnn[{args['layer']}] filter {args['filter']} is not among cnn.filters.pairs")
+            raise NotAnswerable(
+                f"cnn[{args['layer']}] filter {args['filter']} is not among cnn.filters.pairs"
+            )
         m = upsample(a[key])
         fig = paths.filter_figure("", args["layer"], args["filter"])
     else:
@@ -26,9 +39,13 @@ def region_focus(ctx, q):
     m = minmax(m)
     scores = {k: mean_in(m, region(ctx, stem, k)) for k in q["options"]}
     best, margin = ranked(scores, args["pick"])
-    return Answer(choice=[best], numbers={f"mean normalised value on {k}": v for k, v in scores.items()},
-                  figure=fig, margin=margin,
-                  why=f"the {'highest' if args['pick'] == 'max' else 'lowest'} mean {args['method']} value among the regions")
+    return Answer(
+        choice=[best],
+        numbers={f"mean normalised value on {k}": v for k, v in scores.items()},
+        figure=fig,
+        margin=margin,
+        why=f"the {'highest' if args['pick'] == 'max' else 'lowest'} mean {args['method']} value among the regions",
+    )
 
 
 @evaluator
@@ -45,6 +62,10 @@ def lime_saliency_disagreement(ctx, q):
         union = (lime_pos | top).sum()
         scores[key] = float((lime_pos & top).sum() / union) if union else float("nan")
     best, margin = ranked(scores, "min")
-    return Answer(choice=[best], numbers={f"IoU(LIME positive, top saliency) image {k}": v for k, v in scores.items()},
-                  figure=paths.cnn_figure("", "saliency"), margin=margin,
-                  why="the lowest overlap between LIME's positive superpixels and as many top saliency pixels")
+    return Answer(
+        choice=[best],
+        numbers={f"IoU(LIME positive, top saliency) image {k}": v for k, v in scores.items()},
+        figure=paths.cnn_figure("", "saliency"),
+        margin=margin,
+        why="the lowest overlap between LIME's positive superpixels and as many top saliency pixels",
+    )

@@ -1,11 +1,24 @@
 """Gradient-map questions: saliency (5, 7, 8), SmoothGrad (10-12), Integrated Gradients (18, 19)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import (Answer, NotAnswerable, attribution, corr, evaluator, food_mask,
-                                                     homework_image, load, observed, params, region, t)
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    attribution,
+    corr,
+    evaluator,
+    food_mask,
+    homework_image,
+    load,
+    observed,
+    params,
+    region,
+    t,
+)
 
 # ---------------------------------------------------------------- saliency
 
@@ -15,11 +28,18 @@ def saliency_scale_spread(ctx, q):
     scales = {s: float(attribution(ctx, "saliency", s)["grad_abs_max"]) for s in ctx["observed"]}
     spread = max(scales.values()) / max(min(scales.values()), 1e-30)
     key = "remove_scale" if spread >= t(ctx, "scale_spread") else "no_effect"
-    return Answer(choice=[key], numbers={"max |gradient| per image": scales, "largest / smallest": spread},
-                  figure=paths.cnn_figure("", "saliency"), margin=spread / t(ctx, "scale_spread"),
-                  why=f"gradient scales differ {spread:.1f}x between images: "
-                      + ("one shared scale would hide the weaker maps" if key == "remove_scale"
-                         else f"below the {t(ctx, 'scale_spread')}x at which per-image normalisation changes the picture"))
+    return Answer(
+        choice=[key],
+        numbers={"max |gradient| per image": scales, "largest / smallest": spread},
+        figure=paths.cnn_figure("", "saliency"),
+        margin=spread / t(ctx, "scale_spread"),
+        why=f"gradient scales differ {spread:.1f}x between images: "
+        + (
+            "one shared scale would hide the weaker maps"
+            if key == "remove_scale"
+            else f"below the {t(ctx, 'scale_spread')}x at which per-image normalisation changes the picture"
+        ),
+    )
 
 
 @evaluator
@@ -28,14 +48,24 @@ def saliency_quantity(ctx, q):
     a = attribution(ctx, "saliency", stem)
     image = observed(ctx, stem)["image"]
     p = params(a)
-    numbers = {"attribution shape": list(a["attribution"].shape), "input image shape": list(image.shape),
-               "differentiated quantity": p.get("objective")}
+    numbers = {
+        "attribution shape": list(a["attribution"].shape),
+        "input image shape": list(image.shape),
+        "differentiated quantity": p.get("objective"),
+    }
     if tuple(a["attribution"].shape) != tuple(image.shape):
         raise NotAnswerable("the saliency artifact is not shaped like the input")
     if p.get("objective") != "loss":
-        raise NotAnswerable("cnn.saliency.objective is 'logit': the map is d(logit)/d(input), not an option")
-    return Answer(choice=["dloss_dinput"], numbers=numbers, figure=paths.cnn_figure("", "saliency"), margin=None,
-                  why="one value per input pixel and channel, of the gradient of the CE loss")
+        raise NotAnswerable(
+            "cnn.saliency.objective is 'logit': the map is d(logit)/d(input), not an option"
+        )
+    return Answer(
+        choice=["dloss_dinput"],
+        numbers=numbers,
+        figure=paths.cnn_figure("", "saliency"),
+        margin=None,
+        why="one value per input pixel and channel, of the gradient of the CE loss",
+    )
 
 
 @evaluator
@@ -56,13 +86,20 @@ def saliency_shape(ctx, q):
     if best is None:
         raise NotAnswerable(f"no annotated region of image {stem} has a shape")
     shape = ctx["annotations"]["images"][stem]["regions"][best]["shape"]
-    return Answer(choice=[shape], numbers={f"share of the top {t(ctx, 'top_fraction'):.0%} pixels on {k}": v
-                                           for k, v in shares.items()},
-                  figure=paths.cnn_figure("", "saliency"), margin=share,
-                  why=f"the brightest saliency pixels lie on the {best}, which is a {shape}")
+    return Answer(
+        choice=[shape],
+        numbers={
+            f"share of the top {t(ctx, 'top_fraction'):.0%} pixels on {k}": v
+            for k, v in shares.items()
+        },
+        figure=paths.cnn_figure("", "saliency"),
+        margin=share,
+        why=f"the brightest saliency pixels lie on the {best}, which is a {shape}",
+    )
 
 
 # ---------------------------------------------------------------- SmoothGrad
+
 
 @evaluator
 def smoothgrad_mechanism(ctx, q):
@@ -70,12 +107,20 @@ def smoothgrad_mechanism(ctx, q):
     sg = attribution(ctx, "smoothgrad", stem)
     sal = attribution(ctx, "saliency", stem)
     p = params(sg)
-    numbers = {"noise std": float(sg["noise_std"]), "noisy copies": p["samples"],
-               "correlation with the plain saliency map": corr(sg["map"], sal["map"])}
+    numbers = {
+        "noise std": float(sg["noise_std"]),
+        "noisy copies": p["samples"],
+        "correlation with the plain saliency map": corr(sg["map"], sal["map"]),
+    }
     if not (float(sg["noise_std"]) > 0 and p["samples"] > 1):
         raise NotAnswerable("SmoothGrad ran without noise or with one sample")
-    return Answer(choice=["noise_average_saliency"], numbers=numbers, figure=paths.cnn_figure("", "smoothgrad"),
-                  margin=None, why="it averages |gradient| maps of noisy copies of one image")
+    return Answer(
+        choice=["noise_average_saliency"],
+        numbers=numbers,
+        figure=paths.cnn_figure("", "smoothgrad"),
+        margin=None,
+        why="it averages |gradient| maps of noisy copies of one image",
+    )
 
 
 @evaluator
@@ -89,11 +134,17 @@ def food_concentration(ctx, q):
     mean = {k: float(np.mean(v)) for k, v in shares.items()}
     area = float(np.mean([food_mask(ctx, s).mean() for s in ctx["observed"]]))
     key = "smoothgrad_clearer" if mean["smoothgrad"] > mean["saliency"] else "saliency_clearer"
-    return Answer(choice=[key], numbers={"share of map mass on the food, saliency": mean["saliency"],
-                                         "share of map mass on the food, SmoothGrad": mean["smoothgrad"],
-                                         "food share of the image (chance)": area},
-                  figure=paths.cnn_figure("", "smoothgrad"), margin=abs(mean["smoothgrad"] - mean["saliency"]),
-                  why="the map that puts more of its mass on the food region shows the food more clearly")
+    return Answer(
+        choice=[key],
+        numbers={
+            "share of map mass on the food, saliency": mean["saliency"],
+            "share of map mass on the food, SmoothGrad": mean["smoothgrad"],
+            "food share of the image (chance)": area,
+        },
+        figure=paths.cnn_figure("", "smoothgrad"),
+        margin=abs(mean["smoothgrad"] - mean["saliency"]),
+        why="the map that puts more of its mass on the food region shows the food more clearly",
+    )
 
 
 @evaluator
@@ -111,15 +162,29 @@ def smoothgrad_unnormalised(ctx, q):
         key = "no_bright_spots"
     else:
         key = "same" if abs(r - n) < t(ctx, "bright_share_none") else "different_areas"
-    largest = float(max(attribution(ctx, "smoothgrad", s)["attribution"].max() for s in ctx["observed"]))
-    return Answer(choice=[key], numbers={"bright pixels without normalisation": r, "bright pixels normalised": n,
-                                         "brightness level": level, "largest un-normalised value": largest},
-                  figure=paths.cnn_figure("", "smoothgrad"), margin=n - r,
-                  why=("mean |gradient| values are far below 1, so an RGB imshow of them is almost black"
-                       if key == "no_bright_spots" else "the un-normalised values reach the visible range"))
+    largest = float(
+        max(attribution(ctx, "smoothgrad", s)["attribution"].max() for s in ctx["observed"])
+    )
+    return Answer(
+        choice=[key],
+        numbers={
+            "bright pixels without normalisation": r,
+            "bright pixels normalised": n,
+            "brightness level": level,
+            "largest un-normalised value": largest,
+        },
+        figure=paths.cnn_figure("", "smoothgrad"),
+        margin=n - r,
+        why=(
+            "mean |gradient| values are far below 1, so an RGB imshow of them is almost black"
+            if key == "no_bright_spots"
+            else "the un-normalised values reach the visible range"
+        ),
+    )
 
 
 # ---------------------------------------------------------------- Integrated Gradients
+
 
 @evaluator
 def ig_steps(ctx, q):
@@ -139,11 +204,17 @@ def ig_steps(ctx, q):
         key = "swapped"
     else:
         key = "random_spots"
-    return Answer(choice=[key], numbers={f"correlation of the {min(c)}-step map with {s} steps": v for s, v in c.items()},
-                  figure=paths.cnn_figure("", "integrated_gradients"), margin=c[most] - t(ctx, "same_corr"),
-                  why={"no_difference": "maps with more path steps are nearly identical after normalisation",
-                       "swapped": "the map with more steps is the negative of the 10-step map",
-                       "random_spots": "the map with more steps correlates only weakly with the 10-step map"}[key])
+    return Answer(
+        choice=[key],
+        numbers={f"correlation of the {min(c)}-step map with {s} steps": v for s, v in c.items()},
+        figure=paths.cnn_figure("", "integrated_gradients"),
+        margin=c[most] - t(ctx, "same_corr"),
+        why={
+            "no_difference": "maps with more path steps are nearly identical after normalisation",
+            "swapped": "the map with more steps is the negative of the 10-step map",
+            "random_spots": "the map with more steps correlates only weakly with the 10-step map",
+        }[key],
+    )
 
 
 @evaluator
@@ -153,10 +224,20 @@ def ig_path(ctx, q):
     a = attribution(ctx, "integrated_gradients", ctx["observed"][0])
     alphas = np.asarray(a["path_factors"], dtype=np.float64)
     off_line = float(a["path_off_line"])
-    numbers = {"images generated": int(len(alphas)), "interpolation factors": [round(float(x), 6) for x in alphas],
-               "largest distance from the baseline-to-image line": off_line}
-    if not (off_line < 1e-6 and np.all(np.diff(alphas) > 0) and 0 <= alphas.min() and alphas.max() <= 1):
+    numbers = {
+        "images generated": int(len(alphas)),
+        "interpolation factors": [round(float(x), 6) for x in alphas],
+        "largest distance from the baseline-to-image line": off_line,
+    }
+    if not (
+        off_line < 1e-6 and np.all(np.diff(alphas) > 0) and 0 <= alphas.min() and alphas.max() <= 1
+    ):
         raise NotAnswerable(f"the path generator's images are not on the line: {numbers}")
-    return Answer(choice=["path_images"], numbers=numbers, figure=paths.cnn_figure("", "integrated_gradients"),
-                  margin=None, why="every generated image is alpha * image with increasing alpha in [0, 1): the "
-                                   "straight path from the black baseline to the image")
+    return Answer(
+        choice=["path_images"],
+        numbers=numbers,
+        figure=paths.cnn_figure("", "integrated_gradients"),
+        margin=None,
+        why="every generated image is alpha * image with increasing alpha in [0, 1): the "
+        "straight path from the black baseline to the image",
+    )

@@ -1,11 +1,20 @@
 """LIME questions (1-4): superpixel weights, the overlay's colours, the perturbation."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from workflow_scripts.core import paths
-from workflow_scripts.report.evaluators.base import (Answer, NotAnswerable, attribution, evaluator, homework_image,
-                                                     mean_in, region, t)
+from workflow_scripts.report.evaluators.base import (
+    Answer,
+    NotAnswerable,
+    attribution,
+    evaluator,
+    homework_image,
+    mean_in,
+    region,
+    t,
+)
 
 COLOURS = ("red", "green", "blue")
 
@@ -23,8 +32,13 @@ def lime_object_signs(ctx, q):
         mean = mean_in(a["pixel_weights"], region(ctx, stem, name))
         numbers[f"mean LIME weight on {name}"] = mean
         choice.append(f"{key}_{'positive' if mean > 0 else 'negative'}")
-    return Answer(choice=choice, numbers=numbers, figure=_figure(), margin=min(abs(v) for v in numbers.values()),
-                  why="the sign of the superpixel weights averaged over each object's pixels")
+    return Answer(
+        choice=choice,
+        numbers=numbers,
+        figure=_figure(),
+        margin=min(abs(v) for v in numbers.values()),
+        why="the sign of the superpixel weights averaged over each object's pixels",
+    )
 
 
 @evaluator
@@ -42,18 +56,29 @@ def lime_colours(ctx, q):
             break
     missing = [s for s in ("positive", "negative") if s not in found]
     if missing:
-        raise NotAnswerable(f"no observed image's LIME overlay has {' or '.join(missing)} superpixels")
+        raise NotAnswerable(
+            f"no observed image's LIME overlay has {' or '.join(missing)} superpixels"
+        )
     numbers, picked = {}, {}
     for sign, (stem, share, source) in found.items():
         c = int(np.argmax(share))
-        numbers[f"{stem}: share of {sign} pixels at the image maximum, R/G/B ({source})"] = [float(v) for v in share]
+        numbers[f"{stem}: share of {sign} pixels at the image maximum, R/G/B ({source})"] = [
+            float(v) for v in share
+        ]
         if share[c] < 1:
-            raise NotAnswerable(f"no channel is at the image maximum on every {sign} pixel of {stem}'s overlay: {numbers}")
+            raise NotAnswerable(
+                f"no channel is at the image maximum on every {sign} pixel of {stem}'s overlay: {numbers}"
+            )
         picked[sign] = COLOURS[c]
     pos, neg = picked["positive"], picked["negative"]
-    return Answer(choice=[f"{pos}_positive", f"{neg}_negative"], numbers=numbers, figure=_figure(), margin=None,
-                  why=f"lime's get_image_and_mask(positive_only=False) sets the {pos} channel of positive and the "
-                      f"{neg} channel of negative superpixels to the image maximum")
+    return Answer(
+        choice=[f"{pos}_positive", f"{neg}_negative"],
+        numbers=numbers,
+        figure=_figure(),
+        margin=None,
+        why=f"lime's get_image_and_mask(positive_only=False) sets the {pos} channel of positive and the "
+        f"{neg} channel of negative superpixels to the image maximum",
+    )
 
 
 @evaluator
@@ -66,15 +91,23 @@ def lime_mechanism(ctx, q):
     kept = bool(a["perturbation_on_unchanged"])
     replaced = bool(a["perturbation_off_mean_colour"]) and n_off > 0
     checked = ", ".join(str(int(s)) for s in np.atleast_1d(a["perturbation_samples"]))
-    numbers = {"superpixels in image " + stem: n_super, "switched-on superpixels unchanged": kept,
-               "switched-off superpixels replaced by their mean colour": replaced,
-               f"switched-off superpixels checked (samples {checked})": n_off,
-               "perturbed samples": int(a["sample_scores"].shape[0])}
+    numbers = {
+        "superpixels in image " + stem: n_super,
+        "switched-on superpixels unchanged": kept,
+        "switched-off superpixels replaced by their mean colour": replaced,
+        f"switched-off superpixels checked (samples {checked})": n_off,
+        "perturbed samples": int(a["sample_scores"].shape[0]),
+    }
     if not (kept and replaced and n_super > 1):
         raise NotAnswerable(f"the perturbation did not behave as superpixel switching: {numbers}")
-    return Answer(choice=["superpixels_off"], numbers=numbers, figure=_figure(), margin=None,
-                  why="the image is cut into SLIC superpixels; each sample switches some off "
-                      "(mean colour) and a local linear model weighs them by the output change")
+    return Answer(
+        choice=["superpixels_off"],
+        numbers=numbers,
+        figure=_figure(),
+        margin=None,
+        why="the image is cut into SLIC superpixels; each sample switches some off "
+        "(mean colour) and a local linear model weighs them by the output change",
+    )
 
 
 @evaluator
@@ -93,7 +126,10 @@ def lime_region_composition(ctx, q):
         key = "entirely_negative"
     else:
         key = "not_a_basis"
-    return Answer(choice=[key], numbers={"positive share of the region": pos, "negative share": neg,
-                                         "share threshold": s},
-                  figure=_figure(), margin=min(pos, neg) if key == "partly" else max(pos, neg),
-                  why=f"shares of the {q['args']['region']} pixels that LIME's overlay marks positive / negative")
+    return Answer(
+        choice=[key],
+        numbers={"positive share of the region": pos, "negative share": neg, "share threshold": s},
+        figure=_figure(),
+        margin=min(pos, neg) if key == "partly" else max(pos, neg),
+        why=f"shares of the {q['args']['region']} pixels that LIME's overlay marks positive / negative",
+    )
