@@ -121,7 +121,8 @@ def test_merged_token_maps_both_characters(tmp_path):
 
 
 def test_a_bare_word_start_marker_is_skipped():
-    """XLM-R's SentencePiece emits '▁' with offsets (0, 1) before 蘋果 at a sentence start: 蘋 is in 蘋果."""
+    """XLM-R's SentencePiece emits '▁' with offsets (0, 1) before 蘋果 at a sentence start: 蘋 is in
+    蘋果."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = [("<unk>", 0.0), ("▁", -1.0), ("蘋果", -2.0), ("茶", -3.0), ("蘋", -9.0), ("果", -9.0)]
@@ -194,7 +195,8 @@ def test_similarity_stack_and_group_means(tiny, tmp_path):
                 np.mean([co[12, i, j] for i in range(5) for j in range(i + 1, 5)])
             )
             assert means["between"] == pytest.approx(co[12, :5, 5:].mean())
-        # the word 蘋果: the matrices of the mean of its characters' vectors, for the report's slide match
+        # the word 蘋果: the matrices of the mean of its characters' vectors, for the report's slide
+        # match
         word = (z["vectors_0"].astype(np.float64) + z["vectors_1"].astype(np.float64)) / 2
         np.testing.assert_allclose(
             z["cosine_word"][12], similarity.cosine_similarity(word[:, 12], word[:, 12]), atol=1e-6
@@ -211,7 +213,8 @@ def test_similarity_stack_and_group_means(tiny, tmp_path):
 
 
 def test_layer0_depends_on_position_only(tiny, tmp_path):
-    """Embeddings = token + position + segment: only the position experiment moves a layer-0 vector."""
+    """Embeddings = token + position + segment: only the position experiment moves a layer-0
+    vector."""
     s = pipeline.run_similarity(
         tiny["embedding"],
         INPUTS["embedding_sentences"],
@@ -284,7 +287,8 @@ def test_exbert_probes_on_a_masked_lm(tiny, tmp_path):
 
 
 def test_layer_probe_on_the_last_layer_is_the_model_output(tiny):
-    """The logit-lens probe applies the MLM head to each layer; on layer 12 it must equal the model."""
+    """The logit-lens probe applies the MLM head to each layer; on layer 12 it must equal the
+    model."""
     model, tok = models.load_model(json.loads(tiny["mlm"].read_text())["path"], "mlm")
     text = exbert._masked(tok, INPUTS["exbert_sentence"], ["officer"])
     pos, probs, per_layer = exbert._probs(model, tok, text, layer_probe=True)
@@ -323,7 +327,8 @@ def test_hub_cache_offline_by_branch_and_commit(tmp_path, monkeypatch):
 
 
 def test_remote_code_is_refused(tmp_path):
-    """A config that asks for custom code (auto_map) is not executed: loading fails with one line."""
+    """A config that asks for custom code (auto_map) is not executed: loading fails with one
+    line."""
     model_dir = save_tiny(tmp_path / "m", vocab_for(["a b"]), layers=1, heads=1, hidden=4)
     cfg = json.loads((model_dir / "config.json").read_text())
     cfg.update(model_type="evil", auto_map={"AutoModel": "modeling_evil.EvilModel"})

@@ -1,4 +1,5 @@
-"""CNN figures from constructed artifacts: the homework's grids, mask outlines, and no output on bad input."""
+"""CNN figures from constructed artifacts: the homework's grids, mask outlines, and no output on
+bad input."""
 
 import numpy as np
 import pytest

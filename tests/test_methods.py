@@ -38,7 +38,8 @@ class Linear(nn.Module):
 
 
 def close(a, b, rel=1e-4):
-    """Equal up to float32 summation order: the largest difference is tiny next to the largest value."""
+    """Equal up to float32 summation order: the largest difference is tiny next to the largest
+    value."""
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and np.abs(a - b).max() <= rel * np.abs(b).max()
 
@@ -62,9 +63,10 @@ def trained(test_build):
     model = load_checkpoint(out / "assets/checkpoint.pth")
     with np.load(out / "assets/dataset/test.npz") as z:
         x = torch.from_numpy(z["images"][:4]).permute(0, 3, 1, 2).float() / 255
-    # In float32 a ReLU / max-pool network's input gradient is not stable to rounding (a pre-activation
-    # within an ulp of zero, a max-pool near-tie): two correct implementations that round differently
-    # disagree in whole regions. In float64 they agree to 1e-15, so equality is tested there.
+    # In float32 a ReLU / max-pool network's input gradient is not stable to rounding (a
+    # pre-activation within an ulp of zero, a max-pool near-tie): two correct implementations that
+    # round differently disagree in whole regions. In float64 they agree to 1e-15, so equality is
+    # tested there.
     x = (x + torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) / 255).clamp(0, 1)
     model, x = model.double(), x.double()
     return model, x, model(x).argmax(1).detach()
@@ -145,7 +147,8 @@ def test_lime_perturbation_facts_on_its_own_samples():
     f = L.perturbation_facts(image, segments, "segments", data)
     assert f["perturbation_on_unchanged"] and f["perturbation_off_mean_colour"]
     assert f["perturbation_off_superpixels"] == 3 and f["perturbation_samples"].tolist() == [1, 2]
-    # lime's feature map: feature 0 covers no pixel (segments start at 1), so switching it off changes nothing
+    # lime's feature map: feature 0 covers no pixel (segments start at 1), so switching it off
+    # changes nothing
     f = L.perturbation_facts(image, segments + 1, "lime", np.array([[1] * 4, [0, 1, 1, 1]]))
     assert f["perturbation_off_superpixels"] == 0 and f["perturbation_samples"].tolist() == [1]
 

@@ -148,7 +148,8 @@ def test_answer_round_trips_to_the_answers_json_keys():
         "why": "because",
     }
     assert ev.Answer(**entry) == a
-    # evaluators that can name a substitute model always have the key (null when the model is the homework's)
+    # evaluators that can name a substitute model always have the key (null when the model is the
+    # homework's)
     assert json.loads(json.dumps(answer_fields(with_caveat, a)))["caveat"] is None
     with pytest.raises(TypeError, match="caveat=True"):
         answer_fields(plain, ev.Answer(choice=["x"], why="w", caveat="substitute"))
@@ -404,10 +405,10 @@ def test_attention_questions(ctx):
                 "p_he_drop": 0.18,
                 "antecedent_by_layer": [
                     {
-                        "layer": l,
-                        "top": [{"token": "man" if l < 9 else "officer"}, {"token": "guard"}],
+                        "layer": layer,
+                        "top": [{"token": "man" if layer < 9 else "officer"}, {"token": "guard"}],
                     }
-                    for l in range(13)
+                    for layer in range(13)
                 ],
             },
         },

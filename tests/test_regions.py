@@ -104,7 +104,10 @@ def test_slide_similarity_is_a_10x10_grid(ann):
             "needs 'width:'",
         ),
         (
-            "images: {a: {regions: {x: {union_of: [y]}, y: {minus: [x], polygon: [[0, 0], [9, 0], [9, 9]]}}}}",
+            (
+                "images: {a: {regions: {x: {union_of: [y]}, "
+                "y: {minus: [x], polygon: [[0, 0], [9, 0], [9, 9]]}}}}"
+            ),
             "cycle",
         ),
         (

@@ -33,7 +33,8 @@ def test_every_question_is_answered_or_says_why(answers, test_build):
         assert a["choice"] and set(a["choice"]) <= set(keys), a
         assert a["numbers"], a
         assert (test_build.out / a["figure"]).is_file(), a["figure"]
-    # image-specific questions cannot be answered with emoji renderings; masked-word ones need an MLM
+    # image-specific questions cannot be answered with emoji renderings; masked-word ones need an
+    # MLM
     by_id = {a["id"]: a for a in qs}
     for qid in (1, 4, 6, 8, 9, 13, 14, 20, 22, 23):
         assert by_id[qid]["status"] == "not answerable", qid
@@ -62,17 +63,21 @@ def test_markdown_links_every_figure(test_build):
     assert "蘋果" in md and md.count("\n## Q") == 30
 
 
-BROWSER_PROBE = """<script>
-window.__errors = [];
-window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.src))), true);
-const __ce = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); __ce(...a); };
-window.addEventListener('load', () => {
-  const imgs = [...document.images].map(i => [i.alt, i.complete, i.naturalWidth]);
-  document.documentElement.setAttribute('data-check', JSON.stringify({
-    imgs, errors: window.__errors, cjk: /[\\u4e00-\\u9fff]/.test(document.body.innerText),
-    sections: document.querySelectorAll('section').length}));
-});
-</script>"""
+BROWSER_PROBE = (
+    "<script>\n"
+    "window.__errors = [];\n"
+    "window.addEventListener('error', e => window.__errors.push("
+    "String(e.message || (e.target && e.target.src))), true);\n"
+    "const __ce = console.error; console.error = (...a) => {"
+    " window.__errors.push(a.join(' ')); __ce(...a); };\n"
+    "window.addEventListener('load', () => {\n"
+    "  const imgs = [...document.images].map(i => [i.alt, i.complete, i.naturalWidth]);\n"
+    "  document.documentElement.setAttribute('data-check', JSON.stringify({\n"
+    "    imgs, errors: window.__errors, cjk: /[\\u4e00-\\u9fff]/.test(document.body.innerText),\n"
+    "    sections: document.querySelectorAll('section').length}));\n"
+    "});\n"
+    "</script>"
+)
 
 
 def chromium():
@@ -134,7 +139,8 @@ def test_snakemake_report_zip(test_build, tmp_path):
 
 
 def test_every_registered_method_figure_is_in_the_report(test_build):
-    """Methods without a quiz question (Grad-CAM) still show their figure, read from the registry."""
+    """Methods without a quiz question (Grad-CAM) still show their figure, read from the
+    registry."""
     from workflow_scripts.cnn.methods import registry
     from workflow_scripts.core import paths
 

@@ -70,7 +70,7 @@ def select_vectors(model, tokenizer, sentences, indices) -> tuple[np.ndarray, li
 def pair_stack(vectors: np.ndarray) -> dict:
     """{metric: [layers, n, n]} from [n, layers, hidden]."""
     return {
-        m: np.stack([fn(vectors[:, l], vectors[:, l]) for l in range(vectors.shape[1])])
+        m: np.stack([fn(vectors[:, layer], vectors[:, layer]) for layer in range(vectors.shape[1])])
         for m, fn in METRICS.items()
     }
 
@@ -83,7 +83,8 @@ def word_vectors(by_char: list[np.ndarray]) -> np.ndarray:
 
 
 def group_means(mat: np.ndarray, groups=(FRUIT, COMPANY)) -> dict:
-    """Mean over distinct pairs within each group and between the two groups, for one [n, n] matrix."""
+    """Mean over distinct pairs within each group and between the two groups, for one [n, n]
+    matrix."""
     g1, g2 = (list(g) for g in groups)
 
     def within(g):
@@ -163,7 +164,7 @@ def analyse(model, tokenizer, sentences, index_lists: dict) -> tuple[dict, dict]
             "indices": list(indices),
             "picked": picked,
             "group_means": {
-                m: [group_means(s[l]) for l in range(s.shape[0])] for m, s in stack.items()
+                m: [group_means(s[layer]) for layer in range(s.shape[0])] for m, s in stack.items()
             },
             "layer0": layer0_experiment(model, tokenizer, sentences[0], indices[0]),
         }

@@ -137,7 +137,8 @@ def _grid(method: str, n: int, title: str):
 
 
 def _outline(ax, obs: dict) -> None:
-    """Cyan contour of the ground-truth mask, if the observed image has one (in image pixel units)."""
+    """Cyan contour of the ground-truth mask, if the observed image has one (in image pixel
+    units)."""
     mask = obs.get("mask")
     if mask is None or not np.any(mask):
         return
@@ -246,7 +247,8 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
 
 
 def filters_figure(observed, artifacts, out_png, layer: int, filt: int) -> tuple[int, int]:
-    """3 x N for one (layer, filter): images / filter activation / filter visualisation (min-max RGB)."""
+    """3 x N for one (layer, filter): images / filter activation / filter visualisation (min-max
+    RGB)."""
     pairs = _load(observed, artifacts, filter_keys(int(layer), int(filt)))
     return _filters_pairs(pairs, out_png, int(layer), int(filt))
 
@@ -256,10 +258,10 @@ def filters_figures(observed, artifacts, pairs, outs) -> list[Path]:
 
     All keys of all pairs are checked before the first file is written.
     """
-    pairs = [(int(l), int(f)) for l, f in pairs]
+    pairs = [(int(layer), int(f)) for layer, f in pairs]
     if not pairs:
         raise UserError("no (layer, filter) pairs given for the filter figures; check the config")
-    keys = tuple(k for l, f in pairs for k in filter_keys(l, f))
+    keys = tuple(k for layer, f in pairs for k in filter_keys(layer, f))
     loaded = _load(observed, artifacts, keys)
     if len(outs) != len(pairs):
         raise UserError(f"{len(pairs)} (layer, filter) pairs but {len(outs)} output files")

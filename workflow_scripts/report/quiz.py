@@ -94,7 +94,8 @@ def answer(ctx: dict, q: dict) -> dict:
 
 
 def answer_fields(ev: Evaluator, result: Answer) -> dict:
-    """The Answer's fields as answers.json keys; `caveat` only for evaluators registered with caveat=True."""
+    """The Answer's fields as answers.json keys; `caveat` only for evaluators registered with
+    caveat=True."""
     fields = dataclasses.asdict(result)
     if not ev.caveat and fields.pop("caveat") is not None:
         raise TypeError(

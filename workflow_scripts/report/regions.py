@@ -36,13 +36,15 @@ def load_annotations(path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise UserError(
-            f"{path}: cannot read the region annotations ({e.strerror or e}); check report.annotations"
+            f"{path}: cannot read the region annotations ({e.strerror or e}); "
+            "check report.annotations"
         )
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), dict) or not data["images"]:
         raise UserError(
-            f"{path}: expected a mapping with a non-empty 'images:' mapping of image stem -> regions"
+            f"{path}: expected a mapping with a non-empty 'images:' mapping "
+            "of image stem -> regions"
         )
     data = dict(data)
     data["_path"] = str(path)
@@ -137,7 +139,8 @@ def _no_cycle(where: str, regions: dict, name: str, seen: tuple) -> None:
 
 
 def _image_entry(annotations: dict, image) -> tuple[str, dict]:
-    """The (stem, entry) of `image`: a stem such as '1_2', or the image index 2 (the stem's suffix)."""
+    """The (stem, entry) of `image`: a stem such as '1_2', or the image index 2 (the stem's
+    suffix)."""
     images = annotations.get("images") or {}
     path = annotations.get("_path", "region annotations")
     if isinstance(image, str) and image in images:
@@ -155,7 +158,8 @@ def region_names(annotations: dict, image) -> list[str]:
 
 
 def region_mask(annotations: dict, image, name: str, size: int = FRAME) -> np.ndarray:
-    """Boolean size x size mask of region `name` of `image` (coordinates scaled from the 128 frame)."""
+    """Boolean size x size mask of region `name` of `image` (coordinates scaled from the 128
+    frame)."""
     stem, entry = _image_entry(annotations, image)
     path = annotations.get("_path", "region annotations")
     if name not in entry["regions"]:

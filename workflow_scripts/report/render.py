@@ -1,4 +1,5 @@
-"""answers.json -> quiz.md (figures linked) and quiz.html (one self-contained file, figures embedded)."""
+"""answers.json -> quiz.md (figures linked) and quiz.html (one self-contained file, figures
+embedded)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,13 @@ def _header_rows(h: dict) -> list[tuple[str, str]]:
     return [
         (
             "asset set",
-            f"{h['asset_set']} (source: {h['source']}); observed images: {', '.join(h['observed'])}",
+            f"{h['asset_set']} (source: {h['source']}); "
+            f"observed images: {', '.join(h['observed'])}",
         ),
         (
             "CNN",
-            f"homework Classifier, width {h['model']['width']}, {h['model']['parameters']:,} parameters",
+            f"homework Classifier, width {h['model']['width']}, "
+            f"{h['model']['parameters']:,} parameters",
         ),
         ("checkpoint sha256", h["checkpoint_sha256"]),
         ("config hash", h["config_hash"]),
@@ -109,10 +112,15 @@ def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None 
     return "\n".join(out) + "\n"
 
 
-CSS = """body{font-family:"DejaVu Sans","WenQuanYi Micro Hei","Noto Sans CJK TC",sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;line-height:1.45}table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;
-vertical-align:top;font-size:.92em}img{max-width:100%;border:1px solid #eee}.na{color:#a33}.sub{color:#a60}.ok{color:#262}
-section{border-top:1px solid #ddd;margin-top:1.5em}"""
+CSS = (
+    'body{font-family:"DejaVu Sans","WenQuanYi Micro Hei","Noto Sans CJK TC",sans-serif;'
+    "max-width:1100px;margin:2em auto;\n"
+    "padding:0 1em;line-height:1.45}table{border-collapse:collapse;margin:.6em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;\n"
+    "vertical-align:top;font-size:.92em}img{max-width:100%;border:1px solid #eee}"
+    ".na{color:#a33}.sub{color:#a60}.ok{color:#262}\n"
+    "section{border-top:1px solid #ddd;margin-top:1.5em}"
+)
 
 
 def _img(results: Path, rel: str, cache: dict) -> str:
@@ -136,7 +144,8 @@ def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
     out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _header_rows(h)] + ["</table>"]
     out += ["<table><tr><th>#</th><th>topic</th><th>answer</th><th>status</th></tr>"]
     out += [
-        f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td><td>{e(_summary(a))}</td>'
+        f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td>'
+        f"<td>{e(_summary(a))}</td>"
         f'<td class="{cls[a["status"]]}">{e(a["status"])}</td></tr>'
         for a in answers
     ] + ["</table>"]
@@ -172,17 +181,20 @@ def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
             first = shown.setdefault(a["figure"], a["id"])
             if first == a["id"]:  # each figure is embedded once; later questions link to it
                 out += [
-                    f'<img alt="figure for Q{a["id"]}" id="fig-q{a["id"]}" src="{_img(results, a["figure"], images)}">'
+                    f'<img alt="figure for Q{a["id"]}" id="fig-q{a["id"]}" '
+                    f'src="{_img(results, a["figure"], images)}">'
                 ]
             else:
                 out += [
-                    f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, shown under Q{first}</a></p>'
+                    f'<p>Figure: <a href="#fig-q{first}">{e(a["figure"])}, '
+                    f"shown under Q{first}</a></p>"
                 ]
         out += ["</section>"]
     if method_figures:
         out += [
-            '<section id="methods"><h2>Every method\'s figure</h2><p>Each registered CNN method on the '
-            "observed images (beyond the quiz: methods the homework does not ask about appear here too).</p>"
+            '<section id="methods"><h2>Every method\'s figure</h2>'
+            "<p>Each registered CNN method on the observed images "
+            "(beyond the quiz: methods the homework does not ask about appear here too).</p>"
         ]
         for m, f in _gallery(method_figures):
             if f in shown:
@@ -212,7 +224,8 @@ def write_reports(
         from workflow_scripts.core.errors import UserError
 
         raise UserError(
-            f"{results}: figures named by the answers are missing: {', '.join(missing)}; rerun the pipeline"
+            f"{results}: figures named by the answers are missing: {', '.join(missing)}; "
+            "rerun the pipeline"
         )
     with atomic_path(out_md) as tmp:
         tmp.write_text(markdown(doc, method_figures=method_figures), encoding="utf-8")

@@ -53,7 +53,8 @@ def path_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def linear_path(x: torch.Tensor, baseline: torch.Tensor, alphas) -> torch.Tensor:
-    """The images baseline + alpha * (x - baseline) for each alpha (the homework's path generator)."""
+    """The images baseline + alpha * (x - baseline) for each alpha (the homework's path
+    generator)."""
     a = torch.as_tensor(np.asarray(alphas), dtype=x.dtype, device=x.device).view(
         -1, *([1] * x.dim())
     )
@@ -61,7 +62,8 @@ def linear_path(x: torch.Tensor, baseline: torch.Tensor, alphas) -> torch.Tensor
 
 
 def homework_path(x: torch.Tensor, steps: int) -> torch.Tensor:
-    """The homework's generator, to the bit: [x * k / steps for k in range(steps)] (black baseline)."""
+    """The homework's generator, to the bit: [x * k / steps for k in range(steps)] (black
+    baseline)."""
     return torch.stack([x * k / steps for k in range(steps)])
 
 
@@ -89,7 +91,8 @@ def integrated_gradients(
     baseline: float = 0.0,
     batch_size: int = 50,
 ) -> dict:
-    """Per image: the weighted path gradient of the target logit (homework) or true IG (variant 'ig')."""
+    """Per image: the weighted path gradient of the target logit (homework) or true IG (variant
+    'ig')."""
     if variant == "homework":
         rule = "riemann_left"
     alphas, weights = path_alphas(steps, rule)

@@ -8,7 +8,8 @@ the superpixel weights equal `LimeImageExplainer(random_state=seed).explain_inst
 
 feature_map 'lime' (homework): lime 0.2.0.1 maps feature z to `segments == z`; with SLIC's
 start_label=1 feature 0 covers no pixels and the last superpixel is never switched off.
-feature_map 'segments' (variant): feature j is the j-th superpixel, so every superpixel is perturbed.
+feature_map 'segments' (variant): feature j is the j-th superpixel, so every superpixel is
+perturbed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def segment(
 
 
 def fudged_image(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """lime's hide_color=None replacement: each superpixel filled with its mean colour (lime's loop)."""
+    """lime's hide_color=None replacement: each superpixel filled with its mean colour (lime's
+    loop)."""
     fudged = image.copy()
     for s in np.unique(segments):
         sel = segments == s
@@ -96,7 +98,8 @@ def lime_image(
     data = random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
     data[0, :] = 1
     # Perturbed images are built in float32: the same values lime's float64 images have once the
-    # classifier casts them to float32 (as the homework's torch.FloatTensor does), at half the memory.
+    # classifier casts them to float32 (as the homework's torch.FloatTensor does), at half the
+    # memory.
     image32, fudged32 = image.astype(np.float32), fudged.astype(np.float32)
     preds = []
     for s in range(0, num_samples, batch_size):
@@ -246,7 +249,8 @@ def explain(
     pixel_weights = np.where(feat >= 0, weights[np.maximum(feat, 0)], 0.0)
     channels, channel_source = overlay_channels(hwc, overlay, mask_image), "overlay"
     if np.isnan(channels["positive"]).any() or np.isnan(channels["negative"]).any():
-        # this overlay lacks one sign: read both from lime's overlay of every feature of the same explanation
+        # this overlay lacks one sign: read both from lime's overlay of every feature of the same
+        # explanation
         full, full_mask = exp.get_image_and_mask(
             label_used,
             positive_only=False,

@@ -14,10 +14,10 @@ from workflow_scripts.report.evaluators import (  # noqa: F401  (registration)
     lime,
 )
 from workflow_scripts.report.evaluators.base import *  # noqa: F401,F403
-from workflow_scripts.report.evaluators.base import (
+from workflow_scripts.report.evaluators.base import (  # noqa: F401
     EVALUATORS,
     Answer,
     NotAnswerable,
     evaluator,
     load,
-)  # noqa: F401
+)

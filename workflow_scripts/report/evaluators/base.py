@@ -86,7 +86,8 @@ def load(ctx, rel):
         path = Path(ctx["results"]) / rel
         if not path.exists():
             raise UserError(
-                f"{path}: missing artifact for the quiz report; rerun the pipeline (snakemake --cores all)"
+                f"{path}: missing artifact for the quiz report; "
+                "rerun the pipeline (snakemake --cores all)"
             )
         if path.suffix == ".npz":
             with np.load(path) as z:
@@ -114,12 +115,14 @@ def homework_image(ctx, index: int) -> str:
     if ctx["source"] != "hw9":
         raise NotAnswerable(
             f"it is about homework image {index}; the {ctx['asset_set']} asset set has other "
-            "images (emoji renderings), so only the homework's bundle (config/hw9.yaml) can answer it"
+            "images (emoji renderings), so only the homework's bundle (config/hw9.yaml) "
+            "can answer it"
         )
     stem = ctx["hw9_images"][index]
     if stem not in ctx["observed"]:
         raise NotAnswerable(
-            f"homework image {index} ({stem}) is not among the observed images (raise observed.count)"
+            f"homework image {index} ({stem}) is not among the observed images "
+            "(raise observed.count)"
         )
     return stem
 

@@ -60,7 +60,7 @@ def masked_layer_probe(ctx, q):
     final = {p["token"] for p in layers[-1]["top"]}
     top1 = [layer["top"][0]["token"] for layer in layers]
     stable = next(
-        l for l in range(len(layers)) if all(top1[k] in final for k in range(l, len(layers)))
+        i for i in range(len(layers)) if all(top1[k] in final for k in range(i, len(layers)))
     )
     options = sorted(int(k) for k in q["options"])
     key = str(min(options, key=lambda o: abs(o - stable)))
@@ -72,9 +72,14 @@ def masked_layer_probe(ctx, q):
         },
         figure=paths.attention_figure(""),
         margin=None,
-        why="the MLM head applied to each layer's hidden state (a local stand-in for exBERT's corpus search)",
-        caveat="exBERT decides this from the POS of nearest corpus neighbours; this run uses the layer at "
-        "which the masked-word prediction settles",
+        why=(
+            "the MLM head applied to each layer's hidden state "
+            "(a local stand-in for exBERT's corpus search)"
+        ),
+        caveat=(
+            "exBERT decides this from the POS of nearest corpus neighbours; "
+            "this run uses the layer at which the masked-word prediction settles"
+        ),
     )
 
 

@@ -42,8 +42,10 @@ def answer_separation(ctx, q):
         numbers={f"answer separation, layer {k}": v for k, v in scores.items()},
         figure=paths.hidden_pca_figure("", 1),
         margin=margin,
-        why="answer tokens' distance to the other tokens' centroid in the PCA plane, relative to their "
-        "spread, averaged over the three items",
+        why=(
+            "answer tokens' distance to the other tokens' centroid in the PCA plane, "
+            "relative to their spread, averaged over the three items"
+        ),
         caveat=_qa_caveat(ctx),
     )
 

@@ -36,7 +36,8 @@ def slide_match(ctx, q):
         ref, source = matrix("colour_fraction"), "cell colours (position on viridis)"
     if ref.size == 0 or np.isnan(ref).all():
         raise NotAnswerable(
-            "the slide's matrix is not in report.annotations (slide_similarity: values or colour_fraction)"
+            "the slide's matrix is not in report.annotations "
+            "(slide_similarity: values or colour_fraction)"
         )
     s, z = _similarity(ctx)
     layer = t(ctx, "slide_layer")
@@ -72,8 +73,10 @@ def slide_match(ctx, q):
         numbers=numbers,
         figure=paths.similarity_figure("", "cosine", 0, layer),
         margin=best - runner,
-        why=f"the layer-{layer} matrix (the notebook's LAYER) whose off-diagonal values correlate best with "
-        "the slide's",
+        why=(
+            f"the layer-{layer} matrix (the notebook's LAYER) "
+            "whose off-diagonal values correlate best with the slide's"
+        ),
         caveat=caveat,
     )
 
@@ -137,5 +140,8 @@ def layer0_factors(ctx, q):
         },
         figure=paths.similarity_figure("", "euclidean", s["characters"][char]["key"], 0),
         margin=None,
-        why="layer-0 vectors are token + position (+ segment) embeddings: only a change of position moves them",
+        why=(
+            "layer-0 vectors are token + position (+ segment) embeddings: "
+            "only a change of position moves them"
+        ),
     )

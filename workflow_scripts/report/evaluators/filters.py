@@ -79,7 +79,10 @@ def filter_mechanism(ctx, q):
         numbers=numbers,
         figure=paths.filter_figure("", layer, filt),
         margin=float(obj[-1] - obj[0]),
-        why="an activation map over image positions, and an input optimised to raise the filter's activation",
+        why=(
+            "an activation map over image positions, "
+            "and an input optimised to raise the filter's activation"
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""Where a map looks: the region it favours (6, 13, 14, 20) and where LIME and saliency disagree (9)."""
+"""Where a map looks: the region it favours (6, 13, 14, 20) and where LIME and saliency disagree
+(9)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def region_focus(ctx, q):
         numbers={f"mean normalised value on {k}": v for k, v in scores.items()},
         figure=fig,
         margin=margin,
-        why=f"the {'highest' if args['pick'] == 'max' else 'lowest'} mean {args['method']} value among the regions",
+        why=(
+            f"the {'highest' if args['pick'] == 'max' else 'lowest'} mean {args['method']} value "
+            "among the regions"
+        ),
     )
 
 
@@ -67,5 +71,7 @@ def lime_saliency_disagreement(ctx, q):
         numbers={f"IoU(LIME positive, top saliency) image {k}": v for k, v in scores.items()},
         figure=paths.cnn_figure("", "saliency"),
         margin=margin,
-        why="the lowest overlap between LIME's positive superpixels and as many top saliency pixels",
+        why=(
+            "the lowest overlap between LIME's positive superpixels and as many top saliency pixels"
+        ),
     )

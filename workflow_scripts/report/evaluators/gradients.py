@@ -37,7 +37,10 @@ def saliency_scale_spread(ctx, q):
         + (
             "one shared scale would hide the weaker maps"
             if key == "remove_scale"
-            else f"below the {t(ctx, 'scale_spread')}x at which per-image normalisation changes the picture"
+            else (
+                f"below the {t(ctx, 'scale_spread')}x "
+                "at which per-image normalisation changes the picture"
+            )
         ),
     )
 

@@ -67,7 +67,8 @@ def lime_colours(ctx, q):
         ]
         if share[c] < 1:
             raise NotAnswerable(
-                f"no channel is at the image maximum on every {sign} pixel of {stem}'s overlay: {numbers}"
+                f"no channel is at the image maximum on every {sign} pixel "
+                f"of {stem}'s overlay: {numbers}"
             )
         picked[sign] = COLOURS[c]
     pos, neg = picked["positive"], picked["negative"]
@@ -76,8 +77,10 @@ def lime_colours(ctx, q):
         numbers=numbers,
         figure=_figure(),
         margin=None,
-        why=f"lime's get_image_and_mask(positive_only=False) sets the {pos} channel of positive and the "
-        f"{neg} channel of negative superpixels to the image maximum",
+        why=(
+            f"lime's get_image_and_mask(positive_only=False) sets the {pos} channel of positive "
+            f"and the {neg} channel of negative superpixels to the image maximum"
+        ),
     )
 
 
@@ -131,5 +134,8 @@ def lime_region_composition(ctx, q):
         numbers={"positive share of the region": pos, "negative share": neg, "share threshold": s},
         figure=_figure(),
         margin=min(pos, neg) if key == "partly" else max(pos, neg),
-        why=f"shares of the {q['args']['region']} pixels that LIME's overlay marks positive / negative",
+        why=(
+            f"shares of the {q['args']['region']} pixels "
+            "that LIME's overlay marks positive / negative"
+        ),
     )
