@@ -10,6 +10,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
+from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
 from workflow_scripts.core.config import (
     config_error,
@@ -190,6 +191,29 @@ def figure_targets():
 # ---- quiz report (rules/report.smk)
 
 REPORT = config["report"]
+
+# ---- checks of the config against files, folders and architectures: one line, before any job
+
+
+def _dag_problems():
+    width = config["model"]["width"]
+    embedding = BERT["embedding"]
+    model = f"the embedding model ({embedding})"
+    states = C.hidden_states_of(BERT, "embedding")
+    yield C.writable_problem(R)
+    for key in ("quiz", "annotations"):
+        yield C.file_problem(f"report.{key}", REPORT[key], P.workflow_file(REPORT[key] or "."))
+    yield C.filter_pairs_problem(config["cnn"]["filters"]["pairs"], width)
+    yield C.gradcam_layer_problem(config["cnn"]["gradcam"]["layer"])
+    figure_layers = BERT["similarity"]["figure_layers"]
+    yield C.layers_problem("bert.similarity.figure_layers", figure_layers, states, model)
+    slide_layer = [REPORT["thresholds"]["slide_layer"]]
+    yield C.layers_problem("report.thresholds.slide_layer", slide_layer, states, model)
+
+
+for _problem in _dag_problems():
+    if _problem:
+        raise WorkflowError(_problem)
 
 
 def quiz_inputs(wildcards=None):

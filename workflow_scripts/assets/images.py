@@ -50,7 +50,7 @@ def load_image_array(path) -> np.ndarray:
     """One image as 3 x 128 x 128 float32 in [0, 1]: the homework's eval transform
     `Compose([Resize((128, 128)), ToTensor()])` (aspect ratio NOT kept, no mean/std
     normalisation), computed with PIL and NumPy so that loading does not need torch.
-    Grayscale / RGBA / palette images become RGB."""
+    Grayscale / RGBA / palette images become RGB; 16-bit grayscale is scaled to 8 bit first."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -58,13 +58,39 @@ def load_image_array(path) -> np.ndarray:
         )
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            img = _to_rgb(img, path).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / np.float32(255)
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels, " if found else ""
+        raise UserError(
+            f"{path}: image too large to load safely ({size}PIL's limit is "
+            f"{2 * Image.MAX_IMAGE_PIXELS:,}); resize it (the Classifier reads "
+            f"{IMAGE_SIZE}x{IMAGE_SIZE}) or replace the file"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(
             f"{path}: not a readable image ({type(exc).__name__}); replace the file"
         ) from exc
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
+    """`img` as 8-bit RGB. 16-bit grayscale (a PNG's I;16 / I) is scaled to 8 bit (65535 -> 255):
+    PIL's own convert("RGB") clips it, so almost every pixel would become white. Float images are
+    refused."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img, dtype=np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise UserError(
+                f"{path}: 32-bit integer image with values outside 0-65535; "
+                "save it as an 8-bit RGB JPEG"
+            )
+        eight = np.round(arr / 257.0).astype(np.uint8)
+        return Image.fromarray(eight, mode="L").convert("RGB")
+    if img.mode == "F":
+        raise UserError(f"{path}: 32-bit float image; save it as an 8-bit RGB JPEG")
+    return img.convert("RGB")
 
 
 def load_image(path):

@@ -13,16 +13,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from workflow_scripts.core.architecture import STAGES
+from workflow_scripts.core.architecture import scaled as _scaled
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.homework import CLASS_NAMES  # noqa: F401  (re-exported)
 
 N_CLASSES = 11
-# (in, out, blocks) per stage at width 1.0; every stage ends in MaxPool2d(2, 2, 0).
-STAGES = [(3, 128, 3), (128, 128, 3), (128, 256, 3), (256, 512, 1), (512, 512, 1)]
-
-
-def _scaled(channels: int, width: float) -> int:
-    return channels if channels == 3 else max(1, int(round(channels * width)))
+# STAGES: (in, out, blocks) per stage at width 1.0, each ending in MaxPool2d(2, 2, 0); defined
+# torch-free in workflow_scripts/core/architecture.py, which the DAG-time checks read.
 
 
 def _building_block(indim: int, outdim: int) -> list[nn.Module]:
@@ -161,8 +159,27 @@ def load_checkpoint(
             f"{tuple(state[k].shape)}, expected {tuple(expected[k].shape)} "
             f"({len(wrong)} tensors differ)"
         )
+    bad = first_non_finite(state)
+    if bad:
+        k, count = bad
+        raise UserError(
+            f"{path}: checkpoint tensor {k} holds {count:,} NaN/inf value(s) (the first of the "
+            "tensors that do); the weights are broken (diverged training?): retrain or get the "
+            "checkpoint again"
+        )
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
+
+
+def first_non_finite(state: dict) -> tuple[str, int] | None:
+    """(key, count of NaN/inf values) of the first floating-point tensor of a state dict that is
+    not all finite, in the state dict's order; None when all are."""
+    for k, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            finite = torch.isfinite(t)
+            if not bool(finite.all()):
+                return k, int((~finite).sum())
+    return None
 
 
 def _abbrev(keys: list[str], n: int = 5) -> str:

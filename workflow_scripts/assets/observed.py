@@ -51,6 +51,19 @@ def load_observed(path):
         )
 
 
+def width_record(used: float, configured: float | None) -> dict:
+    """Which width the methods use and why, for the model summary (the report shows
+    `width_source`): always the checkpoint's, which a differing config model.width cannot
+    change."""
+    if configured is None:
+        source = "checkpoint (no config width)"
+    elif abs(used - configured) > 1e-9:
+        source = f"checkpoint (config said {configured:g})"
+    else:
+        source = "checkpoint (same as config)"
+    return {"width": used, "config_width": configured, "width_source": source}
+
+
 def model_summary(checkpoint, out_json, width: float | None) -> dict:
     """Load the checkpoint exactly as every method will, and record what it is."""
     import torch
@@ -58,14 +71,15 @@ def model_summary(checkpoint, out_json, width: float | None) -> dict:
     from workflow_scripts.assets.models import describe_model, load_checkpoint
 
     model = load_checkpoint(checkpoint, width=None)
-    if width is not None and abs(model.width - width) > 1e-9:
+    summary = describe_model(model)
+    summary.update(width_record(model.width, width))
+    if summary["width_source"] != "checkpoint (same as config)":
         log.warning(
-            "checkpoint %s has width %g, config model.width says %g: using the checkpoint's",
+            "checkpoint %s has width %g: using it (%s)",
             checkpoint,
             model.width,
-            width,
+            summary["width_source"],
         )
-    summary = describe_model(model)
     summary.update(
         {
             "checkpoint": str(checkpoint),

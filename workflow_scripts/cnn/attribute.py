@@ -13,10 +13,12 @@ import json
 import logging
 import time
 
+import numpy as np
 import torch
 
 from workflow_scripts.cnn import methods
 from workflow_scripts.cnn.fastpath import auto_batch, for_gradients, for_inference
+from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.io import write_npz
 
 log = logging.getLogger("xai")
@@ -42,8 +44,10 @@ def explain_image(
     meta, module = methods.registry()[method], methods.load(method)
     model = model.to(device).eval()
     x = image[None].to(device)
+    refuse_non_finite(method, name, {"image": image})
     with torch.no_grad():
         logits = model(x)[0].cpu()
+    refuse_non_finite(method, name, {"logits": logits})
     prepared = PREPARE[meta["PREPARE"]](model, device)
     cfg = dict(params)
     if "batch_size" in cfg:  # 0 = auto: a speed setting, resolved for this device
@@ -53,6 +57,7 @@ def explain_image(
         prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
     )
     seconds = time.perf_counter() - start
+    refuse_non_finite(method, name, arrays)
     if "map_raw" in arrays:
         arrays["map"] = methods.normalize(arrays["map_raw"])
     arrays.update(
@@ -80,6 +85,30 @@ def explain_image(
         seconds,
     )
     return arrays
+
+
+def _non_finite_count(value) -> int:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (float, np.floating, np.ndarray)):
+        arr = np.asarray(value)
+        if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating):
+            return int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    return 0
+
+
+def refuse_non_finite(method: str, image: str, arrays: dict) -> None:
+    """A UserError naming the method, image and artifact key of the first float array that holds
+    NaN or inf: a NaN map would otherwise normalise to garbage (or to zeros) and be reported as
+    an explanation."""
+    for key, value in arrays.items():
+        count = _non_finite_count(value)
+        if count:
+            raise UserError(
+                f"{method} on image {image}: artifact key {key} holds {count:,} NaN/inf "
+                f"value(s); the checkpoint, the image or config cnn.{method} is broken "
+                "(nothing was written)"
+            )
 
 
 def write_artifact(path, arrays: dict) -> None:

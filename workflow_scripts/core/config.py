@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -15,9 +16,38 @@ def load_schema(path) -> dict:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
+def non_finite(value, path: tuple = ()) -> tuple[str, float] | None:
+    """(dotted key, value) of the first NaN or +-inf number in a config tree, or None.
+
+    JSON Schema cannot refuse them: every minimum/maximum comparison with NaN is False, and YAML
+    reads `.nan` and `.inf` (and `--set key=nan`) as floats."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".".join(map(str, path)) or "(top level)", value
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = non_finite(v, (*path, k))
+        if found:
+            return found
+    return None
+
+
 def config_error(config: dict, schema: dict) -> str | None:
-    """The most relevant schema violation as 'config key a.b.c: message', or None if valid."""
+    """The most relevant schema violation as 'config key a.b.c: message', or None if valid.
+
+    Every number must be finite (checked first: the schema's ranges cannot see NaN)."""
     import jsonschema
+
+    bad = non_finite(config)
+    if bad:
+        return (
+            f"config key {bad[0]}: {bad[1]!r} is not a finite number; "
+            "give a finite value (YAML .nan / .inf are not allowed)"
+        )
 
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = list(validator_cls(schema).iter_errors(config))

@@ -7,6 +7,7 @@ log) plus a non-zero exit, removing any outputs the step left behind.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import sys
@@ -52,17 +53,57 @@ def speed(smk, section: str = "") -> dict:
     return speed_settings(smk.config, section, speed_only_keys(schema))
 
 
+def os_error_line(exc: OSError, outputs) -> str | None:
+    """One line for the OS errors a user fixes outside the workflow (disk full, no permission,
+    read-only file system), naming the path; None for any other OSError."""
+    path = exc.filename or (outputs[0] if outputs else "the job's outputs")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on the device (or quota exceeded) while writing {path}; "
+            "free disk space, or set config key results to a folder on a larger disk, and rerun"
+        )
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return (
+            f"{path}: {exc.strerror or 'permission denied'}; make the results folder writable "
+            "(and the inputs readable) for this user, or set config key results to a folder you "
+            "can write, and rerun"
+        )
+    return None
+
+
+def _fail(smk, line: str, status: int) -> None:
+    log.error("ERROR: %s", line)
+    try:
+        _remove(list(smk.output))
+    except OSError as exc:  # e.g. a read-only results folder: say so, still one line each
+        log.error("ERROR: could not remove the partial output %s (%s)", exc.filename, exc.strerror)
+    sys.exit(status)
+
+
 def run(smk, fn) -> None:
-    """Call fn(smk) with logging set up; on UserError print one line, clean outputs, exit 1."""
-    _setup_logging(list(smk.log))
+    """Call fn(smk) with logging set up; a problem the user fixes (UserError, Ctrl-C, disk full,
+    no permission) is one `ERROR:` line (stderr and log), the outputs removed, a non-zero exit:
+    1, or 130 for Ctrl-C. Anything else keeps its traceback (a bug)."""
+    try:
+        _setup_logging(list(smk.log))
+    except OSError as exc:  # the log folder itself cannot be written
+        _setup_logging([])
+        _fail(smk, os_error_line(exc, list(smk.log)) or f"{exc.filename}: {exc.strerror}", 1)
     start = time.perf_counter()
     log.info("rule %s: start (threads=%s)", smk.rule, smk.threads)
     try:
         fn(smk)
     except UserError as exc:
-        log.error("ERROR: %s", exc)
-        _remove(list(smk.output))
-        sys.exit(1)
+        _fail(smk, str(exc), 1)
+    except KeyboardInterrupt:
+        _fail(smk, f"rule {smk.rule}: interrupted; partial outputs removed", 130)
+    except OSError as exc:
+        line = os_error_line(exc, list(smk.output))
+        if line is None:
+            log.exception("rule %s failed", smk.rule)
+            _remove(list(smk.output))
+            raise
+        _fail(smk, line, 1)
     except BaseException:
         log.exception("rule %s failed", smk.rule)
         _remove(list(smk.output))

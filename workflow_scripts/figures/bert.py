@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from workflow_scripts.core.errors import UserError  # noqa: E402
 from workflow_scripts.core.io import atomic_dir, read_json  # noqa: E402
 from workflow_scripts.figures.fonts import use_cjk  # noqa: E402
 from workflow_scripts.figures.save import save  # noqa: E402
@@ -21,6 +22,12 @@ def similarity_matrix(npz, key: int, metric: str, layer: int, out_png) -> None:
     """The homework's 10x10 matrix figure, values printed in the cells."""
     use_cjk()
     with np.load(npz) as z:
+        states = z[f"{metric}_{key}"].shape[0]
+        if not 0 <= layer < states:
+            raise UserError(
+                f"config key bert.similarity.figure_layers: layer {layer} does not exist; the "
+                f"embedding model has {states} hidden states in {npz}: use 0-{states - 1}"
+            )
         mat = z[f"{metric}_{key}"][layer]
         sentences = [str(s) for s in z["sentences"]]
         char = str(z["characters"][key])

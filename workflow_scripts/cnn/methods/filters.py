@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from workflow_scripts.cnn.methods import image_seed
+from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.paths import filter_keys, filter_objective_key
 
 NAME = "filters"
@@ -106,9 +107,9 @@ def filter_explanation(
         module = model.cnn[layer]
         act = activation(model, x, layer)
         if f >= act.shape[1]:
-            raise ValueError(
-                f"cnn[{layer}] ({type(module).__name__}) has {act.shape[1]} filters; "
-                f"filter {f} does not exist"
+            raise UserError(
+                f"config key cnn.filters.pairs: cnn[{layer}] ({type(module).__name__}) has "
+                f"{act.shape[1]} filters at this checkpoint's width; filter {f} does not exist"
             )
         gen = torch.Generator().manual_seed(seed + 1000 * layer + f)
         vis = visualize(model, x, layer, f, iterations, lr, start, gen)

