@@ -143,7 +143,11 @@ def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
         "asset_set": ctx["asset_set"],
         "source": ctx["source"],
         "observed": ctx["observed"],
-        "model": {"width": model["width"], "parameters": model["parameters"]},
+        "model": {
+            "width": model["width"],
+            "width_source": model.get("width_source", "checkpoint"),
+            "parameters": model["parameters"],
+        },
         "checkpoint_sha256": model["checkpoint_sha256"],
         "config_hash": config_hash,
         "seeds": seeds,

@@ -36,7 +36,8 @@ def _header_rows(h: dict) -> list[tuple[str, str]]:
         ),
         (
             "CNN",
-            f"homework Classifier, width {h['model']['width']}, "
+            f"homework Classifier, width {h['model']['width']} taken from the "
+            f"{h['model'].get('width_source', 'checkpoint')}, "
             f"{h['model']['parameters']:,} parameters",
         ),
         ("checkpoint sha256", h["checkpoint_sha256"]),
