@@ -54,6 +54,10 @@ def test_header_names_the_run(answers, test_build):
     assert re.fullmatch(r"[0-9a-f]{16}", h["config_hash"]) and h["seeds"]["seed"] == 0
     assert {"torch", "transformers", "snakemake", "python"} <= set(h["versions"])
     assert h["device"] == ["cpu"] and h["wall_seconds"]["train_classifier"] > 0
+    # which width the CNN has and why (the checkpoint's; the config's agrees on the test set)
+    assert h["model"]["width_source"] == model["width_source"] == "checkpoint (same as config)"
+    md = (test_build.out / "report/quiz.md").read_text(encoding="utf-8")
+    assert "width 0.0625 taken from the checkpoint (same as config)" in md
 
 
 def test_markdown_links_every_figure(test_build):
