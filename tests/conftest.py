@@ -51,6 +51,22 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.Completed
     return proc
 
 
+@pytest.fixture(autouse=True)
+def root_logging():
+    """core/step.run reconfigures the root logger (a file handler into the test's tmp_path): put
+    it back after every test, so a later test never logs into a closed or deleted file."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in root.handlers:
+        if h not in handlers:
+            h.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture
 def run_snakemake():
     return snakemake

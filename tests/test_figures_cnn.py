@@ -255,22 +255,7 @@ def _smk(tmp_path, **kw):
     )
 
 
-@pytest.fixture
-def root_logging():
-    """run() reconfigures the root logger (file handler into tmp_path); put it back afterwards."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in root.handlers:
-        if h not in handlers:
-            h.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch, root_logging):
+def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch):
     import runpy
     from pathlib import Path
 
