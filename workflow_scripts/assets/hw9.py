@@ -299,7 +299,9 @@ def obtain(cfg: dict, out_food, out_ckpt) -> str:
     out_ckpt.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for name in cfg["sources"]:
-        with tempfile.TemporaryDirectory(prefix="hw9-", dir=out_ckpt.parent) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{out_ckpt.name}.", suffix=".tmp", dir=out_ckpt.parent
+        ) as tmp:
             try:
                 root = SOURCES[name](cfg, Path(tmp))
                 food, ckpt = _find_bundle_parts(root, Path(tmp))

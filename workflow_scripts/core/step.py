@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.io import remove_stale_temps
 
 log = logging.getLogger("xai")
 
@@ -55,6 +56,7 @@ def speed(smk, section: str = "") -> dict:
 def run(smk, fn) -> None:
     """Call fn(smk) with logging set up; on UserError print one line, clean outputs, exit 1."""
     _setup_logging(list(smk.log))
+    remove_stale_temps(list(smk.output))  # temporaries of an interrupted run of this job
     start = time.perf_counter()
     log.info("rule %s: start (threads=%s)", smk.rule, smk.threads)
     try:
