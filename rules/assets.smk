@@ -55,6 +55,7 @@ if OFFLINE:
             step_script("train_classifier")
 
 else:
+    from workflow_scripts.assets.hw9 import local_fingerprint as hw9_local_fingerprint
 
     rule hw9_bundle:
         """Obtain, verify and install the homework's 10 images and checkpoint (config hw9.*)."""
@@ -69,6 +70,9 @@ else:
             ENV
         params:
             hw9=result_config("hw9"),
+            # names, sizes and mtimes of the files under hw9.local (stat only): replacing one
+            # reinstalls the bundle
+            local_files=hw9_local_fingerprint(config["hw9"]["local"]),
         script:
             step_script("hw9_bundle")
 

@@ -7,14 +7,18 @@ Sources, tried in the configured order:
           KAGGLE_KEY or ~/.kaggle/kaggle.json; server hw9.kaggle_api)
 - gdrive: the homework's Google Drive ids (dead since 2026-10; kept as a last resort)
 - mirror: any plain HTTP(S) base URL serving ml2022spring-hw9.zip, or food.zip and checkpoint.pth
-Everything is verified (sizes, sha256 when configured, the 10 images, a checkpoint that loads with
-weights_only and strict keys) before the outputs appear; a failure leaves nothing behind.
+Everything is verified (sizes, sha256 when configured, the 10 images each decoded in full, a
+checkpoint that loads with weights_only and strict keys) before the outputs appear; a failure
+leaves nothing behind. The rule reruns when the local source's files change (local_fingerprint,
+a rule param).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -54,7 +58,66 @@ def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
     return food, ckpts[0]
 
 
-def _verify_and_install(food: Path, ckpt: Path, cfg: dict, out_food: Path, out_ckpt: Path) -> None:
+def local_fingerprint(local) -> str:
+    """16 hex digits naming the names, sizes and mtimes of the files the local source would read
+    (hw9.local: a zip, or the folder's ml2022spring-hw9.zip, else its food.zip, checkpoint.pth
+    and *.jpg); "missing" when there are none. Stat only: cheap enough for the DAG (a rule
+    param, so that replacing a file there reinstalls the bundle)."""
+    local = Path(local)
+    if local.is_file():
+        files = [local]
+    elif (local / BUNDLE).is_file():
+        files = [local / BUNDLE]
+    elif local.is_dir():
+        files = sorted(
+            p
+            for p in local.rglob("*")
+            if (p.name in ("food.zip", "checkpoint.pth") or p.suffix.lower() == ".jpg")
+            and p.is_file()
+        )
+    else:
+        files = []
+    stats = []
+    for f in files:
+        with contextlib.suppress(OSError):
+            st = f.stat()
+            name = f.name if f == local else str(f.relative_to(local))
+            stats.append([name, st.st_size, st.st_mtime_ns])
+    if not stats:
+        return "missing"
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+
+
+def _shown(p: Path, work: Path) -> str:
+    """An image's name for a message: its own path, or its path inside the archive it came from."""
+    try:
+        rel = p.relative_to(work)
+    except ValueError:
+        return str(p)
+    archive = "food.zip" if rel.parts[0].startswith("food-zip-") else BUNDLE
+    return f"{'/'.join(rel.parts[1:])} in {archive}"
+
+
+def verify_images(paths, work: Path) -> None:
+    """Decode every image in full (a 0-byte, text or truncated file fails here, not in a later
+    job); a UserError naming the first broken file."""
+    from PIL import Image, UnidentifiedImageError
+
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                img.load()
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"{_shown(p, work)}: not a complete image ({reason}); "
+                "replace it with the homework's file"
+            ) from exc
+
+
+def _verify_and_install(
+    food: Path, ckpt: Path, cfg: dict, out_food: Path, out_ckpt: Path, work: Path
+) -> None:
     from workflow_scripts.assets.images import get_paths_labels
     from workflow_scripts.assets.models import load_checkpoint
 
@@ -69,6 +132,7 @@ def _verify_and_install(food: Path, ckpt: Path, cfg: dict, out_food: Path, out_c
     stems = [p.stem for p in paths]
     if stems[: len(IMAGES)] != IMAGES or labels[: len(IMAGES)] != LABELS:
         raise UserError(f"{food}: expected the homework's images {IMAGES}, found {stems}")
+    verify_images(paths, work)
     tmp = out_food.with_name(f".{out_food.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -299,11 +363,13 @@ def obtain(cfg: dict, out_food, out_ckpt) -> str:
     out_ckpt.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for name in cfg["sources"]:
-        with tempfile.TemporaryDirectory(prefix="hw9-", dir=out_ckpt.parent) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{out_ckpt.name}.", suffix=".tmp", dir=out_ckpt.parent
+        ) as tmp:
             try:
                 root = SOURCES[name](cfg, Path(tmp))
                 food, ckpt = _find_bundle_parts(root, Path(tmp))
-                _verify_and_install(food, ckpt, cfg, out_food, out_ckpt)
+                _verify_and_install(food, ckpt, cfg, out_food, out_ckpt, Path(tmp))
                 log.info("hw9 bundle from %s: %s + %s", name, out_food, out_ckpt)
                 return name
             except UserError as exc:

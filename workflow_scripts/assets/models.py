@@ -82,7 +82,7 @@ def save_checkpoint(
 ) -> None:
     """Write the homework's format: {'model_state_dict', 'epoch', 'optimizer_state_dict'}
     (+ extra)."""
-    from workflow_scripts.core.io import atomic_path
+    from workflow_scripts.core.io import atomic_named_path
 
     payload = {
         "model_state_dict": model.state_dict(),
@@ -91,7 +91,9 @@ def save_checkpoint(
     }
     if extra:
         payload.update(extra)
-    with atomic_path(path) as tmp:
+    # torch.save names the zip's root folder after the file: written under the final name (in a
+    # temporary folder), identical weights give identical bytes
+    with atomic_named_path(path) as tmp:
         torch.save(payload, tmp)
 
 

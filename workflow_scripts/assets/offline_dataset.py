@@ -285,7 +285,7 @@ def build(
     images, masks, labels = rendered["test"]
     chosen = pick_observed(labels, offline["observed_per_class"], len(spec["glyphs"]))
     food_dir = Path(food_dir)
-    tmp_dir = food_dir.with_name(food_dir.name + ".partial")
+    tmp_dir = food_dir.with_name(f".{food_dir.name}.partial")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     observed = []

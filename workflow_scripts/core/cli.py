@@ -7,11 +7,17 @@ Everything else passes to Snakemake unchanged (after `--cores all`). `--set` val
 through config/schema.yaml and merged over the config files like `--config` (Snakemake's own
 `--config` keeps working; a dotted key given to it is treated as `--set`). Problems are one line
 on stderr and exit status 2, before Snakemake starts.
+
+A lock left in <working dir>/.snakemake/locks/ by a killed run is removed first (`snakemake
+--unlock` with the run's -s/--directory/--config* arguments) when no live Snakemake process works
+in that directory (recover_stale_lock); a live one keeps its lock, so a second run is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,6 +95,140 @@ def snakemake_argv(argv: list[str]) -> list[str]:
     return ["--cores", "all", *rest, *(["--config", *extra] if extra else [])]
 
 
+# ---- stale locks
+#
+# Snakemake (file persistence backend) locks a working directory by writing
+# .snakemake/locks/<n>.input.lock and <n>.output.lock (the files of the run, one a line) and
+# deletes the folder when it ends; a SIGKILL leaves them, and every later run that touches those
+# files stops with LockException until `snakemake --unlock`.
+
+LOCK_FILE = re.compile(r"\d+\.(?:input|output)\.lock")
+# Options `snakemake --unlock` needs to see the same workflow, working directory and config.
+_ONE_VALUE = ("-s", "--snakefile", "-d", "--directory", "--profile", "--workflow-profile")
+_UNLOCK_SKIP = ("--unlock", "--nolock")
+
+
+def _values_of(args: list[str], names: tuple[str, ...]) -> list[str]:
+    """The values given to options `names` (`--opt value` or `--opt=value`), in order."""
+    out = []
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name in names:
+            if eq:
+                out.append(value)
+            elif i + 1 < len(args):
+                out.append(args[i + 1])
+    return out
+
+
+def workdir_of(args: list[str]) -> Path:
+    """Snakemake's working directory for these arguments: the last --directory, else the cwd."""
+    dirs = _values_of(args, ("-d", "--directory"))
+    return Path(dirs[-1] if dirs else ".").resolve()
+
+
+def lock_files(workdir: Path) -> list[Path]:
+    folder = workdir / ".snakemake" / "locks"
+    try:
+        return sorted(p for p in folder.iterdir() if LOCK_FILE.fullmatch(p.name))
+    except OSError:
+        return []
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _may_be_a_run(cmdline: list[str]) -> bool:
+    """A Snakemake process, one of its jobs (.snakemake/scripts/...), or another `./xai run`:
+    deliberately broad, a false positive only keeps a lock."""
+    return any("snakemake" in a.lower() or "workflow_scripts.core.cli" in a for a in cmdline)
+
+
+def live_runs(workdir: Path, proc: Path = Path("/proc")) -> list[int] | None:
+    """Other processes that may be Snakemake runs working in `workdir` (their cwd, as Snakemake
+    and its jobs chdir there); a process whose cwd cannot be read counts. None when this system
+    cannot tell (no /proc)."""
+    if not (proc / "self" / "cmdline").exists():
+        return None
+    skip, found = _ancestors(), []
+    for d in proc.iterdir():
+        if not d.name.isdigit() or int(d.name) in skip:
+            continue
+        try:
+            cmdline = [
+                a.decode(errors="replace") for a in (d / "cmdline").read_bytes().split(b"\0")
+            ]
+        except OSError:
+            continue  # ended meanwhile
+        if not _may_be_a_run(cmdline):  # a zombie's cmdline is empty
+            continue
+        try:
+            cwd = Path(os.readlink(d / "cwd"))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        except OSError:  # another user's process: cannot tell, so assume it is a run here
+            found.append(int(d.name))
+            continue
+        if cwd == workdir:
+            found.append(int(d.name))
+    return sorted(found)
+
+
+def unlock_argv(args: list[str]) -> list[str]:
+    """The arguments of `snakemake --unlock` for a run with `args`: its workflow, working
+    directory, profiles and config (as Snakemake parses the Snakefile to unlock)."""
+    out = []
+    for i, arg in enumerate(args):
+        name = arg.partition("=")[0]
+        if name in _ONE_VALUE:
+            out += [arg] if "=" in arg else args[i : i + 2]
+        elif name in _LIST_OPTIONS:
+            values, _ = _take_values(args, i + 1)
+            out += [arg, *values]
+    return [*out, "--unlock"]
+
+
+def recover_stale_lock(snakemake: str, args: list[str]) -> None:
+    """Unlock the working directory of `args` when a killed run left its lock and no live run
+    works there; print one line when it did. A live run's lock is left alone (Snakemake then
+    refuses the second run, as it should)."""
+    if any(a in _UNLOCK_SKIP for a in args):
+        return
+    workdir = workdir_of(args)
+    if not lock_files(workdir):
+        return
+    live = live_runs(workdir)
+    if live is None:
+        print(
+            f"xai: {workdir}/.snakemake/locks exists and this system has no /proc to check for "
+            "a live run; if none runs there, add --unlock once",
+            file=sys.stderr,
+        )
+        return
+    if live:
+        print(
+            f"xai: a Snakemake run (pid {', '.join(map(str, live))}) works in {workdir}; "
+            "keeping its lock",
+            file=sys.stderr,
+        )
+        return
+    proc = subprocess.run([snakemake, *unlock_argv(args)], capture_output=True, text=True)
+    if proc.returncode != 0 or lock_files(workdir):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        print(f"xai: could not remove a stale lock in {workdir}: {tail[0]}", file=sys.stderr)
+        return
+    print("xai: removed a stale lock left by an interrupted run", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
         print(
@@ -103,6 +243,7 @@ def main(argv: list[str]) -> int:
         print(f"xai: ERROR: {exc}", file=sys.stderr)
         return 2
     snakemake = str(Path(sys.executable).with_name("snakemake"))
+    recover_stale_lock(snakemake, args)
     os.execv(snakemake, [snakemake, *args])
     return 0  # not reached
 

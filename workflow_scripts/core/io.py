@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -58,6 +60,59 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_named_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Like atomic_path, but the temporary file has `path`'s own name, in a temporary folder
+    beside it: for writers that record the file name in the bytes (torch.save names the zip's
+    root folder after it), so that identical content gives identical bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = tmp_dir / path.name
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# The temporary names this project's writers give beside an output `name` (a killed job leaves
+# them behind): atomic_path / atomic_dir / atomic_named_path `.<name>.<8 random chars><suffix>`,
+# atomic_dir's `.<name>.old-<pid>`, the `.<name>.partial` folders and files of the asset
+# installers and downloads, and hw9_bert's `.<name>.unpack`.
+_TEMP_SUFFIX = re.compile(r"\.(?:[a-z0-9_]{8}\.[^./]+|old-\d+|partial|unpack)")
+
+
+def is_stale_temp(name: str, output_name: str) -> bool:
+    """Is `name` one of the project's temporary names for the output named `output_name`?"""
+    prefix = f".{output_name}"
+    return name.startswith(prefix) and bool(_TEMP_SUFFIX.fullmatch(name[len(prefix) :]))
+
+
+def remove_stale_temps(outputs) -> list[Path]:
+    """Remove the temporary files and folders an interrupted run of a job left beside its
+    `outputs` (only the names is_stale_temp matches); return what was removed.
+
+    Called when the job starts: Snakemake runs one job per output at a time, so nothing live
+    writes them."""
+    removed = []
+    for out in map(Path, outputs):
+        parent = out.parent
+        if not parent.is_dir():
+            continue
+        for p in parent.iterdir():
+            if not is_stale_temp(p.name, out.name):
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            logging.getLogger("xai").info("removed %s (left by an interrupted run)", p)
+            removed.append(p)
+    return removed
 
 
 def write_npz(path: str | os.PathLike, arrays: dict, compressed: bool = False) -> None:

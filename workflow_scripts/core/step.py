@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.io import remove_stale_temps
 
 log = logging.getLogger("xai")
 
@@ -89,6 +90,7 @@ def run(smk, fn) -> None:
     except OSError as exc:  # the log folder itself cannot be written
         _setup_logging([])
         _fail(smk, os_error_line(exc, list(smk.log)) or f"{exc.filename}: {exc.strerror}", 1)
+    remove_stale_temps(list(smk.output))  # temporaries of an interrupted run of this job
     start = time.perf_counter()
     log.info("rule %s: start (threads=%s)", smk.rule, smk.threads)
     try:
