@@ -57,7 +57,7 @@ def explain_image(
         prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
     )
     seconds = time.perf_counter() - start
-    refuse_non_finite(method, name, arrays)
+    refuse_non_finite(method, name, arrays, getattr(module, "ABSENT_AS_NAN", ()))
     if "map_raw" in arrays:
         arrays["map"] = methods.normalize(arrays["map_raw"])
     arrays.update(
@@ -97,11 +97,14 @@ def _non_finite_count(value) -> int:
     return 0
 
 
-def refuse_non_finite(method: str, image: str, arrays: dict) -> None:
+def refuse_non_finite(method: str, image: str, arrays: dict, absent_as_nan=()) -> None:
     """A UserError naming the method, image and artifact key of the first float array that holds
     NaN or inf: a NaN map would otherwise normalise to garbage (or to zeros) and be reported as
-    an explanation."""
+    an explanation. `absent_as_nan`: keys where the method writes NaN on purpose for "no such
+    pixels" (a method module's ABSENT_AS_NAN)."""
     for key, value in arrays.items():
+        if key in absent_as_nan:
+            continue
         count = _non_finite_count(value)
         if count:
             raise UserError(

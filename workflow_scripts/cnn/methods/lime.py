@@ -28,6 +28,8 @@ NAME = "lime"
 ORDER = 1
 PREPARE = "inference"
 VARIANT_KEYS = ("feature_map", "output")
+# Keys where NaN means "lime marked no pixel of that sign" (the run layer lets them through).
+ABSENT_AS_NAN = ("overlay_positive_channels", "overlay_negative_channels")
 FIGURE = {"title": "LIME", "rows": [{"show": "rgb", "key": "overlay", "titles": True}]}
 
 
