@@ -67,6 +67,25 @@ def root_logging():
     root.setLevel(level)
 
 
+def xai_run(*args, cwd, env_extra=None, timeout=1800) -> subprocess.CompletedProcess:
+    """`./xai run ARGS` (workflow_scripts/core/cli.py, which execs Snakemake) from `cwd`, with the
+    session's cache and no PYTHONPATH: the workflow's jobs find their own package."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(XDG_CACHE_HOME=str(_SESSION["xdg_cache"]), **(env_extra or {}))
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        "from workflow_scripts.core.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "run", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def run_snakemake():
     return snakemake

@@ -4,10 +4,6 @@ files are one line before Snakemake starts."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from workflow_scripts.core import cli
@@ -15,7 +11,7 @@ from workflow_scripts.core.config import config_error, load_schema
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.overrides import coerce, parse_set
 
-from conftest import ROOT, jobs_of, snakemake, workflow_args
+from conftest import ROOT, jobs_of, snakemake, workflow_args, xai_run
 
 SCHEMA = load_schema(ROOT / "config/schema.yaml")
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}
@@ -115,26 +111,14 @@ def test_cli_builds_one_config_argument():
     ]
 
 
-def _cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "workflow_scripts.core.cli", "run", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_missing_config_file_is_one_line(tmp_path):
-    proc = _cli("--configfile", "missing.yaml", "-n", cwd=tmp_path)
+    proc = xai_run("--configfile", "missing.yaml", "-n", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "config file missing.yaml not found" in proc.stderr
 
 
 def test_bad_set_stops_before_snakemake(tmp_path):
-    proc = _cli("--set", "cnn.smoothgrad.sample=10", "-n", cwd=tmp_path)
+    proc = xai_run("--set", "cnn.smoothgrad.sample=10", "-n", cwd=tmp_path)
     assert (
         proc.returncode == 2
         and proc.stderr.startswith("xai: ERROR: unknown config key")
@@ -156,7 +140,7 @@ def test_every_override_route_reruns_exactly_the_method(test_build, how):
             if how == "set"
             else ["--config", "cnn.smoothgrad.samples=7"]
         )
-        proc = _cli(*base, *extra, cwd=test_build.work)
+        proc = xai_run(*base, *extra, cwd=test_build.work)
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = proc.stdout
     assert jobs_of(out) == {"smoothgrad": 3, "smoothgrad_figure": 1, **QUIZ}

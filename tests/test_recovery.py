@@ -28,7 +28,7 @@ from workflow_scripts.core.io import (
     write_json,
 )
 
-from conftest import _SESSION, ROOT, copy_workflow, jobs_of
+from conftest import _SESSION, ROOT, copy_workflow, jobs_of, xai_run
 from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, jpeg
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -179,19 +179,6 @@ def test_unlock_argv_keeps_workflow_directory_and_config():
     assert cli.workdir_of(args) == Path("w").resolve()
 
 
-def _cli(*args, cwd, env_extra=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(XDG_CACHE_HOME=str(_SESSION["xdg_cache"]), **(env_extra or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "workflow_scripts.core.cli", "run", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-
-
 def test_a_live_runs_lock_is_kept_and_the_second_run_refused(tmp_path):
     """(b) A lock with a live Snakemake in the directory: ./xai run leaves it and Snakemake refuses
     to run; once that process is gone, the same lock is stale and removed."""
@@ -202,7 +189,7 @@ def test_a_live_runs_lock_is_kept_and_the_second_run_refused(tmp_path):
     args = ["--cores", "1", "-s", ROOT / "Snakefile", "--configfile", ROOT / "config/test.yaml"]
     fake = _fake_run(work)
     try:
-        proc = _cli(*args, "-d", work, target, cwd=ROOT)
+        proc = xai_run(*args, "-d", work, target, cwd=ROOT)
     finally:
         fake.kill()
         fake.wait()
@@ -213,7 +200,7 @@ def test_a_live_runs_lock_is_kept_and_the_second_run_refused(tmp_path):
     assert (work / ".snakemake/locks/0.output.lock").is_file()
     assert not (work / "results").exists()
     # the process has ended: the lock is stale now (a dry run, so nothing is built)
-    proc = _cli(*args, "-d", work, target, "-n", cwd=ROOT)
+    proc = xai_run(*args, "-d", work, target, "-n", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr.count("xai: removed a stale lock left by an interrupted run") == 1
     assert not cli.lock_files(work)
