@@ -78,7 +78,8 @@ BROWSER_PROBE = (
     "  const imgs = [...document.images].map(i => [i.alt, i.complete, i.naturalWidth]);\n"
     "  document.documentElement.setAttribute('data-check', JSON.stringify({\n"
     "    imgs, errors: window.__errors, cjk: /[\\u4e00-\\u9fff]/.test(document.body.innerText),\n"
-    "    sections: document.querySelectorAll('section').length}));\n"
+    "    sections: document.querySelectorAll('section[id^=q]').length,\n"
+    "    methods: document.querySelectorAll('#methods img').length}));\n"
     "});\n"
     "</script>"
 )
@@ -107,6 +108,7 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
     check = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert check["imgs"] and all(ok and width > 0 for _, ok, width in check["imgs"]), check["imgs"]
     assert check["errors"] == [] and check["cjk"] and check["sections"] == 30
+    assert check["methods"] >= 1  # figures of methods no question shows (Grad-CAM), embedded
     # the unmodified page: a screenshot kept with the test's output, and no console errors
     shot = test_build.out / "report/quiz_screenshot.png"
     run = subprocess.run(
