@@ -9,10 +9,12 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from workflow_scripts.cnn.methods import names
+from workflow_scripts.core import paths
 
 from conftest import ROOT, copy_workflow, jobs_of, snakemake
 
@@ -83,7 +85,7 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
             "2_2.npz",
         ]
     jobs = submissions(log)
-    # 45 jobs: the per-image ones submitted in groups; figures, quiz and model lookup run locally
+    # every job: the per-image ones submitted in groups; figures, quiz and model lookup run locally
     assert 0 < len(jobs) < 30, jobs
     assert not any(
         n.startswith(("rule_quiz", "rule_lime_figure", "rule_bert_model")) for n in jobs.values()
@@ -94,7 +96,7 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     assert "gres:gpu:1" in slurm_job(by_name["rule_train_classifier"])  # a GPU rule asks for a GPU
     assert "gpu" not in slurm_job(by_name["rule_offline_dataset"])  # a CPU rule does not
     # the fake GPU is no CUDA device: the GPU rule ran on the CPU
-    assert "device cpu" in (out / "logs/train_classifier.log").read_text()
+    assert "device cpu" in Path(paths.log(out, "train_classifier")).read_text()
 
     override = tmp_path / "override.yaml"
     override.write_text("cnn: {saliency: {objective: logit}}\n")
