@@ -552,15 +552,22 @@ def test_an_answer_outside_the_options_is_reported_not_forced(ctx):
     assert a["status"] == "not answerable" and "Dropout" in a["reason"]
 
 
-def test_mechanism_questions_read_the_artifacts(ctx):
-    ctx["observed"] = ["0_0"]
-    segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
-    facts = {
+def lime_perturbation_facts(**changed) -> dict:
+    """The LIME artifact's perturbation facts of a well-behaved run (15 of 16 superpixels switched
+    off in samples 1 and 2), with `changed` keys overriding."""
+    return {
         "perturbation_samples": np.array([1, 2]),
         "perturbation_on_unchanged": True,
         "perturbation_off_mean_colour": True,
         "perturbation_off_superpixels": 15,
+        **changed,
     }
+
+
+def test_mechanism_questions_read_the_artifacts(ctx):
+    ctx["observed"] = ["0_0"]
+    segments = np.repeat(np.arange(16).reshape(4, 4), 32, 0).repeat(32, 1)
+    facts = lime_perturbation_facts()
     put(
         ctx,
         "attributions/lime/0_0.npz",
@@ -606,13 +613,7 @@ def test_mechanism_questions_refuse_other_variants(ctx):
         {"perturbation_off_mean_colour": False},
         {"perturbation_off_superpixels": 0},
     ):
-        facts = {
-            "perturbation_samples": np.array([1, 2]),
-            "perturbation_on_unchanged": True,
-            "perturbation_off_mean_colour": True,
-            "perturbation_off_superpixels": 15,
-            **broken,
-        }
+        facts = lime_perturbation_facts(**broken)
         put(
             ctx,
             "attributions/lime/0_0.npz",
