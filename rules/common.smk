@@ -22,18 +22,19 @@ from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
 
 SCHEMA = str(P.SCHEMA)
+_SCHEMA = load_schema(SCHEMA)  # parsed once per DAG build
 # `--config` delivers nested values as strings: give them the schema's types (in place, so jobs
 # see the same config).
-_typed = coerce(dict(config), load_schema(SCHEMA))
+_typed = coerce(dict(config), _SCHEMA)
 config.clear()
 config.update(_typed)
-_problem = config_error(config, load_schema(SCHEMA))
+_problem = config_error(config, _SCHEMA)
 if _problem:
     raise WorkflowError(f"{_problem} (see config/schema.yaml)")
 validate(config, SCHEMA)
 # Settings that change speed, never results (device, threads, batch sizes, download retries):
 # kept out of rule params, so changing them reruns nothing; jobs read them from the config.
-SPEED_KEYS = speed_only_keys(load_schema(SCHEMA))
+SPEED_KEYS = speed_only_keys(_SCHEMA)
 
 
 def result_config(section=""):

@@ -8,6 +8,7 @@ log) plus a non-zero exit, removing any outputs the step left behind.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import shutil
 import sys
@@ -42,16 +43,22 @@ def _remove(paths) -> None:
             p.unlink()
 
 
+@functools.cache
+def _speed_keys() -> tuple[str, ...]:
+    """The schema's speed-only keys, read once per job process."""
+    from workflow_scripts.core.config import load_schema, speed_only_keys
+    from workflow_scripts.core.paths import SCHEMA
+
+    return tuple(speed_only_keys(load_schema(SCHEMA)))
+
+
 def speed(smk, section: str = "") -> dict:
     """The speed-only settings (config/schema.yaml `x-speed-only`: device, threads, batch sizes,
     download retries) directly under a config section, read from the job's config at run time:
     they are never rule params, so changing them reruns nothing."""
-    from workflow_scripts.core.config import load_schema, speed_only_keys
     from workflow_scripts.core.overrides import speed_settings
-    from workflow_scripts.core.paths import SCHEMA
 
-    schema = load_schema(SCHEMA)
-    return speed_settings(smk.config, section, speed_only_keys(schema))
+    return speed_settings(smk.config, section, _speed_keys())
 
 
 def os_error_line(exc: OSError, outputs) -> str | None:
