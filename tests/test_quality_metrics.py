@@ -396,6 +396,18 @@ def test_faithfulness_normalises_against_the_random_order_in_few_batched_calls()
         np.testing.assert_allclose(out[f"{mode}_curve"], method, atol=1e-6)
         np.testing.assert_allclose(out[f"{mode}_curve_random"], rand, atol=1e-6)
         assert out[f"{mode}_auc"] == pytest.approx(M.curve_auc(method), abs=1e-6)
+    # the per-image random baseline, computed once and shared by every method's map
+    calls.clear()
+    base = M.random_baseline(predict, x, 0, fill="blur", steps=steps, seed=seed, batch_size=16)
+    assert calls == [16, 6]
+    calls.clear()
+    shared = M.faithfulness(
+        predict, x, a, 0, fill="blur", steps=steps, seed=seed, batch_size=16, random=base
+    )
+    assert calls == [16, 6]  # only the method's 2 x 11 images
+    assert shared.keys() == out.keys()
+    for key, value in out.items():
+        np.testing.assert_allclose(shared[key], value, atol=1e-6, err_msg=key)
     # a perfect-order map of the linear model: deleting the brightest pixels first beats random
     xs = torch.from_numpy(rng.random((1, 3, H, W)))
     bright = xs[0].sum(0).numpy()
