@@ -26,7 +26,8 @@ if SHORTCUT["enabled"]:
             test=P.dataset_split(R, "test"),
             summary=P.dataset_summary(R),
             checkpoint=P.checkpoint(R),
-            code=[P.module_file("quality.shortcut"), P.module_file("cnn.attribute")]
+            code=[P.module_file(f"quality.{m}") for m in ("shortcut", "metrics", "stats")]
+            + [P.module_file("cnn.attribute")]
             + [P.module_file(f"cnn.methods.{m}") for m in CNN_METHODS],
         output:
             json=P.shortcut(R),

@@ -112,19 +112,6 @@ def test_marker_that_does_not_fit_is_one_line():
 # ---- the measurement's parts
 
 
-def test_relevance_mass_and_bootstrap_analytic():
-    mask = np.zeros((8, 8), bool)
-    mask[:2, :2] = True
-    assert S.relevance_mass(np.ones((8, 8)), mask) == pytest.approx(4 / 64)  # uniform = chance
-    assert S.relevance_mass(mask * 3.0 - 1.0, mask) == 1.0  # negatives do not count
-    assert np.isnan(S.relevance_mass(-np.ones((8, 8)), mask))
-    ci = S.bootstrap_ci([0.3] * 5 + [np.nan], seed=1, n_boot=200)
-    assert ci == {"mean": 0.3, "low": pytest.approx(0.3), "high": pytest.approx(0.3), "n": 5}
-    a = S.bootstrap_ci([0.1, 0.5, 0.2, 0.9], seed=3, n_boot=500)
-    assert a == S.bootstrap_ci([0.1, 0.5, 0.2, 0.9], seed=3, n_boot=500)
-    assert 0.1 <= a["low"] < a["mean"] < a["high"] <= 0.9
-
-
 class MarkerDetector(torch.nn.Module):
     """Predicts class `cls` when the marker's colour fills its square, else class `other`."""
 

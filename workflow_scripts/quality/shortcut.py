@@ -26,31 +26,13 @@ from workflow_scripts.assets.offline_dataset import (
 )
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.homework import CLASS_NAMES
+from workflow_scripts.quality.metrics import chance as chance_of
+from workflow_scripts.quality.metrics import relevance_mass
+from workflow_scripts.quality.stats import bootstrap_ci
 
 log = logging.getLogger("xai")
 
 LEVEL = 0.95  # the bootstrap CI's level
-
-
-def relevance_mass(a, mask) -> float:
-    """Share of the positive attribution inside the mask: sum(max(a, 0)[mask]) / sum(max(a, 0));
-    nan when nothing is positive. (The same definition as the quality stage's metrics.)"""
-    pos = np.maximum(np.asarray(a, dtype=np.float64), 0.0)
-    total = pos.sum()
-    return float(pos[np.asarray(mask, bool)].sum() / total) if total > 0 else float("nan")
-
-
-def bootstrap_ci(values, *, seed: int, n_boot: int, level: float = LEVEL) -> dict:
-    """Percentile bootstrap CI of the mean of the non-nan values: {mean, low, high, n}."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return {"mean": float(v.mean()), "low": float(low), "high": float(high), "n": int(len(v))}
 
 
 def method_map(arrays: dict) -> np.ndarray | None:
@@ -157,11 +139,11 @@ def measure(model, test: dict, spec: dict, seed: int, cfg: dict, params: dict, d
     names, masses, no_map, example_maps = marker_masses(
         model, clean, labels, cls, marker, cfg["eval_images"], params, device
     )
-    chance = float(marker_mask(marker, clean.shape[1]).mean())
+    chance = chance_of(marker_mask(marker, clean.shape[1]))["relevance_mass"]  # its area share
     k = cfg["reveal_factor"]
     per_method = {}
     for m, values in masses.items():
-        ci = bootstrap_ci(values, seed=cfg["seed"], n_boot=cfg["bootstrap"])
+        ci = bootstrap_ci(values, seed=cfg["seed"], n_boot=cfg["bootstrap"], level=LEVEL)
         per_method[m] = {
             **ci,
             "ratio_to_chance": ci["mean"] / chance,

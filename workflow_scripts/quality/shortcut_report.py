@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflow_scripts.cnn.methods import registry
 from workflow_scripts.core import paths as P
 
 
@@ -44,7 +45,9 @@ def markdown(data: dict, root) -> str:
         "| method | marker mass | 95 % CI | x chance | verdict |",
         "|---|---|---|---|---|",
     ]
-    for name, r in data["methods"].items():
+    known = [m for m in registry() if m in data["methods"]]  # the methods' order (JSON sorts)
+    for name in known + sorted(set(data["methods"]) - set(known)):
+        r = data["methods"][name]
         verdict = "**reveals**" if r["reveals"] else "hides"
         lines.append(
             f"| {name} | {_pct(r['mean'])} | {_pct(r['low'])} - {_pct(r['high'])} | "
