@@ -14,8 +14,6 @@ its mean share is above `reveal_factor` x that area share; otherwise it *hides* 
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from workflow_scripts.assets.offline_dataset import (
@@ -29,8 +27,6 @@ from workflow_scripts.core.homework import CLASS_NAMES
 from workflow_scripts.quality.metrics import chance as chance_of
 from workflow_scripts.quality.metrics import relevance_mass
 from workflow_scripts.quality.stats import bootstrap_ci
-
-log = logging.getLogger("xai")
 
 LEVEL = 0.95  # the bootstrap CI's level
 
