@@ -18,9 +18,10 @@ include: "rules/cnn.smk"
 include: "rules/bert.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
+include: "rules/shortcut.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets() + shortcut_targets(),

@@ -4,6 +4,11 @@ Every image i of split s is drawn from its own generator seeded by (seed, s, i),
 identical whatever the number of worker processes, and one image never depends on another.
 The per-pixel mask of the food glyph is kept: it lets the pipeline measure whether an
 explanation points at the food.
+
+Optional controlled shortcut (config offline.shortcut, off by default): a small solid square (the
+marker) drawn on top of everything at a fixed position in a share of one class's images and in a
+few of the others'. Which images carry it comes from its own generator, so the images themselves
+(and a build with the shortcut off) are the same pixels as without it, marker aside.
 """
 
 from __future__ import annotations
@@ -171,22 +176,82 @@ def render_image(
     return np.asarray(canvas, dtype=np.uint8), mask, label
 
 
+# ---- the controlled shortcut's marker
+
+# Tag of the marker's own random stream (image streams are (seed, split, index)): choosing which
+# images carry the marker draws nothing from an image's stream.
+MARKER_STREAM = 0x5C0DE
+
+
+def marker_mask(marker: dict, size: int) -> np.ndarray:
+    """H x W bool: the marker's pixels (a `size` x `size` square with its top-left at (x, y))."""
+    m = np.zeros((size, size), dtype=bool)
+    m[marker["y"] : marker["y"] + marker["size"], marker["x"] : marker["x"] + marker["size"]] = True
+    return m
+
+
+def paste_marker(image: np.ndarray, marker: dict) -> np.ndarray:
+    """A copy of one H x W x 3 uint8 image (or N x H x W x 3 stack) with the marker drawn on top."""
+    out = np.array(image, copy=True)
+    out[..., marker_mask(marker, image.shape[-2]), :] = np.asarray(marker["colour"], np.uint8)
+    return out
+
+
+def marker_share(shortcut: dict, split: str, label: int) -> float:
+    """Share of a split's images of class `label` that carry the marker."""
+    if label != shortcut["class"]:
+        return shortcut["p_other"]
+    return shortcut["test_p"] if split == "test" else shortcut["p"]
+
+
+def marker_flags(seed: int, split: str, labels: np.ndarray, shortcut: dict) -> np.ndarray:
+    """Which images of a split carry the marker: exactly round(share * n_c) of the n_c images of
+    each class c, chosen by the marker's own generator (seed, split, MARKER_STREAM)."""
+    rng = np.random.default_rng([MARKER_STREAM, seed, SPLITS.index(split)])
+    flags = np.zeros(len(labels), dtype=bool)
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
+        idx = np.flatnonzero(labels == c)
+        k = int(round(marker_share(shortcut, split, c) * len(idx)))
+        flags[rng.permutation(idx)[:k]] = True
+    return flags
+
+
+def split_labels(count: int, n_classes: int) -> np.ndarray:
+    """The labels of a split, known without rendering (image i has label i mod n_classes)."""
+    return np.arange(count, dtype=np.int64) % n_classes
+
+
 def _render_range(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    seed, split_index, start, stop, spec = args
+    seed, split_index, start, stop, spec, flags = args
     imgs, masks, labels = [], [], []
-    for i in range(start, stop):
+    for k, i in enumerate(range(start, stop)):
         img, mask, label = render_image(seed, split_index, i, spec)
+        if flags is not None and flags[k]:  # on top of everything: it hides what it covers
+            img = paste_marker(img, spec["shortcut"]["marker"])
+            mask = mask & ~marker_mask(spec["shortcut"]["marker"], spec["image_size"])
         imgs.append(img)
         masks.append(mask)
         labels.append(label)
     return np.stack(imgs), np.stack(masks), np.asarray(labels, dtype=np.int64)
 
 
-def render_split(seed: int, split: str, count: int, spec: dict, workers: int = 1, chunk: int = 250):
+def render_split(
+    seed: int,
+    split: str,
+    count: int,
+    spec: dict,
+    workers: int = 1,
+    chunk: int = 250,
+    flags: np.ndarray | None = None,
+):
     """All images of a split, rendered in chunks over `workers` processes (same result for any
-    count)."""
+    count). `flags`: which images carry the shortcut's marker (spec["shortcut"]), None: none."""
     split_index = SPLITS.index(split)
-    jobs = [(seed, split_index, s, min(s + chunk, count), spec) for s in range(0, count, chunk)]
+    jobs = [
+        (seed, split_index, s, min(s + chunk, count), spec, None if flags is None else flags[s:e])
+        for s in range(0, count, chunk)
+        for e in [min(s + chunk, count)]
+    ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(_render_range, jobs))
@@ -202,11 +267,12 @@ def render_split(seed: int, split: str, count: int, spec: dict, workers: int = 1
 def make_spec(offline: dict) -> dict:
     """The rendering parameters taken from the `offline` config block."""
     k = offline["glyphs_per_class"]
+    shortcut = offline.get("shortcut") or {}
     glyphs = [
         list(offline["glyphs"][c])[:k] if k else list(offline["glyphs"][c])
         for c in range(len(offline["glyphs"]))
     ]
-    return {
+    spec = {
         "font": offline["font"],
         "glyph_px": offline["glyph_px"],
         "image_size": offline["image_size"],
@@ -217,6 +283,29 @@ def make_spec(offline: dict) -> dict:
         "distractor_glyphs": list(offline["distractor_glyphs"]),
         "distractor_scale": list(offline["distractor_scale"]),
     }
+    if shortcut.get("enabled"):  # absent when off: the default spec (and dataset) stay as they were
+        spec["shortcut"] = {k: shortcut[k] for k in SHORTCUT_RENDER_KEYS}
+        check_marker(spec["shortcut"], spec["image_size"], len(glyphs))
+    return spec
+
+
+# The offline.shortcut keys that shape the images (the others configure the measurement only).
+SHORTCUT_RENDER_KEYS = ("class", "p", "p_other", "test_p", "marker")
+
+
+def check_marker(shortcut: dict, size: int, n_classes: int) -> None:
+    """One line naming the key when the marker does not fit the image or the class is unknown."""
+    m = shortcut["marker"]
+    if m["x"] + m["size"] > size or m["y"] + m["size"] > size:
+        raise UserError(
+            f"config key offline.shortcut.marker: a {m['size']} px square at x={m['x']}, "
+            f"y={m['y']} does not fit a {size} px image; make x + size and y + size <= {size}"
+        )
+    if shortcut["class"] >= n_classes:
+        raise UserError(
+            f"config key offline.shortcut.class: {shortcut['class']} is not a class; "
+            f"use 0..{n_classes - 1}"
+        )
 
 
 def check_font_renders(spec: dict) -> None:
@@ -264,17 +353,27 @@ def build(
     rendered = {}
     for split in SPLITS:
         t0 = time.perf_counter()
-        images, masks, labels = render_split(seed, split, offline["splits"][split], spec, workers)
+        count, n_classes = offline["splits"][split], len(spec["glyphs"])
+        flags = None
+        if "shortcut" in spec:
+            flags = marker_flags(seed, split, split_labels(count, n_classes), spec["shortcut"])
+        images, masks, labels = render_split(seed, split, count, spec, workers, flags=flags)
         rendered[split] = (images, masks, labels)
+        arrays = {"images": images, "masks": masks, "labels": labels}
+        if flags is not None:  # per-image marker pixels (all False where it is absent)
+            square = marker_mask(spec["shortcut"]["marker"], spec["image_size"])
+            arrays.update(has_marker=flags, marker=flags[:, None, None] & square[None])
         with atomic_path(split_paths[split]) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, images=images, masks=masks, labels=labels)
+                np.savez(f, **arrays)
         stats[split] = {
             "count": int(len(labels)),
-            "class_counts": np.bincount(labels, minlength=len(spec["glyphs"])).tolist(),
+            "class_counts": np.bincount(labels, minlength=n_classes).tolist(),
             "mask_area_mean": float(masks.mean()),
             "seconds": time.perf_counter() - t0,
         }
+        if flags is not None:
+            stats[split]["marker_counts"] = np.bincount(labels[flags], minlength=n_classes).tolist()
         log.info(
             "%s: %d images in %.1f s (mean mask area %.1f %%)",
             split,

@@ -160,6 +160,19 @@ def quiz_html(root) -> str:
     return _p(root, "report", "quiz.html")
 
 
+# ---- the controlled shortcut (offline.shortcut)
+
+
+def shortcut(root, ext="json") -> str:
+    """The shortcut measurement: json (reliance, marker mass per method), npz (example maps)."""
+    return _p(root, "quality", f"shortcut.{ext}")
+
+
+def shortcut_figure(root, kind) -> str:
+    """kind: mass (marker mass per method vs chance) or examples (one image, every method's map)."""
+    return _p(root, "figures", "quality", f"shortcut_{kind}.png")
+
+
 # ---- bookkeeping: one folder per rule, so the report sums wall times by folder name
 
 

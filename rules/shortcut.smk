@@ -1,0 +1,51 @@
+# The controlled shortcut (config offline.shortcut, README "A controlled shortcut"): how much the
+# CNN trained on the marked offline set relies on the marker, and which explanation methods show
+# it. Only while offline.shortcut.enabled (config/offline_shortcut.yaml); else no rule, no target.
+
+SHORTCUT = config["offline"]["shortcut"]
+if SHORTCUT["enabled"] and not OFFLINE:
+    raise WorkflowError(
+        "config key offline.shortcut.enabled: the shortcut is drawn into the offline images, so it "
+        f"needs source: offline (this config has source: {config['source']}); set it to false"
+    )
+
+
+def shortcut_targets():
+    """The shortcut measurement's outputs ([] while the shortcut is off)."""
+    if not SHORTCUT["enabled"]:
+        return []
+    figures = [P.shortcut_figure(R, kind) for kind in ("mass", "examples")]
+    return [P.shortcut(R), P.shortcut(R, "npz")] + figures
+
+
+if SHORTCUT["enabled"]:
+
+    rule shortcut_reliance:
+        """Accuracy with vs without the marker, flip rate, and every method's mass on the marker."""
+        input:
+            test=P.dataset_split(R, "test"),
+            summary=P.dataset_summary(R),
+            checkpoint=P.checkpoint(R),
+            code=[P.module_file(f"quality.{m}") for m in ("shortcut", "metrics", "stats")]
+            + [P.module_file("cnn.attribute")]
+            + [P.module_file(f"cnn.methods.{m}") for m in CNN_METHODS],
+        output:
+            json=P.shortcut(R),
+            npz=P.shortcut(R, "npz"),
+            mass=P.shortcut_figure(R, "mass"),
+            examples=P.shortcut_figure(R, "examples"),
+        log:
+            P.log(R, "shortcut_reliance"),
+        benchmark:
+            P.benchmark(R, "shortcut_reliance")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            gpu=1,
+        params:
+            shortcut=SHORTCUT,
+            cnn={m: result_config(f"cnn.{m}") for m in CNN_METHODS},
+            seed=config["seed"],
+        script:
+            step_script("shortcut_reliance")

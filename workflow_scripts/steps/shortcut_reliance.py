@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+
+from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.core.io import write_json, write_npz
+from workflow_scripts.core.runtime import (
+    make_deterministic,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
+from workflow_scripts.core.step import run, speed
+from workflow_scripts.figures.shortcut import examples_figure, mass_figure
+from workflow_scripts.quality.shortcut import measure
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
+
+def main(smk):
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
+    device = pick_device(job["device"])
+    make_deterministic(device)
+    seed_everything(smk.params.seed)
+    with open(smk.input.summary, encoding="utf-8") as f:
+        summary = json.load(f)
+    with np.load(smk.input.test) as z:
+        test = {k: z[k] for k in ("images", "labels", "has_marker")}
+    model = load_checkpoint(smk.input.checkpoint, device=device)
+    params = {m: {**cfg, **speed(smk, f"cnn.{m}")} for m, cfg in smk.params.cnn.items()}
+    data, examples = measure(
+        model, test, summary["spec"], summary["seed"], smk.params.shortcut, params, device
+    )
+    write_npz(smk.output.npz, examples)
+    mass_figure(data, smk.output.mass)
+    examples_figure(data, examples, smk.output.examples)
+    write_json(smk.output.json, data)
+
+
+run(snakemake, main)  # noqa: F821
