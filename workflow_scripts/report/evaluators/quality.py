@@ -24,7 +24,10 @@ def food_mass_quality(ctx, q):
     difference's bootstrap CI deciding; the observed-image rule when the stage is off or has no
     masks (hw9)."""
     summary = ctx.get("quality")
-    if not summary or MASS not in summary["metrics"]:
+    scored = (summary or {}).get("methods", [])
+    if MASS not in (summary or {}).get("metrics", {}) or not {"saliency", "smoothgrad"} <= set(
+        scored
+    ):
         return food_concentration(ctx, q)
     e = summary["metrics"][MASS]
     d = pair_difference(e, "smoothgrad", "saliency")
