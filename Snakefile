@@ -15,6 +15,7 @@ configfile: os.path.join(str(workflow.current_basedir), "config", "config.yaml")
 include: "rules/common.smk"
 include: "rules/assets.smk"
 include: "rules/cnn.smk"
+include: "rules/quality.smk"
 include: "rules/bert.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"

@@ -20,6 +20,7 @@ from workflow_scripts.core.config import (
 )  # noqa: E402
 from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
+from workflow_scripts.quality import stage as Q  # noqa: E402  (torch-free at import)
 
 SCHEMA = str(P.SCHEMA)
 _SCHEMA = load_schema(SCHEMA)  # parsed once per DAG build
@@ -117,7 +118,7 @@ def all_targets():
     targets += (
         bert_targets() + figure_targets() + report_targets()
     )  # bert.smk, figures.smk, report.smk
-    return targets
+    return targets + quality_targets()  # quality.smk
 
 
 # ---- BERT stage (rules/bert.smk)
@@ -186,7 +187,7 @@ def figure_targets():
     cnn = [f for m in CNN_METHODS for f in cnn_figures(m)]
     bert = similarity_figures() + [P.similarity_curves(R)]
     bert += [P.hidden_pca_figure(R, k) for k in QA_ITEMS] + [P.attention_figure(R)]
-    return cnn + bert
+    return cnn + bert + quality_figure_targets()  # quality.smk
 
 
 # ---- quiz report (rules/report.smk)
@@ -229,6 +230,7 @@ def quiz_inputs(wildcards=None):
     }
     if REPORT["annotations"]:
         inputs["annotations"] = P.workflow_file(REPORT["annotations"])
+    inputs.update(quality_report_inputs())  # quality.smk
     return inputs
 
 

@@ -25,6 +25,7 @@ SPEED_ONLY = [
     "cnn.lime.batch_size",
     "cnn.smoothgrad.batch_size",
     "cnn.integrated_gradients.batch_size",
+    "quality.batch_size",
     "hw9.retries",
     "hw9.timeout",
 ]

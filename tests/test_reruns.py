@@ -11,6 +11,9 @@ from conftest import jobs_of, snakemake, workflow_args
 METHODS = names()  # every registered CNN method
 FIGURES = {f"{m}_figure": 1 for m in METHODS}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every analysis
+# the quality stage of the test config (2 chunks, 1 sanity job): reruns with the model or a
+# scored method's settings (tests/test_quality_stage.py has its own parameters)
+QUALITY = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
 
 
 def dry_run(build, tmp_path, override: str = "") -> dict[str, int]:
@@ -29,12 +32,17 @@ def test_nothing_changed_nothing_runs(test_build, tmp_path):
 @pytest.mark.parametrize(
     "method, override, extra",
     [
-        ("saliency", "cnn: {saliency: {objective: logit}}", {}),
+        ("saliency", "cnn: {saliency: {objective: logit}}", QUALITY),
+        # the quality stage sets its own num_samples: not rerun
         ("lime", "cnn: {lime: {num_samples: 60}}", {}),
-        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", {}),
-        ("filters", "cnn: {filters: {pairs: [[6, 0]]}}", {}),
+        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", QUALITY),
+        ("filters", "cnn: {filters: {pairs: [[6, 0]]}}", {}),  # not scored by quality
         # the quiz's IG step comparison uses the IG settings too
-        ("integrated_gradients", "cnn: {integrated_gradients: {variant: ig}}", {"ig_steps": 3}),
+        (
+            "integrated_gradients",
+            "cnn: {integrated_gradients: {variant: ig}}",
+            {"ig_steps": 3, **QUALITY},
+        ),
     ],
 )
 def test_one_method_parameter_reruns_only_that_method(
@@ -51,10 +59,15 @@ def test_one_method_parameter_reruns_only_that_method(
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+        ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1, **QUALITY}),
         (
             "cnn/methods/integrated_gradients.py",
-            {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1},
+            {
+                "integrated_gradients": 3,
+                "ig_steps": 3,
+                "integrated_gradients_figure": 1,
+                **QUALITY,
+            },
         ),
         ("bert/similarity.py", {"embedding_similarity": 1, "similarity_figures": 1}),
     ],
@@ -90,6 +103,7 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
         "ig_steps": 3,
         **{m: 3 for m in METHODS},
         **FIGURES,
+        **QUALITY,
         **QUIZ,
     }
 
@@ -122,6 +136,7 @@ SPEED_VALUES = {
     "cnn.integrated_gradients.batch_size": 7,
     "hw9.retries": 5,
     "hw9.timeout": 30,
+    "quality.batch_size": 7,
 }
 
 
@@ -149,13 +164,19 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
-        ("cnn: {lime: {seed: 1}}", {"lime": 3, "lime_figure": 1}),
+        ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1, **QUALITY}),
+        ("cnn: {lime: {seed: 1}}", {"lime": 3, "lime_figure": 1, **QUALITY}),
         ("cnn: {filters: {seed: 1}}", {"filters": 3, "filters_figure": 1}),
+        # quality.methods sets its own samples: the quality jobs keep theirs
         ("cnn: {smoothgrad: {samples: 7}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
         (
             "cnn: {integrated_gradients: {steps: 5}}",
-            {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1},
+            {
+                "integrated_gradients": 3,
+                "ig_steps": 3,
+                "integrated_gradients_figure": 1,
+                **QUALITY,
+            },
         ),
         (
             "offline: {train: {batch_size: 16}}",
@@ -165,6 +186,7 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
                 "ig_steps": 3,
                 **{m: 3 for m in METHODS},
                 **FIGURES,
+                **QUALITY,
             },
         ),
     ],

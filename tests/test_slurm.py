@@ -111,11 +111,19 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
         timeout=900,
     )
     log2 = again.stdout + again.stderr
+    quality = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
     assert jobs_of(log2) == {
         "saliency": 3,
         "saliency_figure": 1,
+        **quality,  # saliency is scored by the quality stage
         "quiz_answers": 1,
         "quiz_report": 1,
         "all": 1,
     }
-    assert list(submissions(log2).values()) == ["group_attributions_saliency"]
+    # one submission per quality job: their log folders are rule_<rule>/<wildcards>
+    assert sorted(name.split("/")[0] for name in submissions(log2).values()) == [
+        "group_attributions_saliency",
+        "rule_quality_chunk",
+        "rule_quality_chunk",
+        "rule_quality_sanity",
+    ]

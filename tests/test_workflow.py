@@ -23,6 +23,7 @@ OFFLINE_BERT = {
 BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
 CNN_FIGURES = {f"{m}_figure": 1 for m in names()}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1}
+QUALITY_JOBS = {"quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):
@@ -40,6 +41,8 @@ def test_default_dag(run_snakemake, tmp_path):
         **BERT_FIGURES,
         **CNN_FIGURES,
         **QUIZ,
+        "quality_chunk": 5,  # 110 images, 22 per job
+        **QUALITY_JOBS,
     }
 
 
@@ -96,11 +99,16 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
         **BERT_FIGURES,
         **CNN_FIGURES,
         **QUIZ,
+        "quality_chunk": 1,  # the 10 observed images
+        **QUALITY_JOBS,
     }
     small = tmp_path / "small.yaml"
     small.write_text(
         "observed: {count: 2}\ncnn: {lime: {num_samples: 20}, smoothgrad: {samples: 4}, "
         "filters: {iterations: 2}}\n"
+        "quality: {methods: {lime: {num_samples: 20}, smoothgrad: {samples: 4}}, "
+        "faithfulness: {steps: 4}, sanity_images: 1, "
+        "sanity_methods: {lime: {num_samples: 10}, smoothgrad: {samples: 2}}}\n"
     )
     run_snakemake("--cores", "2", "--configfile", "config/hw9.yaml", cfg, small)
     res = tmp_path / "results/hw9"
@@ -111,6 +119,10 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     )
     with np.load(res / "assets/observed/1_1.npz") as z:
         assert z["image"].shape == (3, 128, 128) and int(z["label"]) == 1 and "mask" not in z
+    # quality without masks: the observed images, faithfulness only
+    quality = json.loads((res / "quality/summary.json").read_text())
+    assert quality["images"] == 2 and "relevance_mass" not in quality["metrics"]
+    assert "deletion_norm_blur" in quality["metrics"]
     for method in names():
         with np.load(res / f"attributions/{method}/0_0.npz") as z:
             assert str(z["method"]) == method and str(z["image"]) == "0_0" and int(z["label"]) == 0

@@ -110,6 +110,50 @@ def exbert(root, ext="json") -> str:
     return _p(root, "bert", f"exbert.{ext}")
 
 
+# ---- quality stage (rules/quality.smk)
+
+
+def quality_dir(root) -> str:
+    return _p(root, "quality")
+
+
+def quality_chunk(root, chunk, ext="csv") -> str:
+    """One quality job's scores (csv: method, image, metric, value) or curves (npz)."""
+    return _p(root, "quality", "chunks", f"{chunk}.{ext}")
+
+
+def quality_sanity(root, chunk) -> str:
+    """One sanity job's rows (method, image, step, layer, spearman, ssim)."""
+    return _p(root, "quality", "sanity", f"{chunk}.csv")
+
+
+def quality_scores(root) -> str:
+    return _p(root, "quality", "scores.csv")
+
+
+def quality_agreement(root) -> str:
+    """Pairwise Spearman correlation of the methods' maps per image (pair, image, metric, value)."""
+    return _p(root, "quality", "agreement.csv")
+
+
+def quality_sanity_table(root) -> str:
+    return _p(root, "quality", "sanity.csv")
+
+
+def quality_curves(root) -> str:
+    """Mean deletion/insertion curves per method and fill (npz)."""
+    return _p(root, "quality", "curves.npz")
+
+
+def quality_summary(root, ext="json") -> str:
+    return _p(root, "quality", f"summary.{ext}")
+
+
+def quality_figure(root, name) -> str:
+    """metrics, curves or sanity."""
+    return _p(root, "figures", "quality", f"{name}.png")
+
+
 # ---- figures
 
 

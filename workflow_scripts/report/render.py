@@ -110,7 +110,77 @@ def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None 
             "",
         ]
         out += [f"![{m}: {f}]({figure_prefix}{f})" for m, f in _gallery(method_figures)] + [""]
+    out += quality_markdown(doc.get("quality"), figure_prefix)
     return "\n".join(out) + "\n"
+
+
+def quality_markdown(sec: dict | None, figure_prefix: str = "../") -> list[str]:
+    """The "Which explanation to trust" section (evaluators/quality.py section()) as markdown."""
+    if not sec:
+        return []
+    out = [f"## {sec['title']}", '<a id="trust"></a>', ""]
+    for p in sec["paragraphs"]:
+        out += [p, ""]
+    if sec.get("table"):
+        t = sec["table"]
+        out += ["| " + " | ".join(t["header"]) + " |", "|" + "---|" * len(t["header"])]
+        out += ["| " + " | ".join(r) + " |" for r in t["rows"]] + [""]
+    out += [f"![quality: {f}]({figure_prefix}{f})" for f in sec["figures"]] + [""]
+    if sec.get("markdown"):
+        out += [sec["markdown"], ""]
+    return out
+
+
+def _inline(text: str) -> str:
+    """**bold** of the section's paragraphs, escaped."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _markdown_block_html(md: str, results: Path, images: dict) -> list[str]:
+    """Tables, images and paragraphs of a markdown block (the shortcut finding) as HTML."""
+    out, table = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                table.append(cells)
+            continue
+        if table:
+            out += ["<table>"] + [
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in table
+            ]
+            out, table = out + ["</table>"], []
+        text = line.strip()
+        if text.startswith("![") and "](" in text:
+            rel = text.split("](", 1)[1].rstrip(")").removeprefix("../")
+            if (results / rel).exists():
+                out += [f'<img alt="{html.escape(rel)}" src="{_img(results, rel, images)}">']
+        elif text.startswith("#"):
+            out += [f"<h3>{_inline(text.lstrip('#').strip())}</h3>"]
+        elif text:
+            out += [f"<p>{_inline(text)}</p>"]
+    return out
+
+
+def quality_html(sec: dict | None, results: Path, images: dict) -> list[str]:
+    if not sec:
+        return []
+    out = [f'<section id="trust"><h2>{html.escape(sec["title"])}</h2>']
+    out += [f"<p>{_inline(p)}</p>" for p in sec["paragraphs"]]
+    if sec.get("table"):
+        t = sec["table"]
+        out += ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in t["header"])]
+        out += [
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in t["rows"]
+        ] + ["</table>"]
+    out += [
+        f'<img alt="quality: {html.escape(f)}" src="{_img(results, f, images)}">'
+        for f in sec["figures"]
+    ]
+    if sec.get("markdown"):
+        out += _markdown_block_html(sec["markdown"], results, images)
+    return out + ["</section>"]
 
 
 CSS = (
@@ -208,6 +278,7 @@ def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
                     f'<img alt="{e(m)}: {e(f)}" src="{_img(results, f, images)}">',
                 ]
         out += ["</section>"]
+    out += quality_html(doc.get("quality"), results, images)
     out += ["</body></html>"]
     return "\n".join(out) + "\n"
 
@@ -220,6 +291,7 @@ def write_reports(
     doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
     wanted = {a["figure"] for a in doc["answers"] if a.get("figure")}
     wanted |= {f for _, f in _gallery(method_figures or {})}
+    wanted |= set((doc.get("quality") or {}).get("figures", []))
     missing = sorted(f for f in wanted if not (Path(results) / f).exists())
     if missing:
         from workflow_scripts.core.errors import UserError

@@ -1,5 +1,6 @@
-from workflow_scripts.core.io import write_json
+from workflow_scripts.core.io import read_json, write_json
 from workflow_scripts.core.step import run
+from workflow_scripts.report.evaluators.quality import section as quality_section
 from workflow_scripts.report.quiz import answer_all, header, load_bank
 from workflow_scripts.report.regions import load_annotations
 
@@ -22,10 +23,20 @@ def main(smk):
         "bert_roles": list(p.bert_roles),
         "probe_role": p.probe_role,
     }
+    ctx["quality"] = read_json(smk.input.quality) if smk.input.get("quality") else None
     answers = answer_all(ctx, load_bank(smk.input.quiz))
-    write_json(
-        smk.output.json, {"header": header(ctx, p.config_hash, dict(p.seeds)), "answers": answers}
-    )
+    doc = {"header": header(ctx, p.config_hash, dict(p.seeds)), "answers": answers}
+    doc["quality"] = quality_section(ctx["quality"], shortcut_markdown(smk, p.results))
+    write_json(smk.output.json, doc)
+
+
+def shortcut_markdown(smk, results):
+    """The shortcut finding (rules/shortcut.smk) as markdown, when this asset set has one."""
+    if not smk.input.get("shortcut"):
+        return None
+    from workflow_scripts.quality.shortcut_report import markdown
+
+    return markdown(read_json(smk.input.shortcut), results)
 
 
 run(snakemake, main)  # noqa: F821

@@ -12,6 +12,7 @@ from workflow_scripts.report.evaluators import (  # noqa: F401  (registration)
     focus,
     gradients,
     lime,
+    quality,
 )
 from workflow_scripts.report.evaluators.base import *  # noqa: F401,F403
 from workflow_scripts.report.evaluators.base import (  # noqa: F401

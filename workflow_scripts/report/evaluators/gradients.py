@@ -126,8 +126,9 @@ def smoothgrad_mechanism(ctx, q):
     )
 
 
-@evaluator
 def food_concentration(ctx, q):
+    """Quiz 11 on the observed images: the fallback of quality.food_mass_quality when the quality
+    stage is off or has no masks."""
     shares = {"saliency": [], "smoothgrad": []}
     for stem in ctx["observed"]:
         mask = food_mask(ctx, stem)

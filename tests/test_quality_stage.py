@@ -1,0 +1,322 @@
+"""The quality stage (rules/quality.smk, workflow_scripts/quality/stage.py): which images, which
+methods, the tables and summary of the test build, determinism, the exact rerun sets, quiz 11."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from workflow_scripts.cnn.methods import registry
+from workflow_scripts.core import paths
+from workflow_scripts.core.errors import UserError
+from workflow_scripts.quality import metrics as M
+from workflow_scripts.quality import stage
+from workflow_scripts.report.evaluators.quality import food_mass_quality, section
+
+from conftest import ROOT, jobs_of, snakemake, workflow_args
+
+QUALITY = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
+QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}
+
+
+def config(*files) -> dict:
+    """config.yaml with the given files merged over it, as Snakemake merges --configfile."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for f in files:
+        cfg = stage.merged(cfg, yaml.safe_load((ROOT / f).read_text()))
+    return cfg
+
+
+TEST = config("config/test.yaml")
+SCORED = stage.scored_methods(registry(), TEST["quality"]["exclude"])
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_selection_takes_the_first_images_of_each_class_then_cuts():
+    labels = np.array([3, 0, 1, 0, 2, 1] + list(range(11)) * 2)
+    chosen = stage.select_indices(labels, 2, 22)
+    assert [labels[i] for i in chosen] == [c for c in range(11) for _ in range(2)]
+    assert chosen[:4] == [1, 3, 2, 5]  # class 0 then class 1, in split order
+    assert stage.select_indices(labels, 2, 3) == chosen[:3]  # a prefix: jobs do not depend on it
+    with pytest.raises(UserError, match="quality.images_per_class: 4 requested but class"):
+        stage.select_indices(labels, 4, 44)
+
+
+def test_image_count_and_chunks():
+    q = {"images": 23, "images_per_class": 2, "sanity_images": 5}
+    with pytest.raises(UserError, match="quality.images: 23 exceeds images_per_class"):
+        stage.image_count(q, True, [])
+    assert stage.image_count({**q, "images": 22}, True, []) == 22
+    assert stage.image_count(q, False, ["0_0", "1_1"]) == 2  # hw9: the observed images
+    chunks = stage.chunk_ranges(23, 6)
+    assert [list(r) for r in chunks][-1] == [18, 19, 20, 21, 22]
+    assert [i for r in chunks for i in r] == list(range(23))
+    assert stage.sanity_count(q, 4) == 4 and stage.sanity_count(q, 9) == 5
+
+
+def test_methods_come_from_the_registry():
+    reg = registry()
+    assert stage.scored_methods(reg, ["filters"]) == [m for m in reg if m != "filters"]
+    assert stage.scored_methods(reg, []) == list(reg)
+    with pytest.raises(UserError, match=r"quality.exclude: \['nope'\]"):
+        stage.scored_methods(reg, ["nope"])
+    p = stage.method_params(TEST["cnn"], ["lime", "saliency"], TEST["quality"]["methods"])
+    assert p["lime"]["num_samples"] == TEST["quality"]["methods"]["lime"]["num_samples"]
+    assert p["lime"]["segmentation"] == TEST["cnn"]["lime"]["segmentation"]
+    assert p["saliency"] == TEST["cnn"]["saliency"]
+
+
+def test_quality_map_key_order_and_refusal():
+    a, b = np.ones((4, 4)), np.zeros((4, 4))
+    assert stage.quality_map("x", {"map_raw": a, "pixel_weights": b}) is not None
+    assert stage.quality_map("x", {"map_raw": a, "pixel_weights": b}).sum() == 16
+    assert stage.quality_map("lime", {"pixel_weights": b}).sum() == 0
+    with pytest.raises(UserError, match="method filters produces no per-pixel map"):
+        stage.quality_map("filters", {"activation_6_0": a})
+
+
+def _entry(diffs_ab, lower=False):
+    """A metric's summary for methods a, b, c where a - b = diffs_ab per image, c far below."""
+    n = len(diffs_ab)
+    rows = []
+    for i, d in enumerate(diffs_ab):
+        base = 0.5 + 0.01 * (i % 3)
+        rows += [("a", f"i{i}", "m", base + d), ("b", f"i{i}", "m", base), ("c", f"i{i}", "m", 0.0)]
+    s = stage.summarise(rows, [], [], ["a", "b", "c"], {"n": 500, "seed": 0})
+    assert s["metrics"]["m"]["by_method"]["a"]["n"] == n
+    return s["metrics"]["m"]
+
+
+def test_ranking_states_a_win_only_when_the_ci_excludes_zero():
+    clear = _entry([0.1 + 0.01 * (i % 4) for i in range(20)])
+    assert [r["method"] for r in clear["ranking"]] == ["a", "b", "c"]
+    assert clear["ranking"][0]["vs_next"]["verdict"] == ">"
+    assert clear["ranking"][0]["vs_next"]["low"] > 0
+    assert stage.ranking_line("m", clear).startswith("a > (diff +0.1")
+    tie = _entry([0.1, -0.1] * 10)
+    assert tie["ranking"][0]["vs_next"]["verdict"] == "≈"
+    d = stage.pair_difference(clear, "b", "a")  # stored as (a, b): the reverse is negated
+    assert d["mean"] == pytest.approx(-stage.pair_difference(clear, "a", "b")["mean"])
+    assert d["low"] == pytest.approx(-stage.pair_difference(clear, "a", "b")["high"])
+    assert stage.verdict({"low": 0.1, "high": 0.2}, lower_is_better=True) == "<"
+
+
+def test_shared_random_curves_equal_metrics_faithfulness():
+    """The stage computes the random order once per image and fill (random_baseline); numbers
+    equal the library's faithfulness() computing it per map with the same seed."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 16 * 16, 3)
+    ).eval()
+
+    def predict(b):
+        with torch.no_grad():
+            return net(b).softmax(1).numpy()
+
+    x = torch.rand(1, 3, 16, 16)
+    maps = {"m1": np.random.default_rng(1).random((16, 16)), "m2": np.arange(256.0).reshape(16, 16)}
+    f = {"fills": ["blur", "mean"], "steps": 8, "blur_sigma": 2.0}
+    rows, curves = stage.faithfulness_rows(predict, x, maps, 1, "img", f, seed=3, batch=7)
+    got = {(m, k): v for m, _, k, v in rows}
+    from workflow_scripts.cnn.methods import image_seed
+
+    seed = image_seed(3, "img") % (2**32)
+    for fill in f["fills"]:
+        for m, a in maps.items():
+            ref = M.faithfulness(
+                predict, x, a, 1, fill=fill, steps=8, seed=seed, blur_sigma=2.0, batch_size=7
+            )
+            for key in ("deletion_auc", "insertion_auc", "deletion_norm", "insertion_norm"):
+                mode, kind = key.split("_")
+                assert got[(m, f"{mode}_{kind}_{fill}")] == pytest.approx(ref[key], abs=1e-9)
+            assert got[("random", f"deletion_auc_{fill}")] == pytest.approx(
+                ref["deletion_auc_random"], abs=1e-9
+            )
+            np.testing.assert_allclose(curves[(m, fill, "insertion")], ref["insertion_curve"])
+
+
+# ---------------------------------------------------------------- the test build
+
+
+def _csv(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_scores_hold_every_scored_method_and_metric(test_build):
+    rows = _csv(test_build.out / "quality" / "scores.csv")
+    fills = TEST["quality"]["faithfulness"]["fills"]
+    metrics = set(stage.LOCALISATION) | {
+        f"{k}_{fill}"
+        for fill in fills
+        for k in ("deletion_auc", "insertion_auc", "deletion_norm", "insertion_norm")
+    }
+    images = {r["image"] for r in rows}
+    assert len(images) == TEST["quality"]["images"]
+    found = {(r["method"], r["metric"]) for r in rows}
+    assert {(m, k) for m in SCORED for k in metrics} <= found
+    assert not any(r["method"] == "filters" for r in rows)  # excluded
+    for m in SCORED:  # one value per image and metric
+        assert sum(r["method"] == m for r in rows) == len(images) * len(metrics)
+    assert {("chance", k) for k in stage.LOCALISATION} <= found
+    assert {("random", f"deletion_auc_{fill}") for fill in fills} <= found
+
+
+def test_summary_intervals_contain_their_means(test_build):
+    s = json.loads((test_build.out / "quality" / "summary.json").read_text())
+    assert s["methods"] == SCORED and s["images"] == TEST["quality"]["images"]
+    for metric, e in s["metrics"].items():
+        for m, v in e["by_method"].items():
+            if v["mean"] is not None:
+                assert v["low"] <= v["mean"] <= v["high"], (metric, m)
+        for p in e["pairs"]:
+            if p["mean"] is not None:
+                assert p["low"] <= p["mean"] <= p["high"]
+    assert set(s["sanity"]) == set(SCORED)
+    assert s["sanity_images"] == TEST["quality"]["sanity_images"]
+    assert s["sanity"]["saliency"]["layers"][0] == "fc.3"  # the output layer first
+    # the chance level of relevance mass is the mask area
+    assert 0 < s["metrics"]["relevance_mass"]["reference"]["mean"] < 0.6
+    table = _csv(test_build.out / "quality" / "summary.csv")
+    assert {(r["method"], r["metric"]) for r in table} >= {(m, "roc_auc") for m in SCORED}
+
+
+def test_quality_figures_and_report_section(test_build):
+    for name in ("metrics", "curves", "sanity"):
+        assert (test_build.out / paths.quality_figure("", name)).stat().st_size > 5000
+    md = (test_build.out / "report" / "quiz.md").read_text()
+    assert "## Which explanation to trust" in md and "**relevance_mass**:" in md
+    answers = json.loads((test_build.out / "report" / "answers.json").read_text())
+    q11 = next(a for a in answers["answers"] if a["id"] == 11)
+    assert "paired" in " ".join(q11["numbers"])
+    assert q11["numbers"]["images"] == TEST["quality"]["images"]
+
+
+def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
+    """Same config and seed -> the same scores, in another process, for an image of chunk 1."""
+    from workflow_scripts.assets.models import load_checkpoint
+    from workflow_scripts.quality.images import from_dataset
+
+    q = TEST["quality"]
+    position = q["images_per_job"]  # the first image of chunk 1
+    x, masks, labels, names = from_dataset(
+        test_build.out / "assets/dataset/test.npz", q["images_per_class"], position + 1, [position]
+    )
+    model = load_checkpoint(test_build.out / "assets/checkpoint.pth")
+    params = stage.method_params(TEST["cnn"], SCORED, q["methods"])
+    rows, _ = stage.score_images(model, x, masks, labels, names, params, q, torch.device("cpu"), 25)
+    built = {
+        (r["method"], r["metric"]): float(r["value"])
+        for r in _csv(test_build.out / paths.quality_chunk("", 1))
+        if r["image"] == names[0]
+    }
+    again = {(m, k): v for m, _, k, v in rows}
+    assert again == built
+
+
+# ---------------------------------------------------------------- exact rerun sets
+
+
+def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
+    args = workflow_args(build.workflow, "-n", "--configfile", build.workflow / "config/test.yaml")
+    if override:
+        path = tmp_path / "override.yaml"
+        path.write_text(override)
+        args.append(path)
+    return jobs_of(snakemake(*args, *extra, cwd=build.work).stdout)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("quality: {faithfulness: {steps: 6}}", {"quality_chunk": 2}),
+        ("quality: {pointing_tolerance: 0}", {"quality_chunk": 2}),
+        ("quality: {methods: {smoothgrad: {samples: 4}}}", {"quality_chunk": 2}),
+        ("quality: {sanity_methods: {lime: {num_samples: 12}}}", {"quality_sanity": 1}),
+        ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": 1}),
+        ("quality: {bootstrap: {n: 300}}", {}),
+        # another selection of images: every job that holds one
+        ("quality: {images: 12, images_per_class: 2}", {"quality_chunk": 2, "quality_sanity": 1}),
+        ("quality: {images: 13, images_per_class: 2}", {"quality_chunk": 3, "quality_sanity": 1}),
+    ],
+)
+def test_a_quality_parameter_reruns_only_quality_jobs_and_the_report(
+    test_build, tmp_path, override, expected
+):
+    assert dry_run(test_build, tmp_path, override) == {
+        **expected,
+        "quality_merge": 1,
+        "quality_figures": 1,
+        **QUIZ,
+    }
+
+
+def test_fewer_images_rerun_only_the_chunk_that_changes(test_build, tmp_path):
+    """The selection is a prefix: dropping the last image changes only the last chunk."""
+    assert dry_run(test_build, tmp_path, "quality: {images: 10}") == {
+        "quality_chunk": 1,
+        "quality_merge": 1,
+        "quality_figures": 1,
+        **QUIZ,
+    }
+
+
+def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):
+    assert dry_run(test_build, tmp_path, "cnn: {gradcam: {layer: 25}}") == {
+        "gradcam": 3,
+        "gradcam_figure": 1,
+        **QUALITY,
+        **QUIZ,
+    }
+
+
+def test_disabled_stage_has_no_jobs(test_build, tmp_path):
+    off = "quality: {enabled: false}"
+    # only the report changes (its inputs lose the summary and the figures)
+    assert dry_run(test_build, tmp_path, off) == {"quiz_answers": 1, "quiz_report": 1, "all": 1}
+    everything = dry_run(test_build, tmp_path, off, "--forceall")
+    assert not any(rule.startswith("quality") for rule in everything)
+    assert dry_run(test_build, tmp_path, "", "--forceall").items() >= QUALITY.items()
+
+
+# ---------------------------------------------------------------- quiz 11 and the section
+
+
+def _summary(diffs) -> dict:
+    rows = []
+    for i, d in enumerate(diffs):
+        rows += [
+            ("saliency", f"i{i}", "relevance_mass", 0.4),
+            ("smoothgrad", f"i{i}", "relevance_mass", 0.4 + d),
+            ("chance", f"i{i}", "relevance_mass", 0.15),
+        ]
+    s = stage.summarise(rows, [], [], ["saliency", "smoothgrad"], {"n": 500, "seed": 0})
+    return {**s, "images": len(diffs), "excluded": ["filters"], "sanity_images": 0}
+
+
+def test_quiz_11_from_relevance_mass_with_its_interval(tmp_path):
+    ctx = {"results": tmp_path, "quality": _summary([0.1, 0.12, 0.08, 0.1] * 5)}
+    a = food_mass_quality(ctx, {})
+    assert a.choice == ["smoothgrad_clearer"]
+    assert a.margin == pytest.approx(0.1)
+    assert a.numbers["images"] == 20
+    assert a.numbers["food share of the image (chance)"] == pytest.approx(0.15)
+    assert "tied" not in a.why
+    ctx["quality"] = _summary([0.1, -0.1] * 10)
+    assert "tied" in food_mass_quality(ctx, {}).why
+
+
+def test_section_says_when_the_stage_was_off():
+    sec = section(None)
+    assert "quality.enabled: false" in sec["paragraphs"][0] and sec["figures"] == []
+    on = section(_summary([0.1, 0.12] * 5), shortcut_md="## shortcut\n\n| a | b |")
+    assert on["table"]["header"] == ["metric", "saliency", "smoothgrad", "reference"]
+    assert any(p.startswith("**relevance_mass**: smoothgrad > ") for p in on["paragraphs"])
+    assert on["markdown"].startswith("## shortcut")

@@ -1,0 +1,122 @@
+"""Answers from the quality stage (quality/summary.json): quiz 11 over every quality image, and the
+report's "Which explanation to trust" section.
+
+ctx["quality"]: the parsed summary, or None when quality.enabled is false (quiz 11 then falls
+back to the observed-image rule, gradients.food_concentration); ctx["shortcut"]: the shortcut
+measurement of a shortcut asset set, or None.
+"""
+
+from __future__ import annotations
+
+from workflow_scripts.core import paths
+from workflow_scripts.quality.stage import pair_difference, ranking_line, verdict
+from workflow_scripts.report.evaluators.base import Answer, evaluator
+from workflow_scripts.report.evaluators.gradients import food_concentration
+
+MASS = "relevance_mass"
+# metrics the section ranks, in this order (faithfulness ones per configured fill)
+HEADLINE = ("relevance_mass", "relevance_rank", "pointing_game", "roc_auc")
+
+
+@evaluator
+def food_mass_quality(ctx, q):
+    """Quiz 11 from relevance mass over every quality image: saliency vs SmoothGrad, the paired
+    difference's bootstrap CI deciding; the observed-image rule when the stage is off or has no
+    masks (hw9)."""
+    summary = ctx.get("quality")
+    scored = (summary or {}).get("methods", [])
+    if MASS not in (summary or {}).get("metrics", {}) or not {"saliency", "smoothgrad"} <= set(
+        scored
+    ):
+        return food_concentration(ctx, q)
+    e = summary["metrics"][MASS]
+    d = pair_difference(e, "smoothgrad", "saliency")
+    v = verdict(d)
+    key = "smoothgrad_clearer" if d["mean"] > 0 else "saliency_clearer"
+    sure = v in (">", "<")
+    return Answer(
+        choice=[key],
+        numbers={
+            "relevance mass, saliency (mean [95 % CI])": _ci(e["by_method"]["saliency"]),
+            "relevance mass, SmoothGrad (mean [95 % CI])": _ci(e["by_method"]["smoothgrad"]),
+            "SmoothGrad - saliency, paired (mean [95 % CI])": _ci(d),
+            "food share of the image (chance)": e["reference"]["mean"],
+            "images": d["n"],
+        },
+        figure=paths.quality_figure("", "metrics"),
+        margin=abs(d["mean"]),
+        why=(
+            f"over {d['n']} held-out images the share of the map's mass on the food is "
+            f"{'higher' if d['mean'] > 0 else 'lower'} for SmoothGrad by {d['mean']:+.3f} "
+            f"[{d['low']:+.3f}, {d['high']:+.3f}]"
+            + ("" if sure else "; the CI holds 0, so the two are tied at this sample size")
+        ),
+    )
+
+
+def _ci(v: dict) -> str:
+    if v.get("mean") is None:
+        return "n/a"
+    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+
+
+def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
+    """The report's quality section as data: title, paragraphs, a table, figures (results-relative)
+    and an optional markdown block (the shortcut finding)."""
+    title = "Which explanation to trust"
+    if summary is None:
+        return {
+            "title": title,
+            "paragraphs": [
+                "The quality stage was off (config quality.enabled: false): no method was scored; "
+                "quiz 11 was answered from the observed images."
+            ],
+            "table": None,
+            "figures": [],
+            "markdown": shortcut_md,
+        }
+    methods = summary["methods"]
+    paragraphs = [
+        f"Every method that makes a per-pixel map ({', '.join(methods)}) recomputed on "
+        f"{summary['images']} held-out images and scored; means with bootstrap 95 % CIs "
+        f"(images resampled). Not scored: {', '.join(summary['excluded']) or 'none'}. "
+        "A ranking step says '>' when the paired difference's CI excludes 0, '≈' (a tie) when "
+        "it holds 0."
+    ]
+    order = [m for m in HEADLINE if m in summary["metrics"]]
+    order += [m for m in summary["metrics"] if "_norm_" in m]
+    for metric in order:
+        paragraphs.append(f"**{metric}**: {ranking_line(metric, summary['metrics'][metric])}")
+    if summary.get("sanity"):
+        last = {m: s["spearman"][-1]["mean"] for m, s in summary["sanity"].items()}
+        paragraphs.append(
+            f"**sanity** (cascading randomisation, {summary['sanity_images']} images): "
+            "Spearman of |map| with the intact model's after every layer is re-initialised "
+            "(near 0 = the map depends on the weights, as it should): "
+            + ", ".join(f"{m} {v:.3f}" for m, v in last.items() if v is not None)
+        )
+    if summary.get("agreement"):
+        paragraphs.append(
+            "**agreement** (mean Spearman between two methods' maps): "
+            + ", ".join(
+                f"{p.replace('|', '~')} {v['mean']:.2f}"
+                for p, v in summary["agreement"].items()
+                if v["mean"] is not None
+            )
+        )
+    header = ["metric", *methods, "reference"]
+    rows = []
+    for metric, e in summary["metrics"].items():
+        ref = e.get("reference", {})
+        rows.append(
+            [metric + (" (lower better)" if e["lower_is_better"] else "")]
+            + [_ci(e["by_method"][m]) for m in methods]
+            + [f"{ref['name']} {ref['mean']:.3f}" if ref.get("mean") is not None else ""]
+        )
+    return {
+        "title": title,
+        "paragraphs": paragraphs,
+        "table": {"header": header, "rows": rows},
+        "figures": [paths.quality_figure("", n) for n in ("metrics", "curves", "sanity")],
+        "markdown": shortcut_md,
+    }
