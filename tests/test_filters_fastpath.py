@@ -54,7 +54,7 @@ def test_the_stack_outputs_the_hooked_module_exactly_unfolded_and_closely_folded
 def test_fast_visualisation_follows_the_hooked_reference(start):
     model, x = _model(), _images(1)
     for layer, f in PAIRS:
-        kw = dict(iterations=10, lr=0.1, start=start)
+        kw = dict(iterations=6, lr=0.1, start=start)
         ref = visualize_with(model, x, layer, f, fast=False, **kw)
         fast = visualize_with(model, x, layer, f, fast=True, **kw)
         assert rel(fast["objective"], ref["objective"]) < 1e-6, (layer, f)
@@ -70,10 +70,10 @@ def visualize_with(model, x, layer, f, **kw):
 @pytest.mark.parametrize("start", ["homework", "noise"])
 def test_a_batch_of_images_equals_one_at_a_time(start):
     """explain_many (what a GPU job runs) gives each image what explain gives it alone."""
-    model, x = _model(), _images(3)
-    names = ["0_0", "1_1", "2_2"]
-    cfg = dict(seed=5, pairs=PAIRS, iterations=8, lr=0.1, start=start)
-    target = torch.zeros(3, dtype=torch.long)
+    model, x = _model(), _images(2)
+    names = ["0_0", "1_1"]
+    cfg = dict(seed=5, pairs=PAIRS, iterations=4, lr=0.1, start=start)
+    target = torch.zeros(2, dtype=torch.long)
     many = filters.explain_many(model, x, target, images=names, device="cpu", **cfg)
     for i, name in enumerate(names):
         one = filters.explain(
@@ -85,3 +85,16 @@ def test_a_batch_of_images_equals_one_at_a_time(start):
                 assert rel(many[i][key], value) < 1e-9, (name, key)
             else:
                 assert np.array_equal(many[i][key], value), (name, key)
+
+
+def test_the_written_out_adam_equals_torch_adam_bit_for_bit():
+    g = torch.Generator().manual_seed(4)
+    a = torch.rand(2, 3, 8, 8, generator=g).requires_grad_(True)
+    b = a.detach().clone().requires_grad_(True)
+    ours, theirs = filters.Adam(a, lr=0.1), torch.optim.Adam([b], lr=0.1)
+    for _ in range(6):
+        grad = torch.randn(a.shape, generator=g) * 3
+        ours.zero_grad(), theirs.zero_grad()
+        a.grad, b.grad = grad.clone(), grad.clone()
+        ours.step(), theirs.step()
+        assert torch.equal(a, b)

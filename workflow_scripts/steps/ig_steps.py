@@ -33,6 +33,7 @@ def main(smk):
                 "maps": np.stack([arrays[i]["map"] for arrays in per_steps]),
                 "image": name,
                 "label": label,
+                "seconds": sum(float(arrays[i]["seconds"]) for arrays in per_steps),
             },
             compressed=True,
         )
