@@ -9,6 +9,7 @@ segmentation, regressions, Python, small batches). Shared by bench_methods.py an
 
 from __future__ import annotations
 
+import sys
 import time
 
 import torch
@@ -156,6 +157,9 @@ def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batche
         c = pass_costs_for(model, x1, dev, method, cfg, batches)
         costs = _min_costs(costs, c)
         bound = bound_seconds(method, cfg, costs)
+        print(
+            f"{method}: {seconds:.3f} s/img, bound {bound:.3f} s/img", file=sys.stderr, flush=True
+        )
         rows.append(
             {
                 "method": method,
