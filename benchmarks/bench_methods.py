@@ -1,10 +1,12 @@
-"""Throughput of the pipeline's CNN methods against Captum, the `lime` package and the homework
-loops.
+"""Throughput of the pipeline's CNN methods against their compute bound (benchmarks/bound.py),
+Captum, the `lime` package and the homework loops.
 
-Same model, same inputs, one run; prints seconds per image and the ratio to each baseline.
+Same model, same inputs, one run; prints seconds per image, measured / bound per method at the
+config's settings (default config/config.yaml), and the ratio to each baseline.
 
     .venv/bin/python benchmarks/bench_methods.py                       # random-init width 1/8 model
     .venv/bin/python benchmarks/bench_methods.py --checkpoint results/offline/assets/checkpoint.pth
+    .venv/bin/python benchmarks/bench_methods.py --bound-only --threads 1   # as the jobs run
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from workflow_scripts.assets.models import Classifier, load_checkpoint  # noqa: E402
 from workflow_scripts.cnn.fastpath import for_gradients, for_inference  # noqa: E402
@@ -67,6 +71,29 @@ def homework_ig(model, input_image, target_class, steps):
     return integrated[0]
 
 
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def cnn_settings(config_file=None) -> dict:
+    """The cnn section of config/config.yaml, overridden by `config_file` (as --configfile)."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
+    if config_file:
+        cfg = _merge(cfg, yaml.safe_load(Path(config_file).read_text(encoding="utf-8")))
+    return cfg["cnn"]
+
+
+def cnn_cfg_methods(cnn_cfg: dict):
+    from workflow_scripts.cnn.methods import names
+
+    return [m for m in names() if m in cnn_cfg]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,6 +113,8 @@ def main(argv=None):
     ap.add_argument("--ig-steps", type=int, default=50)
     ap.add_argument("--lime-samples", type=int, default=500)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--config", help="a config file over config/config.yaml (cnn settings)")
+    ap.add_argument("--bound-only", action="store_true", help="skip the baselines")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,6 +132,14 @@ def main(argv=None):
         f"model width {model.width:g}, {n} images, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+    from bound import bound_rows, format_rows  # noqa: E402
+
+    cnn_cfg = cnn_settings(args.config)
+    items = [(x[i], int(t[i]), f"{i}_{i}") for i in range(n)]
+    bounds = bound_rows(model, items, cnn_cfg, list(cnn_cfg_methods(cnn_cfg)), cpu)
+    print(format_rows(bounds), flush=True)
+    if args.bound_only:
+        return bounds
     rows = []
 
     def report(name, ours_s, base_name, base_s, extra=""):

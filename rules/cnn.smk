@@ -1,23 +1,58 @@
-# CNN explanation methods: one rule per registered method (workflow_scripts/cnn/methods,
-# named after it), one job per observed image, writing paths.attribution
-# (attributions/<method>/<image>.npz; schema in README). The method's module is an input, so
-# editing it reruns only its own jobs.
+# CNN explanation methods: per registered method (workflow_scripts/cnn/methods), one job per chunk
+# of observed images (config cnn.images_per_job; rule `<method>_<k>` for chunk k, k = 0, 1, ...),
+# writing one paths.attribution per image (attributions/<method>/<image>.npz; schema in README).
+# A chunk job loads and prepares the model once for its images, so the per-job start-up (Python,
+# torch, the model) is paid per chunk, not per image. The method's module is an input, so
+# editing it reruns only its own jobs; adding an image reruns only the chunk it joins.
 
 for _method in CNN_METHODS:
+    for _k, _chunk in enumerate(image_chunks()):
+
+        rule:
+            name:
+                chunk_rule(_method, _k)
+            input:
+                images=[P.observed(R, n) for n in _chunk],
+                checkpoint=P.checkpoint(R),
+                code=P.module_file(f"cnn.methods.{_method}"),
+            output:
+                npz=[P.attribution(R, _method, n) for n in _chunk],
+            log:
+                P.log(R, _method, f"chunk{_k}"),
+            benchmark:
+                P.benchmark(R, _method, f"chunk{_k}")
+            group:
+                "attributions"
+            conda:
+                ENV
+            threads: 1
+            resources:
+                gpu=1,
+            params:
+                method=_method,
+                cfg=result_config(f"cnn.{_method}"),
+                seed=config["seed"],
+            script:
+                step_script("attribute")
+
+
+for _k, _chunk in enumerate(image_chunks()):
 
     rule:
+        """IG maps of a chunk of images for several path lengths (quiz 18: the effect of more
+        steps)."""
         name:
-            _method
+            chunk_rule("ig_steps", _k)
         input:
-            image=P.observed(R, "{image}"),
+            images=[P.observed(R, n) for n in _chunk],
             checkpoint=P.checkpoint(R),
-            code=P.module_file(f"cnn.methods.{_method}"),
+            code=P.module_file("cnn.methods.integrated_gradients"),
         output:
-            npz=P.attribution(R, _method, "{image}"),
+            npz=[P.ig_steps(R, n) for n in _chunk],
         log:
-            P.log(R, _method, "{image}"),
+            P.log(R, "ig_steps", f"chunk{_k}"),
         benchmark:
-            P.benchmark(R, _method, "{image}")
+            P.benchmark(R, "ig_steps", f"chunk{_k}")
         group:
             "attributions"
         conda:
@@ -26,34 +61,7 @@ for _method in CNN_METHODS:
         resources:
             gpu=1,
         params:
-            method=_method,
-            cfg=result_config(f"cnn.{_method}"),
-            seed=config["seed"],
+            steps=REPORT["ig_steps"],
+            cfg=result_config("cnn.integrated_gradients"),
         script:
-            step_script("attribute")
-
-
-rule ig_steps:
-    """IG maps of one image for several path lengths (quiz 18: the effect of more steps)."""
-    input:
-        image=P.observed(R, "{image}"),
-        checkpoint=P.checkpoint(R),
-        code=P.module_file("cnn.methods.integrated_gradients"),
-    output:
-        npz=P.ig_steps(R, "{image}"),
-    log:
-        P.log(R, "ig_steps", "{image}"),
-    benchmark:
-        P.benchmark(R, "ig_steps", "{image}")
-    group:
-        "attributions"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        gpu=1,
-    params:
-        steps=REPORT["ig_steps"],
-        cfg=result_config("cnn.integrated_gradients"),
-    script:
-        step_script("ig_steps")
+            step_script("ig_steps")

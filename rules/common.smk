@@ -101,6 +101,20 @@ def observed_names():
     return sorted(names, key=lambda n: sort_key(f"{n}.jpg"))[:count]
 
 
+def image_chunks():
+    """The observed images in chunks of cnn.images_per_job (0: all in one), in order: one CNN
+    method job per chunk. Chunk k keeps its images when images are added after it, so adding an
+    image reruns only the last chunk (or adds one)."""
+    names = observed_names()
+    size = config["cnn"]["images_per_job"] or max(len(names), 1)
+    return [names[i : i + size] for i in range(0, len(names), size)]
+
+
+def chunk_rule(name, k):
+    """The rule of chunk k of a CNN method (or of ig_steps): `<name>_<k>`."""
+    return f"{name}_{k}"
+
+
 def observed_files():
     return [P.observed(R, n) for n in observed_names()]
 

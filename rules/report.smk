@@ -26,7 +26,11 @@ rule quiz_answers:
         qa_items=len(BERT_INPUTS["qa_items"]),
         seeds={
             "seed": config["seed"],
-            **{f"cnn.{m}": c["seed"] for m, c in config["cnn"].items() if "seed" in c},
+            **{
+                f"cnn.{m}": c["seed"]
+                for m, c in config["cnn"].items()
+                if m in METHODS and "seed" in c
+            },
         },
         config_hash=config_hash(result_config()),
     script:

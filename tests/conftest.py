@@ -35,6 +35,9 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.Completed
     the workflow finds its own package, as it must for a user."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["XDG_CACHE_HOME"] = str(_SESSION["xdg_cache"])
+    from workflow_scripts.core.cli import bound_slurm_probe
+
+    bound_slurm_probe(list(map(str, args)), env)  # as ./xai run does: no 9 s scontrol wait
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *map(str, args)],
         cwd=cwd,

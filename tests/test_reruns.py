@@ -1,4 +1,7 @@
-"""Incremental reruns: after a change, Snakemake's own dry run lists exactly the affected jobs."""
+"""Incremental reruns: after a change, Snakemake's own dry run lists exactly the affected jobs.
+
+The test config runs its 3 observed images in chunks of cnn.images_per_job = 2: each CNN method
+(and the IG step comparison) has rules `<method>_0` (images 0_0, 1_1) and `<method>_1` (2_2)."""
 
 import os
 
@@ -10,6 +13,18 @@ from conftest import jobs_of, snakemake, workflow_args
 
 METHODS = names()  # every registered CNN method
 FIGURES = {f"{m}_figure": 1 for m in METHODS}
+CHUNKS = (0, 1)  # chunk k's rule is <method>_k
+
+
+def chunks(name: str, ks=CHUNKS) -> dict[str, int]:
+    """{rule: 1} for chunks `ks` of a CNN method (or of ig_steps): one job per chunk."""
+    return {f"{name}_{k}": 1 for k in ks}
+
+
+def every_method(ks=CHUNKS) -> dict[str, int]:
+    return {rule: n for m in METHODS for rule, n in chunks(m, ks).items()}
+
+
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every analysis
 # the quality stage of the test config (2 chunks, 1 sanity job): reruns with the model or a
 # scored method's settings (tests/test_quality_stage.py has its own parameters)
@@ -41,7 +56,7 @@ def test_nothing_changed_nothing_runs(test_build, tmp_path):
         (
             "integrated_gradients",
             "cnn: {integrated_gradients: {variant: ig}}",
-            {"ig_steps": 3, **QUALITY},
+            {**chunks("ig_steps"), **QUALITY},
         ),
     ],
 )
@@ -49,7 +64,7 @@ def test_one_method_parameter_reruns_only_that_method(
     test_build, tmp_path, method, override, extra
 ):
     assert dry_run(test_build, tmp_path, override) == {
-        method: 3,
+        **chunks(method),
         f"{method}_figure": 1,
         **extra,
         **QUIZ,
@@ -59,12 +74,12 @@ def test_one_method_parameter_reruns_only_that_method(
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1, **QUALITY}),
+        ("cnn/methods/smoothgrad.py", {**chunks("smoothgrad"), "smoothgrad_figure": 1, **QUALITY}),
         (
             "cnn/methods/integrated_gradients.py",
             {
-                "integrated_gradients": 3,
-                "ig_steps": 3,
+                **chunks("integrated_gradients"),
+                **chunks("ig_steps"),
                 "integrated_gradients_figure": 1,
                 **QUALITY,
             },
@@ -86,11 +101,35 @@ def test_editing_a_module_reruns_only_its_jobs(test_build, tmp_path, module, exp
     assert dry_run(test_build, tmp_path) == {}
 
 
-def test_adding_an_observed_image_runs_only_its_jobs(test_build, tmp_path):
+def test_adding_an_observed_image_reruns_only_the_chunk_it_joins(test_build, tmp_path):
+    """Image 3_3 joins chunk 1 (2_2): that chunk's jobs rerun (2_2 is recomputed, to the same
+    numbers), chunk 0's do not."""
     assert dry_run(test_build, tmp_path, "observed: {count: 4}") == {
         "observed_image": 1,
-        "ig_steps": 1,
-        **{m: 1 for m in METHODS},
+        **chunks("ig_steps", [1]),
+        **every_method([1]),
+        **FIGURES,
+        **QUIZ,
+    }
+
+
+def test_adding_images_beyond_a_full_chunk_adds_a_chunk(test_build, tmp_path):
+    """5 images: chunk 1 becomes (2_2, 3_3), chunk 2 (4_4) is new; chunk 0 stays."""
+    assert dry_run(test_build, tmp_path, "observed: {count: 5}") == {
+        "observed_image": 2,
+        **chunks("ig_steps", [1, 2]),
+        **every_method([1, 2]),
+        **FIGURES,
+        **QUIZ,
+    }
+
+
+def test_changing_the_chunk_size_reruns_the_method_jobs_only(test_build, tmp_path):
+    """One chunk of 3: its input set differs from both recorded chunks', so every method job
+    reruns (to the same numbers); nothing upstream does."""
+    assert dry_run(test_build, tmp_path, "cnn: {images_per_job: 3}") == {
+        **chunks("ig_steps", [0]),
+        **every_method([0]),
         **FIGURES,
         **QUIZ,
     }
@@ -100,8 +139,8 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
     assert dry_run(test_build, tmp_path, "offline: {train: {epochs: 2}}") == {
         "train_classifier": 1,
         "model_summary": 1,
-        "ig_steps": 3,
-        **{m: 3 for m in METHODS},
+        **chunks("ig_steps"),
+        **every_method(),
         **FIGURES,
         **QUALITY,
         **QUIZ,
@@ -164,16 +203,19 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1, **QUALITY}),
-        ("cnn: {lime: {seed: 1}}", {"lime": 3, "lime_figure": 1, **QUALITY}),
-        ("cnn: {filters: {seed: 1}}", {"filters": 3, "filters_figure": 1}),
+        (
+            "cnn: {smoothgrad: {seed: 1}}",
+            {**chunks("smoothgrad"), "smoothgrad_figure": 1, **QUALITY},
+        ),
+        ("cnn: {lime: {seed: 1}}", {**chunks("lime"), "lime_figure": 1, **QUALITY}),
+        ("cnn: {filters: {seed: 1}}", {**chunks("filters"), "filters_figure": 1}),
         # quality.methods sets its own samples: the quality jobs keep theirs
-        ("cnn: {smoothgrad: {samples: 7}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+        ("cnn: {smoothgrad: {samples: 7}}", {**chunks("smoothgrad"), "smoothgrad_figure": 1}),
         (
             "cnn: {integrated_gradients: {steps: 5}}",
             {
-                "integrated_gradients": 3,
-                "ig_steps": 3,
+                **chunks("integrated_gradients"),
+                **chunks("ig_steps"),
                 "integrated_gradients_figure": 1,
                 **QUALITY,
             },
@@ -183,8 +225,8 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
             {
                 "train_classifier": 1,
                 "model_summary": 1,
-                "ig_steps": 3,
-                **{m: 3 for m in METHODS},
+                **chunks("ig_steps"),
+                **every_method(),
                 **FIGURES,
                 **QUALITY,
             },

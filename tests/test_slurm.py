@@ -112,18 +112,21 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     )
     log2 = again.stdout + again.stderr
     quality = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
-    assert jobs_of(log2) == {
-        "saliency": 3,
+    assert jobs_of(log2) == {  # the test config's two chunks of images (cnn.images_per_job)
+        "saliency_0": 1,
+        "saliency_1": 1,
         "saliency_figure": 1,
         **quality,  # saliency is scored by the quality stage
         "quiz_answers": 1,
         "quiz_report": 1,
         "all": 1,
     }
-    # one submission per quality job: their log folders are rule_<rule>/<wildcards>
-    assert sorted(name.split("/")[0] for name in submissions(log2).values()) == [
-        "group_attributions_saliency",
+    # both saliency chunks in one group submission; one submission per quality job (their log
+    # folders are rule_<rule>/<wildcards>)
+    folders = sorted(name.split("/")[0] for name in submissions(log2).values())
+    assert [n for n in folders if not n.startswith("group_attributions")] == [
         "rule_quality_chunk",
         "rule_quality_chunk",
         "rule_quality_sanity",
     ]
+    assert sum(n.startswith("group_attributions") for n in folders) == 1

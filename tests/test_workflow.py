@@ -28,14 +28,14 @@ QUALITY_JOBS = {"quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
 
 def test_default_dag(run_snakemake, tmp_path):
     out = run_snakemake("-n", "--config", f"results={tmp_path}").stdout
-    methods = {m: 11 for m in names()}
+    methods = {f"{m}_0": 1 for m in names()}  # cnn.images_per_job 0: all 11 images in one job
     assert jobs_of(out) == {
         "offline_dataset": 1,
         "train_classifier": 1,
         "observed_image": 11,
         "model_summary": 1,
         "all": 1,
-        "ig_steps": 11,
+        "ig_steps_0": 1,
         **methods,
         **OFFLINE_BERT,
         **BERT_FIGURES,
@@ -80,7 +80,7 @@ def hw9_config(tmp_path, checkpoint: bytes | None = None, bert: bool = False):
 def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     cfg = hw9_config(tmp_path, bert=True)
     out = run_snakemake("-n", "--configfile", "config/hw9.yaml", cfg).stdout
-    methods = {m: 10 for m in names()}
+    methods = {f"{m}_0": 1 for m in names()}  # one job per method for the 10 images
     bert = {
         "hw9_bert": 1,
         "bert_model": 3,
@@ -94,7 +94,7 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
         "model_summary": 1,
         "all": 1,
         **methods,
-        "ig_steps": 10,
+        "ig_steps_0": 1,
         **bert,
         **BERT_FIGURES,
         **CNN_FIGURES,

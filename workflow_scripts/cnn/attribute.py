@@ -1,4 +1,5 @@
-"""The CNN run layer: one registered method on one observed image -> the artifact's arrays.
+"""The CNN run layer: one registered method on one or several observed images -> the artifacts'
+arrays (explain_image: one image; explain_images: a chunk job's images, the model prepared once).
 
 Artifact keys shared by every method: method, variant, image, label, prediction, logits,
 probabilities, params (JSON), seed, seconds, device; gradient methods add attribution
@@ -41,22 +42,78 @@ def explain_image(
     device: torch.device,
 ) -> dict:
     """Run `method` on one 3 x H x W image; return the artifact's arrays."""
+    return explain_images(method, model, [(image, label, name)], params, device)[0]
+
+
+def explain_images(
+    method: str,
+    model,
+    items,
+    params: dict,
+    device: torch.device,
+    before_each=None,
+) -> list[dict]:
+    """Run `method` on each (image, label, name) of `items`; return their artifacts' arrays in
+    order. The model is prepared once for all of them (a chunk job's saving); each image's arrays
+    equal what explain_image gives it alone. `before_each(name)` runs before each image (the
+    step re-seeds the global generators there, so an image never depends on the ones before it).
+    """
     meta, module = methods.registry()[method], methods.load(method)
     model = model.to(device).eval()
-    x = image[None].to(device)
-    refuse_non_finite(method, name, {"image": image})
-    with torch.no_grad():
-        logits = model(x)[0].cpu()
-    refuse_non_finite(method, name, {"logits": logits})
-    prepared = PREPARE[meta["PREPARE"]](model, device)
     cfg = dict(params)
     if "batch_size" in cfg:  # 0 = auto: a speed setting, resolved for this device
         cfg["batch_size"] = auto_batch(cfg["batch_size"], device)
+    prepared = None
+    out = []
+    many = getattr(module, "explain_many", None)  # a method that batches a job's images
+    if many is not None and device.type == "cuda" and len(items) > 1:
+        return _explain_batched(method, module, model, items, params, cfg, device, before_each)
+    for image, label, name in items:
+        if before_each is not None:
+            before_each(name)
+        x = image[None].to(device)
+        refuse_non_finite(method, name, {"image": image})
+        with torch.no_grad():
+            logits = model(x)[0].cpu()
+        refuse_non_finite(method, name, {"logits": logits})
+        if prepared is None:
+            prepared = PREPARE[meta["PREPARE"]](model, device)
+        start = time.perf_counter()
+        arrays = module.explain(
+            prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
+        )
+        seconds = time.perf_counter() - start
+        out.append(_finish(method, module, name, label, logits, params, seconds, device, arrays))
+    return out
+
+
+def _explain_batched(method, module, model, items, params, cfg, device, before_each) -> list:
+    """All images of a job in one call of the method's explain_many (GPU: batching pays there);
+    each artifact's `seconds` is its share of the call."""
+    if before_each is not None:
+        before_each(items[0][2])
+    xs = torch.stack([image for image, _, _ in items]).to(device)
+    logits = []
+    for (image, _, name), x in zip(items, xs):
+        refuse_non_finite(method, name, {"image": image})
+        with torch.no_grad():
+            logits.append(model(x[None])[0].cpu())
+        refuse_non_finite(method, name, {"logits": logits[-1]})
+    prepared = PREPARE[methods.registry()[method]["PREPARE"]](model, device)
+    labels = torch.tensor([label for _, label, _ in items], device=device)
     start = time.perf_counter()
-    arrays = module.explain(
-        prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
+    arrays = module.explain_many(
+        prepared, xs, labels, images=[n for _, _, n in items], device=device, **cfg
     )
-    seconds = time.perf_counter() - start
+    seconds = (time.perf_counter() - start) / len(items)
+    return [
+        _finish(method, module, name, label, logit, params, seconds, device, a)
+        for (_, label, name), logit, a in zip(items, logits, arrays)
+    ]
+
+
+def _finish(method, module, name, label, logits, params, seconds, device, arrays) -> dict:
+    """The shared artifact keys around a method's own arrays (after the NaN check)."""
     refuse_non_finite(method, name, arrays, getattr(module, "ABSENT_AS_NAN", ()))
     if "map_raw" in arrays:
         arrays["map"] = methods.normalize(arrays["map_raw"])

@@ -4,8 +4,10 @@ Measured on 2 CPU cores (width 1/8): folding each BatchNorm into the convolution
 running in channels_last memory format speeds up input gradients 2-3x; TorchScript's
 freeze + optimize_for_inference (oneDNN fused conv+bias+ReLU) speeds up plain forward passes
 (LIME) 3-4x; small batches (about 10-25 images) beat large ones on CPU, large ones win on GPU.
-Results equal the original model's to float rounding. Filter explanation hooks modules by
-index, so it always gets the original model.
+Results equal the original model's to float rounding. Filter explanation gets the original
+model (it reads modules by their index) and runs its optimisation on `features_until`: the
+convolutional stack cut after the hooked module, BatchNorm folded where that keeps the hooked
+output, weights frozen (7.9 -> 2.65 s per image at the default 4 pairs x 100 steps, width 1/8).
 """
 
 from __future__ import annotations
@@ -36,6 +38,25 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             layers[i + 1] = nn.Identity()
     model.cnn = nn.Sequential(*layers)
     return model
+
+
+def features_until(model: nn.Module, layer: int, fold: bool = True) -> nn.Module:
+    """model.cnn[: layer + 1] as its own module, weights frozen, eval mode: its output is
+    model.cnn[layer]'s output, and nothing after it is computed. fold: each Conv2d+BatchNorm2d
+    pair that ends at or before `layer` is fused (a conv whose BatchNorm comes after `layer`
+    stays as it is: its own output is what is hooked). Channels-last on CPU."""
+    layers = [copy.deepcopy(m).eval() for m in list(model.cnn)[: layer + 1]]
+    if fold:
+        for i in range(len(layers) - 1):
+            if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                layers[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(layers[i], layers[i + 1])
+                layers[i + 1] = nn.Identity()
+    stack = nn.Sequential(*layers).eval()
+    for p in stack.parameters():
+        p.requires_grad_(False)
+    device = next(model.parameters()).device
+    stack = stack.to(device)
+    return ChannelsLast(stack).eval() if fold and device.type == "cpu" else stack
 
 
 class ChannelsLast(nn.Module):

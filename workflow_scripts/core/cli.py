@@ -229,6 +229,40 @@ def recover_stale_lock(snakemake: str, args: list[str]) -> None:
     print("xai: removed a stale lock left by an interrupted run", file=sys.stderr)
 
 
+# A Slurm client config that fails at once (profiles/default/no-slurm.conf): see uses_slurm.
+NO_SLURM_CONF = Path(__file__).resolve().parents[2] / "profiles" / "default" / "no-slurm.conf"
+
+
+def uses_slurm(args: list[str]) -> bool:
+    """Does this run submit to Slurm: `--executor slurm` / `-e slurm`, or a --profile whose
+    config.yaml names the slurm executor?"""
+    for i, a in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if a in ("--executor", "-e") and value == "slurm" or a == "--executor=slurm":
+            return True
+        if a == "--profile" or a.startswith("--profile="):
+            folder = Path(a.split("=", 1)[1] if "=" in a else value)
+            conf = folder / "config.yaml"
+            if conf.is_file() and re.search(r"^executor:\s*slurm\b", conf.read_text(), re.M):
+                return True
+    return False
+
+
+def bound_slurm_probe(args: list[str], env=os.environ) -> None:
+    """snakemake-executor-plugin-slurm runs `scontrol show config` (timeout 10 s) whenever
+    Snakemake loads its plugins, i.e. on every command, whatever the executor; with a Slurm
+    client installed but no reachable controller that costs ~9 s per command. For a run that
+    does not use Slurm, point SLURM_CONF at a config that fails at once."""
+    if not uses_slurm(args) and "SLURM_CONF" not in env and _which("sinfo"):
+        env["SLURM_CONF"] = str(NO_SLURM_CONF)
+
+
+def _which(name: str) -> bool:
+    import shutil
+
+    return shutil.which(name) is not None
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
         print(
@@ -243,6 +277,7 @@ def main(argv: list[str]) -> int:
         print(f"xai: ERROR: {exc}", file=sys.stderr)
         return 2
     snakemake = str(Path(sys.executable).with_name("snakemake"))
+    bound_slurm_probe(args)
     recover_stale_lock(snakemake, args)
     os.execv(snakemake, [snakemake, *args])
     return 0  # not reached

@@ -7,9 +7,11 @@ log) plus a non-zero exit, removing any outputs the step left behind.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import logging
+import os
 import shutil
 import sys
 import time
@@ -88,10 +90,39 @@ def _fail(smk, line: str, status: int) -> None:
     sys.exit(status)
 
 
-def run(smk, fn) -> None:
+# glibc's malloc returns freed blocks above its (dynamic) mmap threshold to the kernel and trims
+# the heap after each large free, so every step of a tensor loop pays page faults again: measured
+# on the 2-core machine, a LIME job spent 5.1 s in the kernel (0.5 s with these settings) and
+# 1.7 s more wall time. The values of MALLOC_MMAP_THRESHOLD_=64MiB MALLOC_TRIM_THRESHOLD_=256MiB,
+# set from inside the job (environment variables would have to be set before Python starts).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MALLOC_SETTINGS = {M_MMAP_THRESHOLD: 64 << 20, M_TRIM_THRESHOLD: 256 << 20}
+
+
+def tune_malloc() -> bool:
+    """Apply MALLOC_SETTINGS through glibc's mallopt; False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return all(libc.mallopt(k, v) == 1 for k, v in MALLOC_SETTINGS.items())
+    except (OSError, AttributeError):  # musl, macOS: their allocators, left alone
+        return False
+
+
+def _exit_now() -> None:
+    """End the job process at once after a success (outputs written, logs flushed): skips the
+    interpreter's teardown of torch and its libraries, 0.4-0.75 s per job measured."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def run(smk, fn, exit_now: bool = False) -> None:
     """Call fn(smk) with logging set up; a problem the user fixes (UserError, Ctrl-C, disk full,
     no permission) is one `ERROR:` line (stderr and log), the outputs removed, a non-zero exit:
-    1, or 130 for Ctrl-C. Anything else keeps its traceback (a bug)."""
+    1, or 130 for Ctrl-C. Anything else keeps its traceback (a bug). exit_now: a job script's
+    process ends right after a success (never set it where run() is called in-process)."""
+    tune_malloc()
     try:
         _setup_logging(list(smk.log))
     except OSError as exc:  # the log folder itself cannot be written
@@ -118,3 +149,5 @@ def run(smk, fn) -> None:
         _remove(list(smk.output))
         raise
     log.info("rule %s: done in %.1f s", smk.rule, time.perf_counter() - start)
+    if exit_now:
+        _exit_now()

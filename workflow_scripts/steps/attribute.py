@@ -1,6 +1,6 @@
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
-from workflow_scripts.cnn.attribute import explain_image, write_artifact
+from workflow_scripts.cnn.attribute import explain_images, write_artifact
 from workflow_scripts.core.runtime import (
     make_deterministic,
     pick_device,
@@ -13,25 +13,24 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
+    """One method on a chunk of observed images (cnn.images_per_job): the model is loaded and
+    prepared once; each image gets its own artifact, equal to what a job of its own writes."""
     job = speed(smk)  # device, threads
     set_threads(job["threads"] or smk.threads)
     device = pick_device(job["device"])
     make_deterministic(device)
-    seed_everything(smk.params.seed)
-    image, label, name, _ = load_observed(smk.input.image)
     model = load_checkpoint(smk.input.checkpoint, device=device)
-    write_artifact(
-        smk.output.npz,
-        explain_image(
-            smk.params.method,
-            model,
-            image,
-            label,
-            name,
-            {**smk.params.cfg, **speed(smk, f"cnn.{smk.params.method}")},
-            device,
-        ),
+    items = [load_observed(path)[:3] for path in smk.input.images]
+    arrays = explain_images(
+        smk.params.method,
+        model,
+        items,
+        {**smk.params.cfg, **speed(smk, f"cnn.{smk.params.method}")},
+        device,
+        before_each=lambda name: seed_everything(smk.params.seed),
     )
+    for path, artifact in zip(smk.output.npz, arrays):
+        write_artifact(path, artifact)
 
 
-run(snakemake, main)  # noqa: F821
+run(snakemake, main, exit_now=True)  # noqa: F821

@@ -2,7 +2,7 @@ import numpy as np
 
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
-from workflow_scripts.cnn.attribute import explain_image
+from workflow_scripts.cnn.attribute import explain_images
 from workflow_scripts.core.io import write_npz
 from workflow_scripts.core.runtime import make_deterministic, pick_device, set_threads
 from workflow_scripts.core.step import run, speed
@@ -11,31 +11,32 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
-    """The same image's IG map for each configured number of path steps (quiz 18)."""
+    """Each image's IG map for each configured number of path steps (quiz 18), for a chunk of
+    observed images (cnn.images_per_job)."""
     job = speed(smk)  # device, threads
     set_threads(job["threads"] or smk.threads)
     device = pick_device(job["device"])
     make_deterministic(device)
-    image, label, name, _ = load_observed(smk.input.image)
     model = load_checkpoint(smk.input.checkpoint, device=device)
+    items = [load_observed(path)[:3] for path in smk.input.images]
     steps = sorted(smk.params.steps)
-    maps = [
-        explain_image(
-            "integrated_gradients",
-            model,
-            image,
-            label,
-            name,
-            {**smk.params.cfg, **speed(smk, "cnn.integrated_gradients"), "steps": s},
-            device,
-        )["map"]
+    cfg = {**smk.params.cfg, **speed(smk, "cnn.integrated_gradients")}
+    per_steps = [
+        explain_images("integrated_gradients", model, items, {**cfg, "steps": s}, device)
         for s in steps
     ]
-    write_npz(
-        smk.output.npz,
-        {"steps": np.array(steps), "maps": np.stack(maps), "image": name, "label": label},
-        compressed=True,
-    )
+    for i, (path, (_, label, name)) in enumerate(zip(smk.output.npz, items)):
+        write_npz(
+            path,
+            {
+                "steps": np.array(steps),
+                "maps": np.stack([arrays[i]["map"] for arrays in per_steps]),
+                "image": name,
+                "label": label,
+                "seconds": sum(float(arrays[i]["seconds"]) for arrays in per_steps),
+            },
+            compressed=True,
+        )
 
 
-run(snakemake, main)  # noqa: F821
+run(snakemake, main, exit_now=True)  # noqa: F821

@@ -1,9 +1,14 @@
 """Filter explanation: what a filter of `model.cnn[layer]` responds to (the homework's hooks).
 
-activation: the filter's output map for each image (forward hook on model.cnn[layer]).
+activation: the filter's output map for each image (model.cnn[layer]'s output: the modules up
+to it, exactly what the homework's forward hook records).
 visualization: activation maximisation, Adam on the input maximising the filter's summed
 activation; 'homework' starts from the images themselves, unconstrained; 'noise' starts from
-uniform noise and keeps the input in [0, 1] (the usual feature-visualisation setup).
+uniform noise and keeps the input in [0, 1] (the usual feature-visualisation setup). It runs on
+the fast stack (BatchNorm folded, weights frozen, nothing after the hooked module): the same
+function, other rounding; Adam over 100 steps amplifies rounding (float32 is chaotic here), so it
+is compared with the hooked reference through objective curves and activation maps in float64
+(tests/test_methods.py), not pixels.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from workflow_scripts.cnn.fastpath import features_until
 from workflow_scripts.cnn.methods import image_seed
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.paths import filter_keys, filter_objective_key
 
 NAME = "filters"
 ORDER = 4
-PREPARE = "raw"  # hooks modules by their index in model.cnn: the model as loaded
+PREPARE = "raw"  # reads modules by their index in model.cnn; builds its own fast stack per layer
 VARIANT_KEYS = ("start",)
 FIGURE = {
     "title": "Filter explanation",
@@ -50,6 +56,45 @@ def activation(model, x: torch.Tensor, layer: int) -> torch.Tensor:
         cap.close()
 
 
+class Adam:
+    """torch.optim.Adam's single-tensor update at its defaults (betas 0.9, 0.999, eps 1e-8),
+    written out op for op (equal to it bit for bit on the CPU; tested). Constructing
+    torch.optim.Adam imports torch._dynamo, which cost 3-14 s in every job process that ran
+    this method (measured: more than the 4 x 100 optimisation steps themselves at width 1/8)."""
+
+    def __init__(self, param: torch.Tensor, lr: float):
+        self.param, self.lr, self.steps = param, lr, 0
+        self.exp_avg = torch.zeros_like(param, memory_format=torch.preserve_format)
+        self.exp_avg_sq = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def zero_grad(self) -> None:
+        self.param.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        grad = self.param.grad
+        self.steps += 1
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = float(self.steps)
+        step_size = self.lr / (1 - beta1**step)
+        denom = (self.exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
+        self.param.addcdiv_(self.exp_avg, denom, value=-step_size)
+
+
+def _start_images(x, start, generator):
+    """The optimisation's starting images: the images themselves ('homework') or uniform noise
+    drawn per image from its own generator ('noise'; `generator`: one, or one per image)."""
+    if start == "homework":
+        return x.detach().clone(), False
+    if start == "noise":
+        gens = generator if isinstance(generator, (list, tuple)) else [generator] * len(x)
+        init = torch.cat([torch.rand((1, *x.shape[1:]), generator=g) for g in gens])
+        return init.to(x.device, x.dtype), True
+    raise ValueError(f"filter visualisation start must be 'homework' or 'noise', not {start!r}")
+
+
 def visualize(
     model,
     x: torch.Tensor,
@@ -58,38 +103,52 @@ def visualize(
     iterations: int = 100,
     lr: float = 0.1,
     start: str = "homework",
-    generator: torch.Generator | None = None,
+    generator=None,
+    fast: bool = True,
 ) -> dict:
-    """Optimise the input to maximise sum(activation[:, filter]); return the image and the
-    objective curve."""
-    if start == "homework":
-        init, clamp = x.detach().clone(), False
-    elif start == "noise":
-        init = torch.rand(x.shape, generator=generator).to(x.device, x.dtype)
-        clamp = True
+    """Optimise each input image to maximise the sum of activation[filter] of model.cnn[layer];
+    return the images and the objective curves (per image: `objectives`, N x steps+1; summed:
+    `objective`). The images are independent (Adam works element-wise), so a batch of N equals
+    N runs of one to float rounding. fast: the stack cut after the hooked module, BatchNorm
+    folded, weights frozen (fastpath.features_until); False: the homework's forward hook on the
+    whole model (the reference)."""
+    img, clamp = _start_images(x, start, generator)
+    img.requires_grad_(True)
+    opt = Adam(img, lr=lr)
+    if fast:
+        stack, cap = features_until(model, layer), None
+
+        def forward(v):
+            return stack(v)[:, filter_index].sum(dim=(1, 2))
     else:
-        raise ValueError(f"filter visualisation start must be 'homework' or 'noise', not {start!r}")
-    img = init.requires_grad_(True)
-    opt = torch.optim.Adam([img], lr=lr)
-    cap = _Capture(model.cnn[layer])
-    curve = []
+        cap = _Capture(model.cnn[layer])
+
+        def forward(v):
+            model(v)
+            return cap.output[:, filter_index].sum(dim=(1, 2))
+
+    curves = []
     try:
         for _ in range(iterations):
             opt.zero_grad()
-            model(img)
-            objective = cap.output[:, filter_index].sum()
-            curve.append(float(objective.detach()))
-            (-objective).backward()
+            per_image = forward(img)
+            curves.append(per_image.detach().cpu().numpy())
+            (-per_image.sum()).backward()
             opt.step()
             if clamp:
                 with torch.no_grad():
                     img.clamp_(0, 1)
         with torch.no_grad():
-            model(img)
-            curve.append(float(cap.output[:, filter_index].sum()))
+            curves.append(forward(img).cpu().numpy())
     finally:
-        cap.close()
-    return {"image": img.detach().cpu().numpy(), "objective": np.asarray(curve)}
+        if cap is not None:
+            cap.close()
+    objectives = np.stack(curves, axis=1).astype(np.float64)  # N x (iterations + 1)
+    return {
+        "image": img.detach().cpu().numpy(),
+        "objectives": objectives,
+        "objective": objectives.sum(0),
+    }
 
 
 def filter_explanation(
@@ -99,26 +158,41 @@ def filter_explanation(
     iterations: int = 100,
     lr: float = 0.1,
     start: str = "homework",
-    seed: int = 0,
+    seed: int | list[int] = 0,
+    fast: bool = True,
 ) -> dict:
-    """Activation and visualisation for each (layer, filter) pair; keys carry the pair."""
+    """Activation and visualisation for each (layer, filter) pair and each image of x (N x 3 x H
+    x W, one seed per image: `seed` an int or a list); keys carry the pair, arrays lead with N.
+    The activation is model.cnn[layer]'s output on x (the layers after it are not run)."""
+    seeds = seed if isinstance(seed, (list, tuple)) else [seed] * len(x)
     out = {}
     for layer, f in pairs:
         module = model.cnn[layer]
-        act = activation(model, x, layer)
+        with torch.no_grad():  # the same modules on the same input: the hooked output, exactly
+            act = features_until(model, layer, fold=False)(x)
         if f >= act.shape[1]:
             raise UserError(
                 f"config key cnn.filters.pairs: cnn[{layer}] ({type(module).__name__}) has "
                 f"{act.shape[1]} filters at this checkpoint's width; filter {f} does not exist"
             )
-        gen = torch.Generator().manual_seed(seed + 1000 * layer + f)
-        vis = visualize(model, x, layer, f, iterations, lr, start, gen)
+        gens = [torch.Generator().manual_seed(s + 1000 * layer + f) for s in seeds]
+        vis = visualize(model, x, layer, f, iterations, lr, start, gens, fast=fast)
         act_key, vis_key, mod_key = filter_keys(layer, f)
         out[act_key] = act[:, f].cpu().numpy()
         out[vis_key] = vis["image"]
-        out[filter_objective_key(layer, f)] = vis["objective"]
+        out[filter_objective_key(layer, f)] = vis["objectives"]
         out[mod_key] = np.asarray(type(module).__name__)
     return out
+
+
+def _per_image(out: dict, pairs, i: int) -> dict:
+    """Image i's artifact arrays from filter_explanation's batched ones."""
+    batched = {k for layer, f in pairs for k in filter_keys(layer, f)[:2]}
+    batched |= {filter_objective_key(layer, f) for layer, f in pairs}
+    res = {"pairs": np.asarray(pairs, dtype=np.int64)}
+    for k, v in out.items():
+        res[k] = v[i] if k in batched else v
+    return res
 
 
 def explain(
@@ -139,9 +213,33 @@ def explain(
     out = filter_explanation(
         model, x, pairs, iterations=iterations, lr=lr, start=start, seed=image_seed(seed, image)
     )
-    # activation, visualisation: a batch of 1
-    per_image = {k for layer, f in pairs for k in filter_keys(layer, f)[:2]}
-    res = {"pairs": np.asarray(pairs, dtype=np.int64)}
-    for k, v in out.items():
-        res[k] = v[0] if k in per_image else v
-    return res
+    return _per_image(out, pairs, 0)
+
+
+def explain_many(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    images: list[str],
+    device,
+    seed: int,
+    pairs,
+    iterations: int,
+    lr: float,
+    start: str,
+) -> list[dict]:
+    """explain for a batch of images (x: N x 3 x H x W) in one optimisation per pair: what a GPU
+    job runs (on a CPU the per-step cost grows with the batch, so the run layer loops there).
+    Each image keeps its own seed; results equal explain's to float rounding."""
+    pairs = [tuple(pair) for pair in pairs]
+    out = filter_explanation(
+        model,
+        x,
+        pairs,
+        iterations=iterations,
+        lr=lr,
+        start=start,
+        seed=[image_seed(seed, name) for name in images],
+    )
+    return [_per_image(out, pairs, i) for i in range(len(images))]
