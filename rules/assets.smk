@@ -2,19 +2,6 @@
 # offline: rendered and trained here; hw9: the homework's bundle from the first source that works.
 
 
-def dataset_params():
-    """The offline block as the dataset sees it: no training recipe, and the shortcut's rendering
-    keys only while it is enabled (so the default build's params, hence its cache, are as before).
-    """
-    from workflow_scripts.assets.offline_dataset import SHORTCUT_RENDER_KEYS
-
-    offline = {k: v for k, v in config["offline"].items() if k not in ("train", "shortcut")}
-    shortcut = config["offline"]["shortcut"]
-    if shortcut["enabled"]:
-        offline["shortcut"] = {"enabled": True, **{k: shortcut[k] for k in SHORTCUT_RENDER_KEYS}}
-    return offline
-
-
 if OFFLINE:
 
     rule offline_dataset:

@@ -4,63 +4,6 @@
 # quality/scores.csv and a summary with bootstrap CIs, drawn, and read by the quiz report.
 # quality.enabled: false leaves these rules out of the DAG (no target asks for them).
 
-QUALITY = config["quality"]
-QUALITY_ON = QUALITY["enabled"]
-QUALITY_PARAMS = result_config("quality")
-# Each rule's params hold only the keys that shape its outputs (a bootstrap change reruns the
-# merge, not the scoring).
-CHUNK_PARAMS = {
-    k: QUALITY_PARAMS[k] for k in ("images_per_class", "seed", "pointing_tolerance", "faithfulness")
-}
-SANITY_PARAMS = {k: QUALITY_PARAMS[k] for k in ("images_per_class", "seed", "sanity_layers")}
-QUALITY_FIGURES = ("metrics", "curves", "sanity")
-# A shortcut asset set (offline.shortcut.enabled, rules/shortcut.smk) adds its finding to the
-# report's quality section.
-SHORTCUT_ON = bool(config["offline"].get("shortcut", {}).get("enabled"))
-try:
-    QUALITY_METHODS = Q.scored_methods(METHODS, QUALITY["exclude"])
-    QUALITY_N = Q.image_count(QUALITY, OFFLINE, observed_names()) if QUALITY_ON else 0
-    QUALITY_CHUNKS = Q.chunk_ranges(QUALITY_N, QUALITY["images_per_job"])
-    _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON else 0
-    SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
-except Q.UserError as _error:
-    raise WorkflowError(str(_error))
-
-
-def quality_targets():
-    """The stage's final outputs (none when quality.enabled is false)."""
-    if not QUALITY_ON:
-        return []
-    return [P.quality_summary(R), P.quality_summary(R, "csv"), P.quality_scores(R)]
-
-
-def quality_figure_targets(root=R):
-    """The stage's figures, and the shortcut's (rules/shortcut.smk) that its section shows."""
-    figures = [P.quality_figure(root, n) for n in QUALITY_FIGURES] if QUALITY_ON else []
-    if SHORTCUT_ON:
-        figures += [P.shortcut_figure(root, kind) for kind in ("mass", "examples")]
-    return figures
-
-
-def quality_report_inputs():
-    """What the quiz report reads from the stage: the summary, and a shortcut finding."""
-    inputs = {"quality": P.quality_summary(R)} if QUALITY_ON else {}
-    if SHORTCUT_ON:  # hook for rules/shortcut.smk's output
-        inputs["shortcut"] = P.shortcut(R)
-    return inputs
-
-
-def quality_images_input(wildcards):
-    """offline: the test split; otherwise the observed images (no dataset)."""
-    if OFFLINE:
-        return {"dataset": P.dataset_split(R, "test")}
-    return {"observed": observed_files()[:QUALITY_N]}
-
-
-def quality_method_params(overrides):
-    cnn = {m: result_config(f"cnn.{m}") for m in QUALITY_METHODS}
-    return Q.method_params(cnn, QUALITY_METHODS, overrides)
-
 
 rule quality_chunk:
     """Every scored method's map of one chunk of quality images, then its localisation,

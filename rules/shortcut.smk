@@ -2,22 +2,6 @@
 # CNN trained on the marked offline set relies on the marker, and which explanation methods show
 # it. Only while offline.shortcut.enabled (config/offline_shortcut.yaml); else no rule, no target.
 
-SHORTCUT = config["offline"]["shortcut"]
-if SHORTCUT["enabled"] and not OFFLINE:
-    raise WorkflowError(
-        "config key offline.shortcut.enabled: the shortcut is drawn into the offline images, so it "
-        f"needs source: offline (this config has source: {config['source']}); set it to false"
-    )
-
-
-def shortcut_targets():
-    """The shortcut measurement's outputs ([] while the shortcut is off)."""
-    if not SHORTCUT["enabled"]:
-        return []
-    figures = [P.shortcut_figure(R, kind) for kind in ("mass", "examples")]
-    return [P.shortcut(R), P.shortcut(R, "npz")] + figures
-
-
 if SHORTCUT["enabled"]:
 
     rule shortcut_reliance:
