@@ -12,11 +12,16 @@ min_version("9.0")
 configfile: os.path.join(str(workflow.current_basedir), "config", "config.yaml")
 
 
+# The top-level description of Snakemake's report (snakemake --report report.zip).
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/assets.smk"
 include: "rules/cnn.smk"
 include: "rules/bert.smk"
 include: "rules/figures.smk"
+include: "rules/stability.smk"
 include: "rules/report.smk"
 
 
@@ -24,3 +29,8 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# Every successful run ends with where the report is (plain snakemake users see it too).
+onsuccess:
+    report_line(R)

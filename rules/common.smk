@@ -162,10 +162,22 @@ def bert_targets():
 def cnn_figures(method, root=R):
     """The figure files of a CNN method: one, or one per item of the config key its FIGURE names
     under `per` (filters: one per (layer, filter) pair). root="": relative to the results folder."""
-    per = METHODS[method]["FIGURE"].get("per")
-    if per == "pairs":
+    figure = METHODS[method]["FIGURE"]
+    if figure.get("per") == "pairs":
         return [P.filter_figure(root, l, f) for l, f in config["cnn"][method]["pairs"]]
-    return [P.cnn_figure(root, method)]
+    extra = [P.cnn_figure(root, f"{method}_{x['name']}") for x in figure.get("extra", [])]
+    return [P.cnn_figure(root, method)] + extra
+
+
+def figure_rows(method):
+    """The row labels of a CNN method's figure (the caption of Snakemake's report)."""
+    figure = METHODS[method]["FIGURE"]
+    if figure.get("per") == "pairs":
+        return ["image", "filter activation (normalised)", "filter visualisation (normalised)"]
+    rows = [r.get("label", r["show"]) for r in figure["rows"]]
+    for x in figure.get("extra", []):
+        rows.append(f"{x['title']}: " + ", ".join(r.get("label", r["show"]) for r in x["rows"]))
+    return rows
 
 
 # (metric, character index, layer) of each similarity matrix figure

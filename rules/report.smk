@@ -6,6 +6,7 @@ rule quiz_answers:
     """Answer each quiz question from the artifacts: option(s), evidence numbers, figure, margin."""
     input:
         unpack(quiz_inputs),
+        stability=stability_files(),
     output:
         json=P.answers(R),
     log:
@@ -23,6 +24,7 @@ rule quiz_answers:
         bert_roles=BERT_ROLES,
         probe_role=PROBE_ROLE,
         thresholds=REPORT["thresholds"],
+        stability_seeds=REPORT["stability_seeds"],
         qa_items=len(BERT_INPUTS["qa_items"]),
         seeds={
             "seed": config["seed"],
@@ -42,6 +44,7 @@ rule quiz_report:
     output:
         md=report(P.quiz_md(R), category="Quiz", caption="../report/quiz.rst"),
         html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
+        evidence=directory(P.evidence_figures(R)),
     log:
         P.log(R, "quiz_report"),
     localrule: True
@@ -52,3 +55,19 @@ rule quiz_report:
         method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     script:
         step_script("quiz_report")
+
+
+def report_line(root):
+    """The last lines of a successful run: quiz.html and the command of Snakemake's report."""
+    html = P.quiz_html(root)
+    if not os.path.exists(html):
+        return
+    files = " ".join(
+        f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
+    )
+    print(
+        f"\nQuiz report: {os.path.abspath(html)}\n"
+        f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
+        + (f" {files}" if files else ""),
+        file=sys.stderr,
+    )
