@@ -257,7 +257,7 @@ CSS = (
     "section{border-top:1px solid #ddd;margin-top:1.5em}.fullsize{font-size:.85em}"
     "#zoom{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);overflow:auto;"
     "z-index:10;cursor:zoom-out}#zoom.open{display:block}#zoom img{display:block;margin:1em auto;"
-    "max-width:none;background:#fff}"
+    "max-width:none;min-width:100%;background:#fff}td.m{white-space:nowrap}"
 )
 # click a figure to see its embedded pixels at full size; click again (or Escape) to close
 ZOOM_JS = (
@@ -333,7 +333,7 @@ def html_summary(p: Page) -> list[str]:
             f'<tr><td><a href="#q{a["id"]}">{a["id"]}</a></td><td>{e(a["topic"])}</td>'
             f"<td>{e(_summary(a))}</td>"
             f'<td class="{CLS[a["status"]]}">{e(a.get("basis", "—"))}</td>'
-            f"<td>{margin}{_weak_badge(a)}</td><td>{e(_seeds(a))}</td></tr>"
+            f'<td class="m">{margin}{_weak_badge(a)}</td><td>{e(_seeds(a))}</td></tr>'
         ]
     return out + ["</table>"]
 
