@@ -11,6 +11,9 @@ from conftest import jobs_of, snakemake, workflow_args
 METHODS = names()  # every registered CNN method
 FIGURES = {f"{m}_figure": 1 for m in METHODS}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every analysis
+# SmoothGrad again with its seed + 1 .. + 3 (report.stability_seeds), one job per extra seed:
+# quiz 11 depends on its noise (rules/stability.smk)
+SEEDS = {"smoothgrad_seed": 3}
 
 
 def dry_run(build, tmp_path, override: str = "") -> dict[str, int]:
@@ -31,7 +34,7 @@ def test_nothing_changed_nothing_runs(test_build, tmp_path):
     [
         ("saliency", "cnn: {saliency: {objective: logit}}", {}),
         ("lime", "cnn: {lime: {num_samples: 60}}", {}),
-        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", {}),
+        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", SEEDS),
         ("filters", "cnn: {filters: {pairs: [[6, 0]]}}", {}),
         # the quiz's IG step comparison uses the IG settings too
         ("integrated_gradients", "cnn: {integrated_gradients: {variant: ig}}", {"ig_steps": 3}),
@@ -51,7 +54,7 @@ def test_one_method_parameter_reruns_only_that_method(
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+        ("cnn/methods/smoothgrad.py", {"smoothgrad": 3, "smoothgrad_figure": 1, **SEEDS}),
         (
             "cnn/methods/integrated_gradients.py",
             {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1},
@@ -79,6 +82,7 @@ def test_adding_an_observed_image_runs_only_its_jobs(test_build, tmp_path):
         "ig_steps": 1,
         **{m: 1 for m in METHODS},
         **FIGURES,
+        **SEEDS,  # each extra seed's job covers every observed image
         **QUIZ,
     }
 
@@ -90,6 +94,7 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
         "ig_steps": 3,
         **{m: 3 for m in METHODS},
         **FIGURES,
+        **SEEDS,
         **QUIZ,
     }
 
@@ -104,6 +109,10 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
         ),  # config hash in header
         ("bert: {exbert: {top_k: 3}}", {"exbert_probes": 1, "attention_figure": 1, **QUIZ}),
         ("report: {thresholds: {same_corr: 0.5}}", QUIZ),
+        ("report: {thresholds: {weak_margin: 0.3}}", QUIZ),
+        # one more stability seed: its SmoothGrad job and the quiz, nothing else; none: the quiz
+        ("report: {stability_seeds: 4}", {"smoothgrad_seed": 1, **QUIZ}),
+        ("report: {stability_seeds: 0}", QUIZ),
     ],
 )
 def test_one_bert_or_report_parameter_reruns_only_its_part(
@@ -149,10 +158,10 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+        ("cnn: {smoothgrad: {seed: 1}}", {"smoothgrad": 3, "smoothgrad_figure": 1, **SEEDS}),
         ("cnn: {lime: {seed: 1}}", {"lime": 3, "lime_figure": 1}),
         ("cnn: {filters: {seed: 1}}", {"filters": 3, "filters_figure": 1}),
-        ("cnn: {smoothgrad: {samples: 7}}", {"smoothgrad": 3, "smoothgrad_figure": 1}),
+        ("cnn: {smoothgrad: {samples: 7}}", {"smoothgrad": 3, "smoothgrad_figure": 1, **SEEDS}),
         (
             "cnn: {integrated_gradients: {steps: 5}}",
             {"integrated_gradients": 3, "ig_steps": 3, "integrated_gradients_figure": 1},
@@ -165,6 +174,7 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
                 "ig_steps": 3,
                 **{m: 3 for m in METHODS},
                 **FIGURES,
+                **SEEDS,
             },
         ),
     ],
