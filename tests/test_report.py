@@ -275,3 +275,16 @@ def test_every_registered_method_figure_is_in_the_report(test_build):
         assert f"![{m}: {rel}](../{rel})" in md
         assert f'alt="{m}: {rel}"' in page or f"{m}: <a href=" in page
     assert "gradcam" in registry()
+
+
+def test_a_run_is_quiet_and_ends_with_the_report(test_build):
+    """The default profile: no per-job rule blocks or 'Shell command: None', Snakemake's step
+    count and the pipeline's own lines stay; the run ends with quiz.html and the report command."""
+    out = test_build.proc.stdout + test_build.proc.stderr
+    assert "Shell command: None" not in out and "    input: " not in out
+    assert re.search(r"^\d+ of \d+ steps \(100%\) done$", out, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d rule quiz_report: done", out, re.M)
+    html = test_build.out / "report/quiz.html"
+    assert f"Quiz report: {html}" in out and "Snakemake's report: snakemake --report " in out
+    tail = out[out.index("Quiz report: ") :].splitlines()
+    assert len(tail) <= 4, tail  # after it only Snakemake's log path and elapsed time
