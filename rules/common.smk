@@ -174,7 +174,9 @@ def figure_rows(method):
     figure = METHODS[method]["FIGURE"]
     if figure.get("per") == "pairs":
         return ["image", "filter activation (normalised)", "filter visualisation (normalised)"]
-    rows = [r.get("label", r["show"]) for r in figure["rows"]]
+    rows = [
+        r.get("label") or f"{figure['title']} ({r.get('key', r['show'])})" for r in figure["rows"]
+    ]
     for x in figure.get("extra", []):
         rows.append(f"{x['title']}: " + ", ".join(r.get("label", r["show"]) for r in x["rows"]))
     return rows

@@ -254,6 +254,16 @@ def test_snakemake_report_zip(test_build, tmp_path):
     )
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
+        page = z.read(next(n for n in names if n.endswith("/report.html"))).decode()
+    # the workflow's description (report/workflow.rst) and one caption per figure family
+    assert "explains the 11-class food CNN" in page and "marked **weak**" not in page
+    assert "CNN explanation method <strong>smoothgrad</strong>" in page
+    for caption in (
+        "Similarity of one character",
+        "Per layer (0 = embeddings",
+        "principal components",
+    ):
+        assert caption in page, caption
     assert any(n.endswith("quiz.html") for n in names) and any(
         n.endswith("attention_heads.png") for n in names
     )

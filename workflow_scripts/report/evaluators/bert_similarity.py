@@ -122,7 +122,8 @@ def pair_trend(ctx, q):
         )
     else:
         trend = "increases" if series[-1] > series[0] else "decreases"
-        margin = beyond(abs(rho), rho_t, 0.0, 1.0)
+        # the weaker of: |rho|'s distance from trend_rho, the last-first difference over the range
+        margin = min(beyond(abs(rho), rho_t, 0.0, 1.0), abs(series[-1] - series[0]) / span)
         rule = (
             f"fallback: |rho| {abs(rho):.3g} < trend_rho {rho_t} and no interior peak or dip "
             "beyond trend_tolerance: the last layer against the first"
