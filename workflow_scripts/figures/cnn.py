@@ -139,8 +139,10 @@ def _grid_rows(rows: int, n: int, title: str):
     fig, real = plt.subplots(
         rows * blocks,
         cols,
-        figsize=(PANEL_INCHES * cols, (PANEL_INCHES + 0.35) * rows * blocks + 0.9),
+        # square panels are ~0.8 of a column's width; 0.7 in per block for the image titles
+        figsize=(PANEL_INCHES * cols, blocks * (0.8 * PANEL_INCHES * rows + 0.7) + 0.9),
         squeeze=False,
+        layout="constrained",  # room for the (wrapped) title, the image titles and row labels
     )
     axes = np.empty((rows, n), dtype=object)
     for i in range(n):
