@@ -17,6 +17,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# The terminal shows the pipeline's own lines and "N of M steps", not Snakemake's scheduling
+# chatter (kept in .snakemake/log/; --verbose shows it): workflow_scripts/core/console.py
+quiet_scheduler()
+
+
 include: "rules/assets.smk"
 include: "rules/cnn.smk"
 include: "rules/bert.smk"

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
 from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
+from workflow_scripts.core.console import quiet_scheduler  # noqa: E402
 from workflow_scripts.core.config import (
     config_error,
     config_hash,

@@ -16,8 +16,8 @@ from conftest import snakemake, workflow_args
 STATUSES = {"answered", "answered with a substitute", "not answerable"}
 # quiz questions whose answer follows from the method's code or the architecture (issue 14)
 DEFINITION = {2, 3, 5, 7, 10, 12, 16, 17, 19, 30}
-# the largest embedded figure (bytes of its data URI): 16 figures of the default run stay <= 3 MB
-MAX_EMBEDDED = 180_000
+# the largest embedded figure (characters of its data URI): the default run's 16 stay <= 3 MB
+MAX_EMBEDDED = 170_000
 
 
 @pytest.fixture(scope="module")
@@ -288,10 +288,13 @@ def test_every_registered_method_figure_is_in_the_report(test_build):
 
 
 def test_a_run_is_quiet_and_ends_with_the_report(test_build):
-    """The default profile: no per-job rule blocks or 'Shell command: None', Snakemake's step
-    count and the pipeline's own lines stay; the run ends with quiz.html and the report command."""
+    """The default profile and the Snakefile's console filter: no per-job rule blocks, no 'Shell
+    command: None', no scheduling chatter; Snakemake's step count and the pipeline's own lines
+    stay; the run ends with quiz.html and the report command."""
     out = test_build.proc.stdout + test_build.proc.stderr
     assert "Shell command: None" not in out and "    input: " not in out
+    for chatter in ("Select jobs to execute...", "Finished jobid: ", "Execute 1 jobs..."):
+        assert chatter not in out, chatter  # workflow_scripts/core/console.py
     assert re.search(r"^\d+ of \d+ steps \(100%\) done$", out, re.M)
     assert re.search(r"^\d\d:\d\d:\d\d rule quiz_report: done", out, re.M)
     html = test_build.out / "report/quiz.html"
