@@ -249,3 +249,47 @@ def quiz_inputs(wildcards=None):
 
 def report_targets():
     return [P.quiz_md(R), P.quiz_html(R)]
+
+
+# ---- stability of the answers that depend on noise (rules/stability.smk)
+
+
+def stability_methods():
+    """The seeded CNN methods some question's answer depends on, on this asset source."""
+    from workflow_scripts.report.evaluators import EVALUATORS
+    from workflow_scripts.report.quiz import load_bank
+
+    bank = load_bank(P.workflow_file(REPORT["quiz"]))
+    wanted = {m for q in bank for m in EVALUATORS[q["evaluator"]].noise(q, config["source"])}
+    return [m for m in CNN_METHODS if m in wanted and "seed" in config["cnn"][m]]
+
+
+STABILITY_METHODS = stability_methods() if REPORT["stability_seeds"] else []
+
+
+def stability_files(method=None, k=None):
+    """The extra-seed artifacts: of one method and k (wildcard strings allowed), or all."""
+    methods = [method] if method else STABILITY_METHODS
+    ks = [k] if k else range(1, REPORT["stability_seeds"] + 1)
+    return [
+        P.stability_attribution(R, m, kk, n) for m in methods for kk in ks for n in observed_names()
+    ]
+
+
+# ---- the end of a successful run (Snakefile onsuccess)
+
+
+def report_line(root):
+    """The last lines of a successful run: quiz.html and the command of Snakemake's report."""
+    html = P.quiz_html(root)
+    if not os.path.exists(html):
+        return
+    files = " ".join(
+        f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
+    )
+    print(
+        f"\nQuiz report: {os.path.abspath(html)}\n"
+        f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
+        + (f" {files}" if files else ""),
+        file=sys.stderr,
+    )

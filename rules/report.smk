@@ -55,19 +55,3 @@ rule quiz_report:
         method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     script:
         step_script("quiz_report")
-
-
-def report_line(root):
-    """The last lines of a successful run: quiz.html and the command of Snakemake's report."""
-    html = P.quiz_html(root)
-    if not os.path.exists(html):
-        return
-    files = " ".join(
-        f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
-    )
-    print(
-        f"\nQuiz report: {os.path.abspath(html)}\n"
-        f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
-        + (f" {files}" if files else ""),
-        file=sys.stderr,
-    )

@@ -5,28 +5,6 @@
 # evaluators of the quiz bank's questions (@evaluator(noise=...)) for this asset source.
 
 
-def stability_methods():
-    """The seeded CNN methods some question's answer depends on, on this asset source."""
-    from workflow_scripts.report.evaluators import EVALUATORS
-    from workflow_scripts.report.quiz import load_bank
-
-    bank = load_bank(P.workflow_file(REPORT["quiz"]))
-    wanted = {m for q in bank for m in EVALUATORS[q["evaluator"]].noise(q, config["source"])}
-    return [m for m in CNN_METHODS if m in wanted and "seed" in config["cnn"][m]]
-
-
-STABILITY_METHODS = stability_methods() if REPORT["stability_seeds"] else []
-
-
-def stability_files(method=None, k=None):
-    """The extra-seed artifacts: of one method and k (wildcard strings allowed), or all."""
-    methods = [method] if method else STABILITY_METHODS
-    ks = [k] if k else range(1, REPORT["stability_seeds"] + 1)
-    return [
-        P.stability_attribution(R, m, kk, n) for m in methods for kk in ks for n in observed_names()
-    ]
-
-
 for _method in STABILITY_METHODS:
 
     rule:
