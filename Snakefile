@@ -19,9 +19,10 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 
 
-# The terminal shows the pipeline's own lines and "N of M steps", not Snakemake's scheduling
-# chatter (kept in .snakemake/log/; --verbose shows it): workflow_scripts/core/console.py
-quiet_scheduler()
+# The terminal of a run shows the pipeline's own lines and "N of M steps", not Snakemake's per-job
+# blocks and scheduling chatter (kept in .snakemake/log/; a dry run and --verbose show them):
+# workflow_scripts/core/console.py
+quiet_scheduler(lambda: workflow.dryrun)
 
 
 include: "rules/assets.smk"

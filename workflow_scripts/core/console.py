@@ -12,20 +12,32 @@ import re
 CHATTER = re.compile(r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.)$")
 
 
+# the per-job blocks (rule, input, output, reason, "Shell command: None" for script rules) of a
+# real run; a dry run keeps them: they are what a dry run is for
+JOB_BLOCKS = ("job_info", "group_info", "shellcmd")
+
+
 class SchedulerChatter(logging.Filter):
+    def __init__(self, is_dryrun=lambda: False):
+        super().__init__()
+        self.is_dryrun = is_dryrun  # known only once Snakemake executes, so asked per record
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(getattr(record, "event", None), "value", None) == "job_finished":
+        event = getattr(getattr(record, "event", None), "value", None)
+        if event in JOB_BLOCKS:
+            return self.is_dryrun()
+        if event == "job_finished":
             return False
         return not CHATTER.match(str(record.msg))
 
 
-def quiet_scheduler(logger: logging.Logger | None = None) -> None:
+def quiet_scheduler(is_dryrun=lambda: False, logger: logging.Logger | None = None) -> None:
     """Add the filter to the logger's terminal handlers (not to its file handler); nothing with
-    --verbose (the logger then logs DEBUG)."""
+    --verbose (the logger then logs DEBUG). `is_dryrun`: a dry run keeps its job blocks."""
     logger = logger or logging.getLogger("snakemake.logging")
     if logger.isEnabledFor(logging.DEBUG):
         return
     for h in logger.handlers:
         terminal = isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
         if terminal and not any(isinstance(f, SchedulerChatter) for f in h.filters):
-            h.addFilter(SchedulerChatter())
+            h.addFilter(SchedulerChatter(is_dryrun))
