@@ -12,12 +12,25 @@ min_version("9.0")
 configfile: os.path.join(str(workflow.current_basedir), "config", "config.yaml")
 
 
+# The top-level description of Snakemake's report (snakemake --report report.zip).
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
+
+
+# The terminal of a run shows the pipeline's own lines and "N of M steps", not Snakemake's per-job
+# blocks and scheduling chatter (kept in .snakemake/log/; a dry run and --verbose show them):
+# workflow_scripts/core/console.py
+quiet_scheduler(lambda: workflow.dryrun)
+
+
 include: "rules/assets.smk"
 include: "rules/cnn.smk"
 include: "rules/quality.smk"
 include: "rules/bert.smk"
 include: "rules/figures.smk"
+include: "rules/stability.smk"
 include: "rules/report.smk"
 include: "rules/shortcut.smk"
 
@@ -26,3 +39,8 @@ rule all:
     default_target: True
     input:
         all_targets() + shortcut_targets(),
+
+
+# Every successful run ends with where the report is (plain snakemake users see it too).
+onsuccess:
+    report_line(R)

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
 from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
+from workflow_scripts.core.console import quiet_scheduler  # noqa: E402
 from workflow_scripts.core.config import (
     config_error,
     config_hash,
@@ -177,10 +178,24 @@ def bert_targets():
 def cnn_figures(method, root=R):
     """The figure files of a CNN method: one, or one per item of the config key its FIGURE names
     under `per` (filters: one per (layer, filter) pair). root="": relative to the results folder."""
-    per = METHODS[method]["FIGURE"].get("per")
-    if per == "pairs":
+    figure = METHODS[method]["FIGURE"]
+    if figure.get("per") == "pairs":
         return [P.filter_figure(root, l, f) for l, f in config["cnn"][method]["pairs"]]
-    return [P.cnn_figure(root, method)]
+    extra = [P.cnn_figure(root, f"{method}_{x['name']}") for x in figure.get("extra", [])]
+    return [P.cnn_figure(root, method)] + extra
+
+
+def figure_rows(method):
+    """The row labels of a CNN method's figure (the caption of Snakemake's report)."""
+    figure = METHODS[method]["FIGURE"]
+    if figure.get("per") == "pairs":
+        return ["image", "filter activation (normalised)", "filter visualisation (normalised)"]
+    rows = [
+        r.get("label") or f"{figure['title']} ({r.get('key', r['show'])})" for r in figure["rows"]
+    ]
+    for x in figure.get("extra", []):
+        rows.append(f"{x['title']}: " + ", ".join(r.get("label", r["show"]) for r in x["rows"]))
+    return rows
 
 
 # (metric, character index, layer) of each similarity matrix figure
@@ -344,3 +359,52 @@ def shortcut_targets():
         return []
     figures = [P.shortcut_figure(R, kind) for kind in ("mass", "examples")]
     return [P.shortcut(R), P.shortcut(R, "npz")] + figures
+
+
+# ---- stability of the answers that depend on noise (rules/stability.smk)
+
+
+def stability_methods():
+    """The seeded CNN methods some question's answer depends on, on this asset source."""
+    from workflow_scripts.report.evaluators import EVALUATORS
+    from workflow_scripts.report.quiz import load_bank
+
+    bank = load_bank(P.workflow_file(REPORT["quiz"]))
+    masks = QUALITY_ON and OFFLINE  # the quality stage scores against the food masks
+    wanted = {
+        m
+        for q in bank
+        for m in EVALUATORS[q["evaluator"]].noise(q, config["source"], quality=masks)
+    }
+    return [m for m in CNN_METHODS if m in wanted and "seed" in config["cnn"][m]]
+
+
+STABILITY_METHODS = stability_methods() if REPORT["stability_seeds"] else []
+
+
+def stability_files(method=None, k=None):
+    """The extra-seed artifacts: of one method and k (wildcard strings allowed), or all."""
+    methods = [method] if method else STABILITY_METHODS
+    ks = [k] if k else range(1, REPORT["stability_seeds"] + 1)
+    return [
+        P.stability_attribution(R, m, kk, n) for m in methods for kk in ks for n in observed_names()
+    ]
+
+
+# ---- the end of a successful run (Snakefile onsuccess)
+
+
+def report_line(root):
+    """The last lines of a successful run: quiz.html and the command of Snakemake's report."""
+    html = P.quiz_html(root)
+    if not os.path.exists(html):
+        return
+    files = " ".join(
+        f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
+    )
+    print(
+        f"\nQuiz report: {os.path.abspath(html)}\n"
+        f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
+        + (f" {files}" if files else ""),
+        file=sys.stderr,
+    )

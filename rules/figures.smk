@@ -10,7 +10,10 @@ rule similarity_figures:
     output:
         matrices=[
             report(
-                p, category="BERT", subcategory="similarity", caption="../report/bert_figure.rst"
+                p,
+                category="BERT",
+                subcategory="similarity",
+                caption="../report/similarity_matrix.rst",
             )
             for p in similarity_figures()
         ],
@@ -18,7 +21,7 @@ rule similarity_figures:
             P.similarity_curves(R),
             category="BERT",
             subcategory="similarity",
-            caption="../report/bert_figure.rst",
+            caption="../report/similarity_curves.rst",
         ),
     log:
         P.log(R, "similarity_figures"),
@@ -41,7 +44,7 @@ rule hidden_pca_figure:
             P.hidden_pca_figure(R, "{item}"),
             category="BERT",
             subcategory="hidden-state PCA",
-            caption="../report/bert_figure.rst",
+            caption="../report/hidden_pca.rst",
         ),
         layers=directory(P.hidden_pca_layers(R, "{item}")),
     log:
@@ -63,7 +66,7 @@ rule attention_figure:
             P.attention_figure(R),
             category="BERT",
             subcategory="attention",
-            caption="../report/bert_figure.rst",
+            caption="../report/attention.rst",
         ),
     log:
         P.log(R, "attention_figure"),
@@ -96,6 +99,7 @@ for _method in CNN_METHODS:
         params:
             method=_method,
             per=config["cnn"][_method].get(METHODS[_method]["FIGURE"].get("per"), []),
+            rows=figure_rows(_method),
         script:
             step_script("cnn_figure")
 

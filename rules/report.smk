@@ -6,6 +6,7 @@ rule quiz_answers:
     """Answer each quiz question from the artifacts: option(s), evidence numbers, figure, margin."""
     input:
         unpack(quiz_inputs),
+        stability=stability_files(),
     output:
         json=P.answers(R),
     log:
@@ -23,6 +24,7 @@ rule quiz_answers:
         bert_roles=BERT_ROLES,
         probe_role=PROBE_ROLE,
         thresholds=REPORT["thresholds"],
+        stability_seeds=REPORT["stability_seeds"],
         qa_items=len(BERT_INPUTS["qa_items"]),
         seeds={
             "seed": config["seed"],
@@ -46,6 +48,7 @@ rule quiz_report:
     output:
         md=report(P.quiz_md(R), category="Quiz", caption="../report/quiz.rst"),
         html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
+        evidence=directory(P.evidence_figures(R)),
     log:
         P.log(R, "quiz_report"),
     localrule: True

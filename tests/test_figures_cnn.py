@@ -300,3 +300,31 @@ def test_step_script_dispatches_on_method(make, tmp_path, monkeypatch):
         runpy.run_path(script, init_globals={"snakemake": smk})
     assert not png.exists()
     assert "missing key 'overlay'" in (tmp_path / "log.txt").read_text()
+
+
+def test_eleven_images_wrap_into_two_blocks_of_rows(make, tmp_path):
+    """More than MAX_COLUMNS images wrap: 11 saliency images are 2 blocks of 2 rows, 6 columns
+    wide (legible at the report's 1,100 px), each image in its own panel, labels on every block."""
+    observed, artifacts = make("saliency", 11)
+    out11 = tmp_path / "s11.png"
+    assert cnn.method_figure("saliency", observed, artifacts, out11) == (2, 11)
+    observed, artifacts = make("saliency", 6)
+    out6 = tmp_path / "s6.png"
+    cnn.method_figure("saliency", observed, artifacts, out6)
+    (w11, h11), (w6, h6) = _size(out11), _size(out6)
+    assert abs(w11 - w6) < 40 and 1.8 < h11 / h6 < 2.3  # same width, twice the rows
+    fig, axes = cnn._grid("saliency", 11, "t")
+    panels = {id(ax) for ax in axes.flat}
+    assert len(panels) == 22 and len(fig.axes) == 24  # one unused column in the second block
+    assert [ax.get_subplotspec().rowspan.start for ax in axes[0]] == [0] * 6 + [2] * 5
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_unnormalised_smoothgrad_figure_has_the_normalised_layout(make, tmp_path):
+    """Quiz 12's figure: SmoothGrad's FIGURE `extra`, same rows as the normalised figure."""
+    observed, artifacts = make("smoothgrad", 2)
+    outs = [tmp_path / "sg.png", tmp_path / "sg_unnormalised.png"]
+    assert cnn.method_figures("smoothgrad", observed, artifacts, outs) == [(3, 2), (3, 2)]
+    assert _size(outs[0]) == _size(outs[1])

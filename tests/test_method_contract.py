@@ -82,6 +82,7 @@ def test_explain_gives_the_artifact_its_figure_needs_and_repeats_itself(name, mo
     keys = [r["key"] for r in fig.get("rows", []) if "key" in r] + [
         f["key"] for f in fig.get("facts", [])
     ]
+    keys += [r["key"] for x in fig.get("extra", []) for r in x["rows"] if "key" in r]
     assert all(k in a for k in keys), [k for k in keys if k not in a]
     assert (
         str(a["method"]) == name

@@ -134,6 +134,9 @@ def test_answer_round_trips_to_the_answers_json_keys():
         "margin",
         "why",
         "caveat",
+        "rule",
+        "basis",
+        "plot",
     ]
     a = ev.Answer(
         choice=["x"], numbers={"n": 1.5}, figure="figures/cnn/lime.png", margin=0.25, why="because"
@@ -146,6 +149,9 @@ def test_answer_round_trips_to_the_answers_json_keys():
         "figure": "figures/cnn/lime.png",
         "margin": 0.25,
         "why": "because",
+        "rule": "",
+        "basis": "measured",
+        "plot": None,
     }
     assert ev.Answer(**entry) == a
     # evaluators that can name a substitute model always have the key (null when the model is the
@@ -640,3 +646,135 @@ def test_mechanism_questions_refuse_other_variants(ctx):
         map=np.zeros((128, 128)),
     )
     assert answer(ctx, BANK[10])["status"] == "not answerable"
+
+
+# ---------------------------------------------------------------- basis, margin, weak, stability
+
+
+def test_normalised_margins_on_analytic_cases():
+    assert ev.beyond(0.95, 0.9, -1.0, 1.0) == pytest.approx(0.5)  # half the room above
+    assert ev.beyond(0.9, 0.9, -1.0, 1.0) == 0.0 and ev.beyond(1.0, 0.9, -1.0, 1.0) == 1.0
+    assert ev.beyond(0.4, 0.8, 0.0, 1.0) == pytest.approx(0.5)  # below: room down to 0
+    assert ev.beyond(float("nan"), 0.5, 0.0, 1.0) == 0.0
+    assert ev.lead({"a": -0.019, "b": -0.017, "c": 0.2}, "min", 2.0) == ("a", pytest.approx(0.001))
+    assert ev.lead({"a": 3.0, "b": 1.0}, "max", 4.0) == ("a", 0.5)
+    assert ev.lead({"a": 3.0, "b": 1.0}, "max", 1.0) == ("a", 1.0)  # clipped
+    assert ev.spread([1.0, float("nan"), 4.0]) == 3.0
+
+
+def test_a_trend_decided_by_the_fallback_rule_near_its_threshold_is_weak(ctx):
+    """Quiz 29: |rho| just under trend_rho and no interior peak or dip: the fallback rule decides,
+    the rule says so, the margin is small and the answer weak; the figure is the pair's series."""
+    # ranks 0..10 with positions (0, 4) and (5, 8) swapped: sum d^2 = 50, rho = 1 - 300/1320
+    ranks = np.arange(11)
+    ranks[[0, 4]], ranks[[5, 8]] = ranks[[4, 0]], ranks[[8, 5]]
+    series = 0.3 + 0.01 * ranks
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(np.arange(11), series).statistic
+    assert rho == pytest.approx(1 - 300 / 1320) and rho < THRESHOLDS["trend_rho"]
+    ctx["thresholds"]["trend_tolerance"] = 0.05  # no interior peak/dip beyond it
+    _similarity(ctx, series=series)
+    a = answer(ctx, BANK[29])
+    assert a["choice"] == ["increases"] and a["rule"].startswith("fallback:")
+    assert a["margin"] == pytest.approx((THRESHOLDS["trend_rho"] - rho) / THRESHOLDS["trend_rho"])
+    assert a["weak"] and a["basis"] == "measured"
+    assert a["figure"] == "report/evidence/q29.png"
+    assert a["plot"]["x"] == list(range(1, 12)) and list(a["plot"]["series"].values())[0] == (
+        pytest.approx(series.tolist())
+    )
+    ctx.pop("_cache")  # a clear monotonic rise: decided by rho, not weak
+    _similarity(ctx, series=np.linspace(0.2, 0.9, 11))
+    a = answer(ctx, BANK[29])
+    assert a["rule"].startswith("monotonic:") and a["margin"] == 1.0 and not a["weak"]
+
+
+def test_a_near_tie_between_regions_is_weak_and_a_clear_win_is_not(ctx):
+    stem = IMAGES[8]
+    for gap, weak in ((0.01, True), (0.5, False)):
+        ctx.pop("_cache", None)
+        m = in_region(stem, "sashimi", 1.0, 0.0) + in_region(stem, "plate", 1.0 - gap, 0.0) * (
+            1 - in_region(stem, "sashimi")
+        )
+        put(ctx, f"attributions/saliency/{stem}.npz", map=m)
+        a = answer(ctx, BANK[6])
+        assert a["choice"] == ["sashimi"] and a["basis"] == "measured", a
+        assert a["weak"] is weak, a["margin"]
+
+
+def test_definition_answers_have_full_margin_and_are_never_weak(ctx):
+    _similarity(ctx)
+    a = answer(ctx, BANK[30])
+    assert (a["basis"], a["margin"], a["weak"], a["stability"]) == ("definition", 1.0, False, None)
+    assert a["rule"].startswith("definition:")
+
+
+def test_cnn_answers_on_the_offline_set_are_substitutes(ctx):
+    ctx.update(source="offline", asset_set="offline", observed=["0_0"])
+    mask = np.zeros((128, 128), bool)
+    mask[40:80, 40:80] = True
+    _observed(ctx, "0_0", mask)
+    put(ctx, "attributions/smoothgrad/0_0.npz", map=np.where(mask, 1.0, 0.05))
+    put(ctx, "attributions/saliency/0_0.npz", map=np.where(mask, 1.0, 0.5))
+    a = answer(ctx, BANK[11])
+    assert a["basis"] == "substitute" and "offline asset set's images" in a["caveat"]
+    assert a["status"] == "answered with a substitute"
+    ctx.update(source="hw9", asset_set="hw9")  # the homework's own images and checkpoint
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[11])["basis"] == "measured"
+
+
+def test_stability_reruns_only_the_noisy_method_and_counts_agreeing_seeds(ctx):
+    """Quiz 11 depends on SmoothGrad's noise: seeds + 1 .. + 3 are read from
+    evidence/stability/smoothgrad/seed+k/; one seed that flips the answer makes it weak however
+    large the margin. Saliency (deterministic) is always the configured run's."""
+    from workflow_scripts.core import paths
+
+    ctx.update(source="offline", observed=["0_0"], stability_seeds=3)
+    mask = np.zeros((128, 128), bool)
+    mask[40:80, 40:80] = True
+    _observed(ctx, "0_0", mask)
+    clear, blurred = np.where(mask, 1.0, 0.0), np.where(mask, 1.0, 0.9)
+    put(ctx, "attributions/saliency/0_0.npz", map=np.where(mask, 1.0, 0.5))
+    put(ctx, "attributions/smoothgrad/0_0.npz", map=clear)
+    for k, m in ((1, clear), (2, clear), (3, clear)):
+        put(ctx, paths.stability_attribution("", "smoothgrad", k, "0_0"), map=m)
+    a = answer(ctx, BANK[11])
+    assert a["stability"] == {
+        "methods": ["smoothgrad"],
+        "seeds": 4,
+        "agree": 4,
+        "choices": [["smoothgrad_clearer"]] * 4,
+    }
+    assert a["margin"] > THRESHOLDS["weak_margin"] and not a["weak"]
+    ctx.pop("_cache")
+    put(ctx, paths.stability_attribution("", "smoothgrad", 2, "0_0"), map=blurred)
+    a = answer(ctx, BANK[11])
+    assert a["stability"]["agree"] == 3 and a["stability"]["choices"][2] == ["saliency_clearer"]
+    assert a["choice"] == ["smoothgrad_clearer"] and a["weak"]
+    ctx["stability_seeds"] = 0  # no reruns: nothing read from evidence/stability
+    ctx.pop("_cache")
+    assert answer(ctx, BANK[11])["stability"] is None
+
+
+def test_noise_declarations_follow_the_source():
+    """Which methods a question's stability reruns: SmoothGrad for quiz 11 everywhere; LIME and
+    SmoothGrad for the homework-image questions only on hw9; never a deterministic method."""
+    noise = {
+        s: {qid: ev.EVALUATORS[q["evaluator"]].noise(q, s) for qid, q in BANK.items()}
+        for s in ("hw9", "offline")
+    }
+    assert {q: m for q, m in noise["offline"].items() if m} == {11: ("smoothgrad",)}
+    # with the quality stage scoring against masks, quiz 11 needs no observed-image reruns
+    masks = {
+        qid: ev.EVALUATORS[q["evaluator"]].noise(q, "offline", quality=True)
+        for qid, q in BANK.items()
+    }
+    assert not any(masks.values())
+    assert {q: m for q, m in noise["hw9"].items() if m} == {
+        1: ("lime",),
+        4: ("lime",),
+        9: ("lime",),
+        11: ("smoothgrad",),
+        13: ("smoothgrad",),
+    }

@@ -29,6 +29,10 @@ QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every an
 # the quality stage of the test config (2 chunks, 1 sanity job): reruns with the model or a
 # scored method's settings (tests/test_quality_stage.py has its own parameters)
 QUALITY = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
+# no stability reruns on the test config: the quality stage decides quiz 11 (over its images, with
+# a bootstrap CI), and no other question depends on a seed on the offline set (the hw9 fixture in
+# test_workflow.py runs them)
+SEEDS: dict[str, int] = {}
 
 
 def dry_run(build, tmp_path, override: str = "") -> dict[str, int]:
@@ -131,6 +135,7 @@ def test_changing_the_chunk_size_reruns_the_method_jobs_only(test_build, tmp_pat
         **chunks("ig_steps", [0]),
         **every_method([0]),
         **FIGURES,
+        **SEEDS,  # each extra seed's job covers every observed image
         **QUIZ,
     }
 
@@ -157,6 +162,10 @@ def test_retraining_reruns_model_dependent_jobs_but_not_the_dataset(test_build, 
         ),  # config hash in header
         ("bert: {exbert: {top_k: 3}}", {"exbert_probes": 1, "attention_figure": 1, **QUIZ}),
         ("report: {thresholds: {same_corr: 0.5}}", QUIZ),
+        ("report: {thresholds: {weak_margin: 0.3}}", QUIZ),
+        # the seed count is in the report's header: the quiz reruns, nothing else
+        ("report: {stability_seeds: 4}", QUIZ),  # no question needs seed reruns here
+        ("report: {stability_seeds: 0}", QUIZ),
     ],
 )
 def test_one_bert_or_report_parameter_reruns_only_its_part(

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import yaml
+from test_report import DEFINITION, check_basis_and_margin
 
 from workflow_scripts.assets.hw9 import IMAGES
 from workflow_scripts.cnn.methods import names
@@ -95,6 +96,9 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
         "all": 1,
         **methods,
         "ig_steps_0": 1,
+        # stability seeds: SmoothGrad (quiz 11, 13) and LIME (quiz 1, 4, 9, homework images)
+        "smoothgrad_seed": 3,
+        "lime_seed": 3,
         **bert,
         **BERT_FIGURES,
         **CNN_FIGURES,
@@ -142,8 +146,15 @@ def test_hw9_dag_end_to_end_on_a_fixture_bundle(run_snakemake, tmp_path):
     assert exb["masked"]["both_masked"]["text"].count("[MASK]") == 2
     assert (res / "figures/bert/attention_heads.png").stat().st_size > 0
     # the quiz on the homework's set: image questions use the annotations; image 2 is not observed
-    answers = {a["id"]: a for a in json.loads((res / "report/answers.json").read_text())["answers"]}
+    doc = json.loads((res / "report/answers.json").read_text())
+    answers = check_basis_and_margin(doc)  # basis, margin, rule and weak mark of all 30
     assert answers[17]["choice"] == ["BatchNorm2d"]
+    # the homework's images and checkpoint: CNN answers are measured, not substitutes; the
+    # homework-image questions that depend on noise were answered again with other seeds
+    assert answers[15]["basis"] == "measured" and answers[18]["basis"] == "measured"
+    assert answers[11]["stability"]["seeds"] == 4
+    definition = {i for i, a in answers.items() if a["basis"] == "definition"}
+    assert definition <= DEFINITION and len(definition) >= 8  # the tiny random CNN may fail a check
     assert answers[6]["status"] == "not answerable" and "observed.count" in answers[6]["reason"]
     assert answers[25]["status"] == "answered" and answers[23]["status"] != "not answerable"
     # download retries/timeout and the device only change speed: the installed bundle stays

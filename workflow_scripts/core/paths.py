@@ -94,6 +94,11 @@ def attribution(root, method, image) -> str:
     return _p(root, "attributions", method, f"{image}.npz")
 
 
+def stability_attribution(root, method, k, image) -> str:
+    """The method's artifact of an image computed with its seed + k (report.stability_seeds)."""
+    return _p(root, "evidence", "stability", method, f"seed+{k}", f"{image}.npz")
+
+
 def ig_steps(root, image) -> str:
     return _p(root, "evidence", "ig_steps", f"{image}.npz")
 
@@ -202,6 +207,15 @@ def quiz_md(root) -> str:
 
 def quiz_html(root) -> str:
     return _p(root, "report", "quiz.html")
+
+
+def evidence_figures(root) -> str:
+    """The report's own figures: the series that decided a question (Answer.plot)."""
+    return _p(root, "report", "evidence")
+
+
+def evidence_figure(root, qid) -> str:
+    return _p(evidence_figures(root), f"q{qid}.png")
 
 
 # ---- the controlled shortcut (offline.shortcut)

@@ -49,7 +49,10 @@ def similarity_by_layer(json_path, out_png) -> None:
     use_cjk()
     s = read_json(json_path)
     chars = list(s["characters"])
-    fig, axes = plt.subplots(len(chars), 2, figsize=(11, 3.6 * len(chars)), squeeze=False)
+    # constrained layout keeps each panel's title clear of the x label of the panel above
+    fig, axes = plt.subplots(
+        len(chars), 2, figsize=(11, 3.9 * len(chars)), squeeze=False, layout="constrained"
+    )
     for r, c in enumerate(chars):
         for col, metric in enumerate(("cosine", "euclidean")):
             ax = axes[r, col]

@@ -35,6 +35,10 @@ OBSERVED_KEYS = ("image", "label", "name")
 COMMON_KEYS = ("image", "label", "prediction")
 MASK_STYLE = {"levels": [0.5], "colors": "cyan", "linewidths": 0.8}
 PANEL_INCHES = 3.0
+# At most this many images side by side: more wrap into further blocks of rows, so that an
+# 11-image figure stays legible in a 1,100-px-wide report (two blocks of 6 and 5 columns).
+MAX_COLUMNS = 6
+TITLE_SIZE = 12
 
 
 def spec(method: str) -> dict:
@@ -124,15 +128,35 @@ def _as_rgb(a) -> np.ndarray:
 
 
 def _grid(method: str, n: int, title: str):
-    rows, cols = layout(method, n)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.9), squeeze=False
+    return _grid_rows(layout(method, n)[0], n, title)
+
+
+def _grid_rows(rows: int, n: int, title: str):
+    """The figure and its (rows, n) axes: image i's column; with more than MAX_COLUMNS images the
+    columns wrap into blocks of rows (block b holds images b*MAX_COLUMNS ...)."""
+    cols = min(n, MAX_COLUMNS)
+    blocks = -(-n // cols)
+    fig, real = plt.subplots(
+        rows * blocks,
+        cols,
+        # square panels are ~0.8 of a column's width; 0.7 in per block for the image titles
+        figsize=(PANEL_INCHES * cols, blocks * (0.8 * PANEL_INCHES * rows + 0.7) + 0.9),
+        squeeze=False,
+        layout="constrained",  # room for the (wrapped) title, the image titles and row labels
     )
-    for ax in axes.flat:
+    axes = np.empty((rows, n), dtype=object)
+    for i in range(n):
+        b, c = divmod(i, cols)
+        axes[:, i] = real[b * rows : (b + 1) * rows, c]
+    for ax in real.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    for ax in real[(blocks - 1) * rows :, n - (blocks - 1) * cols :].flat:
+        ax.axis("off")  # the last block's empty columns
     # wrapped to the grid's width, so that a long title does not widen a narrow figure
-    fig.suptitle(textwrap.fill(title, width=max(20, int(PANEL_INCHES * cols * 8))))
+    fig.suptitle(
+        textwrap.fill(title, width=max(20, int(PANEL_INCHES * cols * 6))), fontsize=TITLE_SIZE + 2
+    )
     return fig, axes
 
 
@@ -148,7 +172,7 @@ def _outline(ax, obs: dict) -> None:
 def _image_row(axes, pairs, row: int = 0) -> None:
     for col, (obs, art) in enumerate(pairs):
         axes[row, col].imshow(_as_rgb(obs["image"]))
-        axes[row, col].set_title(_title(obs, art), fontsize=9)
+        axes[row, col].set_title(_title(obs, art), fontsize=TITLE_SIZE - 1)
 
 
 def _map(ax, m, obs, **kw) -> None:
@@ -156,8 +180,13 @@ def _map(ax, m, obs, **kw) -> None:
     _outline(ax, obs)
 
 
-def _row_label(ax, text: str) -> None:
-    ax.set_ylabel(text, fontsize=10)
+def _row_label(axes, row: int, text: str) -> None:
+    """The row's label on its first panel in every block of rows."""
+    seen = set()
+    for ax in axes[row]:
+        if ax.get_subplotspec().colspan.start == 0 and id(ax) not in seen:
+            seen.add(id(ax))
+            ax.set_ylabel(textwrap.fill(text, 22), fontsize=TITLE_SIZE - 1)
 
 
 def _variant(art: dict) -> str:
@@ -185,15 +214,30 @@ def _facts(fig: dict, pairs) -> str:
     return out
 
 
-def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
-    """The rows x N figure of a method, as its FIGURE declares."""
+def method_figures(method: str, observed, artifacts, outs) -> list[tuple[int, int]]:
+    """The method's figure and its FIGURE `extra` figures (each {name, title, rows}), in the order
+    of `outs` (rules/common.smk cnn_figures)."""
     fig_spec = spec(method)
+    extras = fig_spec.get("extra", [])
+    if len(outs) != 1 + len(extras):
+        raise UserError(f"{method}: {1 + len(extras)} figures declared but {len(outs)} outputs")
+    shapes = [method_figure(method, observed, artifacts, outs[0])]
+    for extra, out in zip(extras, outs[1:]):
+        shapes.append(method_figure(method, observed, artifacts, out, extra))
+    return shapes
+
+
+def method_figure(method: str, observed, artifacts, out_png, fig_spec=None) -> tuple[int, int]:
+    """The rows x N figure of a method, as its FIGURE declares (or one of its `extra` figures)."""
+    fig_spec = fig_spec or spec(method)
     if fig_spec.get("per") == "pairs":
         raise UserError(f"{method} draws one figure per pair: use filters_figures")
     rows = fig_spec["rows"]
     pairs = _load(observed, artifacts, tuple(r["key"] for r in rows if "key" in r))
-    fig, axes = _grid(
-        method, len(pairs), fig_spec["title"] + _variant(pairs[0][1]) + _facts(fig_spec, pairs)
+    fig, axes = _grid_rows(
+        len(rows),
+        len(pairs),
+        fig_spec["title"] + _variant(pairs[0][1]) + _facts(fig_spec, pairs),
     )
     for r, row in enumerate(rows):
         if row["show"] == "image":
@@ -210,10 +254,10 @@ def method_figure(method: str, observed, artifacts, out_png) -> tuple[int, int]:
                     f"{method}: FIGURE row shows {row['show']!r}; expected image, rgb or heat"
                 )
             if row.get("titles"):
-                ax.set_title(_title(obs, art), fontsize=9)
+                ax.set_title(_title(obs, art), fontsize=TITLE_SIZE - 1)
     for r, row in enumerate(rows):
         if "label" in row:
-            _row_label(axes[r, 0], row["label"])
+            _row_label(axes, r, row["label"])
     return _done(fig, axes, out_png)
 
 
@@ -236,13 +280,15 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
         _outline(axes[1, col], obs)
         axes[1, col].set_xlim(-0.5, w - 0.5)
         axes[1, col].set_ylim(h - 0.5, -0.5)
-        axes[1, col].set_xlabel(f"{art[act_key].shape[0]}x{art[act_key].shape[1]}", fontsize=8)
+        axes[1, col].set_xlabel(
+            f"{art[act_key].shape[0]}x{art[act_key].shape[1]}", fontsize=TITLE_SIZE - 2
+        )
         vis = np.asarray(art[vis_key])
         vis = vis.transpose(1, 2, 0) if vis.ndim == 3 and vis.shape[0] == 3 else vis
         axes[2, col].imshow(minmax(np.asarray(vis, dtype=np.float64)))
-    _row_label(axes[0, 0], "image")
-    _row_label(axes[1, 0], "activation (normalised)")
-    _row_label(axes[2, 0], "visualisation (normalised)")
+    _row_label(axes, 0, "image")
+    _row_label(axes, 1, "activation (normalised)")
+    _row_label(axes, 2, "visualisation (normalised)")
     return _done(fig, axes, out_png)
 
 

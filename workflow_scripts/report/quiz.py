@@ -63,6 +63,7 @@ def answer(ctx: dict, q: dict) -> dict:
         [k, v] for k, v in q["options"].items()
     ]  # a list: the quiz's order survives JSON
     entry["multi"] = bool(q.get("multi"))
+    entry.update(basis="not answerable", weak=False, rule=None, stability=None)
     ev = EVALUATORS[q["evaluator"]]
     try:
         result = ev(ctx, q)
@@ -90,7 +91,62 @@ def answer(ctx: dict, q: dict) -> dict:
     entry.update(answer_fields(ev, result))
     entry["status"] = "answered with a substitute" if result.caveat else "answered"
     entry["answer"] = [q["options"][c] for c in result.choice]
+    entry["basis"] = basis_of(result)
+    if result.plot:  # the series that decided it, drawn by the report as its figure
+        entry["figure"] = paths.evidence_figure("", q["id"])
+    if entry["basis"] != "definition":
+        entry["stability"] = stability(ctx, q, ev, result)
+    entry["weak"] = is_weak(ctx, entry)
     return entry
+
+
+BASES = ("definition", "measured", "substitute", "not answerable")
+
+
+def basis_of(result: Answer) -> str:
+    """definition (from code or architecture), substitute (measured on a stand-in: the caveat
+    says which) or measured."""
+    if result.basis not in ("definition", "measured"):
+        raise TypeError(f"Answer.basis must be definition or measured, not {result.basis!r}")
+    if result.basis == "definition":
+        return "definition"
+    return "substitute" if result.caveat else "measured"
+
+
+def stability(ctx: dict, q: dict, ev: Evaluator, result: Answer) -> dict | None:
+    """The answer again with the noisy methods' artifacts of seed + k (k = 1..stability_seeds):
+    how many of the seeds (the configured one included) give the same choice."""
+    n = int(ctx.get("stability_seeds") or 0)
+    methods = tuple(ev.noise(q, ctx["source"], quality=scores_against_masks(ctx.get("quality"))))
+    if not n or not methods:
+        return None
+    choices = [sorted(result.choice)]
+    for k in range(1, n + 1):
+        try:
+            choices.append(sorted(ev({**ctx, "seed_offset": k, "swap": methods}, q).choice))
+        except NotAnswerable:
+            choices.append(None)
+    return {
+        "methods": list(methods),
+        "seeds": n + 1,
+        "agree": sum(c == choices[0] for c in choices),
+        "choices": choices,
+    }
+
+
+def scores_against_masks(summary: dict | None) -> bool:
+    """Does the quality stage's summary (None: stage off) score maps against food masks?"""
+    return "relevance_mass" in (summary or {}).get("metrics", {})
+
+
+def is_weak(ctx: dict, entry: dict) -> bool:
+    """A decided answer whose margin is below report.thresholds.weak_margin, or whose choice
+    changes with the seed."""
+    if entry["basis"] in ("definition", "not answerable"):
+        return False
+    st = entry.get("stability")
+    flips = bool(st) and st["agree"] < st["seeds"]
+    return bool(entry["margin"] < ctx["thresholds"]["weak_margin"] or flips)
 
 
 def answer_fields(ev: Evaluator, result: Answer) -> dict:
@@ -100,6 +156,11 @@ def answer_fields(ev: Evaluator, result: Answer) -> dict:
     if not ev.caveat and fields.pop("caveat") is not None:
         raise TypeError(
             f"evaluator {ev.name} returned a caveat but is not registered with caveat=True"
+        )
+    m = fields["margin"]
+    if m is None or not 0.0 <= m <= 1.0:
+        raise TypeError(
+            f"evaluator {ev.name} returned margin {m!r}: margins are normalised to [0, 1]"
         )
     return fields
 
@@ -151,6 +212,8 @@ def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
         "checkpoint_sha256": model["checkpoint_sha256"],
         "config_hash": config_hash,
         "seeds": seeds,
+        "weak_margin": ctx["thresholds"]["weak_margin"],
+        "stability_seeds": int(ctx.get("stability_seeds") or 0),
         "bert_models": bert,
         "versions": versions(),
         "device": devices,

@@ -1,5 +1,5 @@
 from workflow_scripts.core.step import run
-from workflow_scripts.figures.cnn import filters_figures, method_figure, spec
+from workflow_scripts.figures.cnn import filters_figures, method_figures, spec
 
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 
@@ -14,7 +14,7 @@ def main(smk):
     if spec(method).get("per") == "pairs":
         filters_figures(observed, artifacts, smk.params.per, outs)
     else:
-        method_figure(method, observed, artifacts, outs[0])
+        method_figures(method, observed, artifacts, outs)
 
 
 run(snakemake, main)  # noqa: F821

@@ -18,6 +18,7 @@ def main(smk):
         "hw9_images": list(p.hw9_images),
         "annotations": annotations,
         "thresholds": dict(p.thresholds),
+        "stability_seeds": p.stability_seeds,
         "qa_items": p.qa_items,
         "methods": list(p.methods),
         "bert_roles": list(p.bert_roles),

@@ -11,6 +11,7 @@ def main(smk):
         smk.output.md,
         smk.output.html,
         dict(smk.params.method_figures),
+        evidence_dir=smk.output.evidence,
     )
 
 

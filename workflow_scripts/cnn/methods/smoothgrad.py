@@ -26,6 +26,19 @@ FIGURE = {
         {"show": "rgb", "key": "rgb", "label": "SmoothGrad (homework RGB)"},
         {"show": "heat", "key": "map", "label": "max over RGB of |attr.|, normalised"},
     ],
+    # quiz 12: the same layout without the final normalisation (the homework's imshow of the
+    # raw average, RGB clipped to [0, 1]; the map on the same fixed [0, 1] scale)
+    "extra": [
+        {
+            "name": "unnormalised",
+            "title": "SmoothGrad without the final normalisation",
+            "rows": [
+                {"show": "image", "label": "image"},
+                {"show": "rgb", "key": "attribution", "label": "SmoothGrad, not normalised (RGB)"},
+                {"show": "heat", "key": "map_raw", "label": "max over RGB of |attr.|, raw"},
+            ],
+        }
+    ],
 }
 
 

@@ -36,10 +36,15 @@ class Answer:
     """One evaluator's answer; its fields are the keys it adds to the question's answers.json entry.
 
     choice: option keys; numbers: the measurements that decide it; figure: results-relative path
-    of the figure that shows it; margin: how clearly the choice won, in the measure's units (None:
-    not a contest); why: one sentence; caveat: what makes the answer provisional (e.g. a substitute
-    model), None when nothing does. Only evaluators registered with caveat=True have the caveat
-    key in answers.json."""
+    of the figure that shows it; margin: how clearly the choice won, normalised to [0, 1] (the
+    deciding statistic's distance from its threshold or runner-up over the statistic's range or
+    spread: see `beyond` and `lead`; 1.0 for `definition` answers); why: one sentence; caveat:
+    what makes the answer provisional (e.g. a substitute model), None when nothing does (only
+    evaluators registered with caveat=True have the caveat key in answers.json); rule: the rule
+    that decided it, with its threshold; basis: `definition` (follows from the method's code or
+    the architecture; the run's numbers only check it) or `measured` (quiz.py turns a measured
+    answer with a caveat into `substitute`); plot: the series that decided it, drawn by the report
+    as this question's figure ({"x", "xlabel", "ylabel", "series": {label: values}, "title"})."""
 
     choice: list[str]
     numbers: dict = field(default_factory=dict)
@@ -47,6 +52,9 @@ class Answer:
     margin: float | None = None
     why: str = ""
     caveat: str | None = None
+    rule: str = ""
+    basis: str = "measured"
+    plot: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class Evaluator:
     name: str
     fn: Callable[[dict, dict], Answer]
     caveat: bool  # its answers can carry a caveat (answers.json has the key, null when none)
+    # (question, source) -> the seeded CNN methods whose noise the answer depends on (stability)
+    noise: Callable[..., tuple] = lambda q, source, quality=False: ()
 
     def __call__(self, ctx: dict, q: dict) -> Answer:
         return self.fn(ctx, q)
@@ -63,13 +73,21 @@ class Evaluator:
 EVALUATORS: dict[str, Evaluator] = {}
 
 
-def evaluator(fn=None, *, caveat: bool = False):
-    """Register an evaluator under its function name: `@evaluator` or `@evaluator(caveat=True)`."""
+def evaluator(fn=None, *, caveat: bool = False, noise=None):
+    """Register an evaluator under its function name: `@evaluator` or `@evaluator(caveat=True)`.
+
+    noise: (question, source, quality=False) -> the seeded CNN methods (smoothgrad, lime) whose
+    artifacts decide the answer on that asset source (quality: the quality stage scores maps
+    against ground-truth masks, so answers it decides need no observed-image reruns); the report
+    reruns them for `report.stability_seeds` extra
+    seeds (rules/stability.smk) and counts the seeds that agree."""
 
     def register(f):
         if f.__name__ in EVALUATORS:
             raise ValueError(f"evaluator {f.__name__!r} is registered twice")
-        EVALUATORS[f.__name__] = Evaluator(f.__name__, f, caveat)
+        EVALUATORS[f.__name__] = Evaluator(
+            f.__name__, f, caveat, noise or (lambda q, source, quality=False: ())
+        )
         return f
 
     return register(fn) if fn is not None else register
@@ -98,7 +116,55 @@ def load(ctx, rel):
 
 
 def attribution(ctx, method, stem):
+    """The method's artifact of an image; under a stability rerun (ctx `seed_offset` k, the method
+    in ctx `swap`) the one computed with the method's seed + k."""
+    k = ctx.get("seed_offset")
+    if k and method in ctx.get("swap", ()):
+        return load(ctx, paths.stability_attribution("", method, k, stem))
     return load(ctx, paths.attribution("", method, stem))
+
+
+def on_homework(*methods):
+    """noise= for evaluators about homework images: the methods, on the hw9 source only (other
+    sources refuse those questions)."""
+    return lambda q, source, quality=False: methods if source == "hw9" else ()
+
+
+# ---------------------------------------------------------------- normalised margins
+
+
+def beyond(value: float, threshold: float, lo: float, hi: float) -> float:
+    """How far `value` lies past `threshold`, as a share of the room on its side of the range
+    [lo, hi]: 0 at the threshold, 1 at the end of the range (clipped to [0, 1])."""
+    room = (hi - threshold) if value >= threshold else (threshold - lo)
+    if not np.isfinite(value) or room <= 0:
+        return 0.0
+    return float(np.clip(abs(value - threshold) / room, 0.0, 1.0))
+
+
+def lead(scores: dict, pick: str, scale: float) -> tuple[str, float]:
+    """The winning key and its lead over the runner-up divided by `scale` (the statistic's range,
+    or its spread when it has no fixed range), clipped to [0, 1]."""
+    best, diff = ranked(scores, pick)
+    if not np.isfinite(diff) or scale <= 0:
+        return best, 0.0
+    return best, float(np.clip(diff / scale, 0.0, 1.0))
+
+
+def spread(values) -> float:
+    """max - min of the finite values: the scale of a statistic with no fixed range."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
+    return float(v.max() - v.min()) if v.size else 0.0
+
+
+def substitute_cnn(ctx) -> str | None:
+    """None on the homework's images and checkpoint; else what stands in for them."""
+    if ctx["source"] == "hw9":
+        return None
+    return (
+        f"measured on the {ctx['asset_set']} asset set's images and the CNN trained on them, not "
+        "the homework's images and checkpoint: the homework's answer may differ"
+    )
 
 
 def observed(ctx, stem):
@@ -195,6 +261,11 @@ def model_caveat(ctx, role: str) -> str | None:
 
 __all__ = [
     "Answer",
+    "beyond",
+    "lead",
+    "on_homework",
+    "spread",
+    "substitute_cnn",
     "EVALUATORS",
     "Evaluator",
     "NotAnswerable",

@@ -8,10 +8,11 @@ from workflow_scripts.core import paths
 from workflow_scripts.report.evaluators.base import (
     Answer,
     NotAnswerable,
+    beyond,
     evaluator,
+    lead,
     load,
     model_caveat,
-    ranked,
     t,
 )
 
@@ -46,7 +47,9 @@ def head_behaviours(ctx, q):
         choice=choice,
         numbers={f"largest share over layers, head {h + 1}: {c}": v for c, v in peak.items()},
         figure=paths.attention_figure(""),
-        margin=min((abs(v - t(ctx, "head_share")) for v in peak.values()), default=None),
+        margin=min((beyond(v, t(ctx, "head_share"), 0.0, 1.0) for v in peak.values()), default=0.0),
+        rule=f"each behaviour's largest share over the layers vs head_share {t(ctx, 'head_share')} "
+        "(margin: the behaviour nearest to it)",
         why=f"a behaviour occurs when, in some layer, head {h + 1} gives it at least "
         f"{t(ctx, 'head_share'):.0%} of a token's attention on average",
         caveat=_probe_caveat(ctx),
@@ -71,7 +74,9 @@ def masked_layer_probe(ctx, q):
             "first layer from which the top-1 stays among the final top-k": stable,
         },
         figure=paths.attention_figure(""),
-        margin=None,
+        margin=float(max(0.0, 1.0 - abs(int(key) - stable))),  # 1: the option is that layer
+        rule="the option nearest to the first layer from which the probe's top-1 stays among the "
+        "final top-k (margin: 1 - distance in layers)",
         why=(
             "the MLM head applied to each layer's hidden state "
             "(a local stand-in for exBERT's corpus search)"
@@ -83,14 +88,17 @@ def masked_layer_probe(ctx, q):
     )
 
 
-@evaluator
+@evaluator(caveat=True)
 def masked_pronoun(ctx, q):
     m = _masked(ctx)
     p = m["pronoun_masked"]["p"]
     word = max(("she", "he", "it"), key=lambda w: p[w])
     drop = m["p_he_drop"]
     values = [k for k in q["options"] if k.replace(".", "").isdigit()]
+    dist = sorted(abs(float(k) - drop) for k in values)
     near = min(values, key=lambda k: abs(float(k) - drop))
+    _, word_lead = lead({w: p[w] for w in ("she", "he", "it")}, "max", 1.0)
+    near_lead = (dist[1] - dist[0]) / max(dist[1] + dist[0], 1e-30) if len(dist) > 1 else 1.0
     return Answer(
         choice=[word, near],
         numbers={
@@ -99,7 +107,10 @@ def masked_pronoun(ctx, q):
             "drop of P(he)": drop,
         },
         figure=paths.attention_figure(""),
-        margin=abs(float(near) - drop),
+        margin=float(min(word_lead, near_lead)),
+        caveat=_probe_caveat(ctx),
+        rule="(a) the most probable pronoun (lead over the runner-up); (b) the option nearest to "
+        "the drop (lead: (second - nearest distance) / their sum); margin: the weaker",
         why="the MLM's probabilities at the masked pronoun, with and without 'officer' visible",
     )
 
@@ -109,9 +120,11 @@ def coreference_head(ctx, q):
     coref = np.array(_exbert(ctx)["coreference"])
     h = q["args"]["head"] - 1
     scores = {k: float(coref[int(k) - 1, h]) for k in q["options"] if int(k) - 1 < coref.shape[0]}
-    best, margin = ranked(scores, "max")
+    best, margin = lead(scores, "max", 1.0)  # attention weights in [0, 1]
     return Answer(
         choice=[best],
+        rule="the option's head with the largest she -> officer attention (margin: lead over "
+        "the runner-up, attention in [0, 1])",
         numbers={f"attention she -> officer, layer {k} head {h + 1}": v for k, v in scores.items()},
         figure=paths.attention_figure(""),
         margin=margin,

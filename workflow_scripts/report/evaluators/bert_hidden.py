@@ -9,9 +9,10 @@ from workflow_scripts.report.evaluators.base import (
     Answer,
     NotAnswerable,
     evaluator,
+    lead,
     load,
     model_caveat,
-    ranked,
+    spread,
 )
 
 
@@ -36,12 +37,14 @@ def answer_separation(ctx, q):
     if np.all(np.isnan(sep)):
         raise NotAnswerable("no answer token was found in any item")
     scores = {k: float(sep[int(k)]) for k in q["options"]}
-    best, margin = ranked(scores, "max")
+    best, margin = lead(scores, "max", spread(sep))  # no fixed range: its spread over all layers
     return Answer(
         choice=[best],
         numbers={f"answer separation, layer {k}": v for k, v in scores.items()},
         figure=paths.hidden_pca_figure("", 1),
         margin=margin,
+        rule="the option layer with the largest answer separation (margin: lead over the "
+        "runner-up over the measure's spread across all layers)",
         why=(
             "answer tokens' distance to the other tokens' centroid in the PCA plane, "
             "relative to their spread, averaged over the three items"
@@ -57,12 +60,15 @@ def layer_phase(ctx, q):
     for k in q["options"]:
         a, b = (int(x) for x in k.split("-"))
         scores[k] = float(np.nanmean(values[a : b + 1]))
-    best, margin = ranked(scores, q["args"]["pick"])
+    best, margin = lead(scores, q["args"]["pick"], 2.0)  # silhouettes lie in [-1, 1]
     return Answer(
         choice=[best],
         numbers={f"mean {q['args']['measure']}, layers {k}": v for k, v in scores.items()},
         figure=paths.hidden_pca_figure("", 3),
         margin=margin,
+        rule=f"the layer group with the {'lowest' if q['args']['pick'] == 'min' else 'highest'} "
+        f"mean {q['args']['measure']} (margin: lead over the runner-up group, silhouettes in "
+        "[-1, 1])",
         why={
             "qc_silhouette": "question and context tokens are most mixed (lowest silhouette) there",
             "relation_silhouette": "context tokens group most by the sentence they belong to there",

@@ -8,6 +8,7 @@ from workflow_scripts.core import paths
 from workflow_scripts.report.evaluators.base import (
     Answer,
     NotAnswerable,
+    beyond,
     corr,
     evaluator,
     load,
@@ -72,7 +73,9 @@ def slide_match(ctx, q):
         choice=choice,
         numbers=numbers,
         figure=paths.similarity_figure("", "cosine", 0, layer),
-        margin=best - runner,
+        margin=float(min(1.0, max(0.0, best - runner) / 2.0)),  # correlations lie in [-1, 1]
+        rule="the (metric, token) whose matrix correlates best with the slide's (margin: lead "
+        "over the runner-up, correlations in [-1, 1])",
         why=(
             f"the layer-{layer} matrix (the notebook's LAYER) "
             "whose off-diagonal values correlate best with the slide's"
@@ -95,25 +98,55 @@ def pair_trend(ctx, q):
     series = z[f"cosine_{key}"][lo : hi + 1, i, j].astype(np.float64)
     rho = float(spearmanr(np.arange(len(series)), series).statistic)
     k_max, k_min = int(np.argmax(series)), int(np.argmin(series))
-    tol = t(ctx, "trend_tolerance")
-    if rho >= t(ctx, "trend_rho"):
-        trend = "increases"
-    elif rho <= -t(ctx, "trend_rho"):
-        trend = "decreases"
-    elif 0 < k_max < len(series) - 1 and series[k_max] - max(series[0], series[-1]) > tol:
+    tol, rho_t = t(ctx, "trend_tolerance"), t(ctx, "trend_rho")
+    span = max(float(series.max() - series.min()), 1e-30)
+    peak = series[k_max] - max(series[0], series[-1])
+    dip = min(series[0], series[-1]) - series[k_min]
+    if abs(rho) >= rho_t:
+        trend = "increases" if rho > 0 else "decreases"
+        margin = beyond(abs(rho), rho_t, 0.0, 1.0)
+        rule = f"monotonic: |Spearman rho| {abs(rho):.3g} >= trend_rho {rho_t}"
+    elif 0 < k_max < len(series) - 1 and peak > tol:
         trend = "rises_then_falls"
-    elif 0 < k_min < len(series) - 1 and min(series[0], series[-1]) - series[k_min] > tol:
+        margin = min(beyond(abs(rho), rho_t, 0.0, 1.0), (peak - tol) / span)
+        rule = (
+            f"interior peak: |rho| {abs(rho):.3g} < trend_rho {rho_t} and the peak exceeds both "
+            f"ends by {peak:.3g} > trend_tolerance {tol}"
+        )
+    elif 0 < k_min < len(series) - 1 and dip > tol:
         trend = "falls_then_rises"
+        margin = min(beyond(abs(rho), rho_t, 0.0, 1.0), (dip - tol) / span)
+        rule = (
+            f"interior dip: |rho| {abs(rho):.3g} < trend_rho {rho_t} and the dip lies below both "
+            f"ends by {dip:.3g} > trend_tolerance {tol}"
+        )
     else:
         trend = "increases" if series[-1] > series[0] else "decreases"
+        # the weaker of: |rho|'s distance from trend_rho, the last-first difference over the range
+        margin = min(beyond(abs(rho), rho_t, 0.0, 1.0), abs(series[-1] - series[0]) / span)
+        rule = (
+            f"fallback: |rho| {abs(rho):.3g} < trend_rho {rho_t} and no interior peak or dip "
+            "beyond trend_tolerance: the last layer against the first"
+        )
     return Answer(
         choice=[trend],
         numbers={
             f"cosine, layers {lo}-{hi}": [round(float(x), 4) for x in series],
             "Spearman rho with layer": rho,
         },
-        figure=paths.similarity_curves(""),
-        margin=abs(rho),
+        figure=paths.similarity_curves(""),  # replaced by the report's plot of the series
+        margin=float(min(1.0, margin)),
+        rule=rule,
+        plot={
+            "title": f"cosine similarity of 「{char}」 between {z['sentences'][i]} and "
+            f"{z['sentences'][j]}, layers {lo}-{hi} ({rule.split(':')[0]})",
+            "x": list(range(lo, hi + 1)),
+            "xlabel": "layer",
+            "ylabel": "cosine similarity",
+            "series": {
+                f"sentences {i} and {j} (Spearman rho {rho:.2f})": [float(x) for x in series]
+            },
+        },
         why="the trend of the pair's cosine similarity over the layers",
         caveat=model_caveat(ctx, "embedding"),
     )
@@ -139,7 +172,10 @@ def layer0_factors(ctx, q):
             for k, v in mapping.items()
         },
         figure=paths.similarity_figure("", "euclidean", s["characters"][char]["key"], 0),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: a layer-0 vector is token + position (+ segment) embedding (checked: "
+        f"only the position moves it by more than layer0_eps {eps})",
         why=(
             "layer-0 vectors are token + position (+ segment) embeddings: "
             "only a change of position moves them"

@@ -8,16 +8,18 @@ from workflow_scripts.core import paths
 from workflow_scripts.report.evaluators.base import (
     Answer,
     attribution,
+    beyond,
     corr,
     evaluator,
     load,
     minmax,
+    substitute_cnn,
     t,
     upsample,
 )
 
 
-@evaluator
+@evaluator(caveat=True)
 def filter_depth(ctx, q):
     first = attribution(ctx, "filters", ctx["observed"][0])
     pairs = [tuple(p) for p in first["pairs"].tolist()]
@@ -35,7 +37,10 @@ def filter_depth(ctx, q):
         corrs.append(corr(maps[shallow], maps[deep]))
     c = float(np.nanmean(corrs))
     s_sh, s_dp = float(np.mean(sharp[shallow])), float(np.mean(sharp[deep]))
-    similar = c >= t(ctx, "positions_corr")
+    thr = t(ctx, "positions_corr")
+    similar = c >= thr
+    # two decisions: the weaker one bounds the answer (detail: relative difference)
+    detail_margin = abs(s_dp - s_sh) / max(s_dp, s_sh, 1e-30)
     choice = [
         "output_vaguer" if s_dp < s_sh else "output_clearer",
         "positions_similar" if similar else "positions_different",
@@ -50,7 +55,10 @@ def filter_depth(ctx, q):
             "map sizes": sizes,
         },
         figure=paths.filter_figure("", *deep),
-        margin=abs(c - t(ctx, "positions_corr")),
+        margin=float(min(beyond(c, thr, -1.0, 1.0), detail_margin)),
+        caveat=substitute_cnn(ctx),
+        rule=f"detail: the deeper map's mean neighbour difference vs the shallower's; positions: "
+        f"map correlation {c:.3g} vs positions_corr {thr} (margin: the weaker of the two)",
         why=f"the deeper map has {'less' if s_dp < s_sh else 'more'} fine detail and "
         + (
             "lights up where the shallow one does"
@@ -78,7 +86,10 @@ def filter_mechanism(ctx, q):
         choice=choice,
         numbers=numbers,
         figure=paths.filter_figure("", layer, filt),
-        margin=float(obj[-1] - obj[0]),
+        margin=1.0,
+        basis="definition",
+        rule="definition: filter explanation shows a filter's activation map and optimises an "
+        "input to raise it (checked: a 2-D map, the objective rose)",
         why=(
             "an activation map over image positions, "
             "and an input optimised to raise the filter's activation"
@@ -95,6 +106,8 @@ def module_type(ctx, q):
         choice=[kind],
         numbers={f"type(model.cnn[{i}])": kind, "width": summary.get("width")},
         figure=paths.filter_figure("", i, 0),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule=f"definition: the architecture (type(model.cnn[{i}]) of the loaded model)",
         why="read from the loaded model",
     )

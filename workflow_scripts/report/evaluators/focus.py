@@ -12,15 +12,23 @@ from workflow_scripts.report.evaluators.base import (
     attribution,
     evaluator,
     homework_image,
+    lead,
     mean_in,
     minmax,
-    ranked,
+    on_homework,
     region,
+    substitute_cnn,
     upsample,
 )
 
 
-@evaluator
+def _noisy_method(q, source, quality=False):
+    """Only SmoothGrad and LIME maps change with the seed (filter activations do not)."""
+    method = q["args"]["method"]
+    return (method,) if source == "hw9" and method in ("smoothgrad", "lime") else ()
+
+
+@evaluator(caveat=True, noise=_noisy_method)
 def region_focus(ctx, q):
     """Mean map value per option region; the highest (pick max) or lowest (pick min)."""
     stem = homework_image(ctx, q["image"])
@@ -39,12 +47,15 @@ def region_focus(ctx, q):
         fig = paths.cnn_figure("", args["method"])
     m = minmax(m)
     scores = {k: mean_in(m, region(ctx, stem, k)) for k in q["options"]}
-    best, margin = ranked(scores, args["pick"])
+    best, margin = lead(scores, args["pick"], 1.0)  # normalised maps: values in [0, 1]
     return Answer(
         choice=[best],
         numbers={f"mean normalised value on {k}": v for k, v in scores.items()},
         figure=fig,
         margin=margin,
+        caveat=substitute_cnn(ctx),
+        rule=f"the region with the {'highest' if args['pick'] == 'max' else 'lowest'} mean "
+        "normalised map value (margin: lead over the runner-up, values in [0, 1])",
         why=(
             f"the {'highest' if args['pick'] == 'max' else 'lowest'} mean {args['method']} value "
             "among the regions"
@@ -52,7 +63,7 @@ def region_focus(ctx, q):
     )
 
 
-@evaluator
+@evaluator(caveat=True, noise=on_homework("lime"))
 def lime_saliency_disagreement(ctx, q):
     scores = {}
     for key in q["options"]:
@@ -65,12 +76,14 @@ def lime_saliency_disagreement(ctx, q):
         top = top.reshape(m.shape)
         union = (lime_pos | top).sum()
         scores[key] = float((lime_pos & top).sum() / union) if union else float("nan")
-    best, margin = ranked(scores, "min")
+    best, margin = lead(scores, "min", 1.0)  # IoU in [0, 1]
     return Answer(
         choice=[best],
         numbers={f"IoU(LIME positive, top saliency) image {k}": v for k, v in scores.items()},
         figure=paths.cnn_figure("", "saliency"),
         margin=margin,
+        caveat=substitute_cnn(ctx),
+        rule="the image with the lowest IoU (margin: lead over the runner-up, IoU in [0, 1])",
         why=(
             "the lowest overlap between LIME's positive superpixels and as many top saliency pixels"
         ),

@@ -9,30 +9,44 @@ from workflow_scripts.report.evaluators.base import (
     Answer,
     NotAnswerable,
     attribution,
+    beyond,
     corr,
     evaluator,
     food_mask,
     homework_image,
+    lead,
     load,
     observed,
     params,
     region,
+    substitute_cnn,
     t,
 )
 
 # ---------------------------------------------------------------- saliency
 
 
-@evaluator
+@evaluator(caveat=True)
 def saliency_scale_spread(ctx, q):
     scales = {s: float(attribution(ctx, "saliency", s)["grad_abs_max"]) for s in ctx["observed"]}
     spread = max(scales.values()) / max(min(scales.values()), 1e-30)
-    key = "remove_scale" if spread >= t(ctx, "scale_spread") else "no_effect"
+    thr = t(ctx, "scale_spread")
+    key = "remove_scale" if spread >= thr else "no_effect"
+    definition = key == "remove_scale"
     return Answer(
         choice=[key],
         numbers={"max |gradient| per image": scales, "largest / smallest": spread},
         figure=paths.cnn_figure("", "saliency"),
-        margin=spread / t(ctx, "scale_spread"),
+        # measured branch: log(spread) between 0 (equal scales) and log(threshold)
+        margin=1.0 if definition else beyond(np.log(spread), np.log(thr), 0.0, 2 * np.log(thr)),
+        basis="definition" if definition else "measured",
+        caveat=None if definition else substitute_cnn(ctx),
+        rule=(
+            "definition: per-image min-max normalisation divides out each map's own scale "
+            f"(checked: the scales differ {spread:.3g}x >= scale_spread {thr})"
+            if definition
+            else f"largest / smallest gradient scale {spread:.3g} < scale_spread {thr}"
+        ),
         why=f"gradient scales differ {spread:.1f}x between images: "
         + (
             "one shared scale would hide the weaker maps"
@@ -66,12 +80,15 @@ def saliency_quantity(ctx, q):
         choice=["dloss_dinput"],
         numbers=numbers,
         figure=paths.cnn_figure("", "saliency"),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: saliency is the input gradient of the loss (checked: one value per "
+        "input pixel and channel, objective 'loss')",
         why="one value per input pixel and channel, of the gradient of the CE loss",
     )
 
 
-@evaluator
+@evaluator(caveat=True)
 def saliency_shape(ctx, q):
     from workflow_scripts.report.regions import region_names
 
@@ -96,7 +113,10 @@ def saliency_shape(ctx, q):
             for k, v in shares.items()
         },
         figure=paths.cnn_figure("", "saliency"),
-        margin=share,
+        margin=lead(shares, "max", 1.0)[1],
+        caveat=substitute_cnn(ctx),
+        rule="the shaped region holding the largest share of the top saliency pixels "
+        "(margin: lead over the runner-up region, shares in [0, 1])",
         why=f"the brightest saliency pixels lie on the {best}, which is a {shape}",
     )
 
@@ -121,7 +141,10 @@ def smoothgrad_mechanism(ctx, q):
         choice=["noise_average_saliency"],
         numbers=numbers,
         figure=paths.cnn_figure("", "smoothgrad"),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: SmoothGrad averages saliency maps of noisy copies (checked: noise std "
+        "> 0, more than one sample)",
         why="it averages |gradient| maps of noisy copies of one image",
     )
 
@@ -146,12 +169,15 @@ def food_concentration(ctx, q):
             "food share of the image (chance)": area,
         },
         figure=paths.cnn_figure("", "smoothgrad"),
-        margin=abs(mean["smoothgrad"] - mean["saliency"]),
+        # the difference over the room between chance (the food's area) and all mass on the food
+        margin=float(min(1.0, abs(mean["smoothgrad"] - mean["saliency"]) / max(1 - area, 1e-9))),
+        caveat=substitute_cnn(ctx),
+        rule="the method with the larger mean share of map mass on the food",
         why="the map that puts more of its mass on the food region shows the food more clearly",
     )
 
 
-@evaluator
+@evaluator(caveat=True)
 def smoothgrad_unnormalised(ctx, q):
     """Render `smooth / epoch` the way the homework's imshow does (RGB floats clipped to [0, 1])."""
     level = t(ctx, "bright_level")
@@ -162,10 +188,12 @@ def smoothgrad_unnormalised(ctx, q):
         raw.append(float((shown >= level).mean()))
         norm.append(float((a["rgb"].max(-1) >= level).mean()))
     r, n = float(np.mean(raw)), float(np.mean(norm))
-    if r < t(ctx, "bright_share_none"):
+    none = t(ctx, "bright_share_none")
+    if r < none:
         key = "no_bright_spots"
     else:
-        key = "same" if abs(r - n) < t(ctx, "bright_share_none") else "different_areas"
+        key = "same" if abs(r - n) < none else "different_areas"
+    definition = key == "no_bright_spots"
     largest = float(
         max(attribution(ctx, "smoothgrad", s)["attribution"].max() for s in ctx["observed"])
     )
@@ -177,8 +205,18 @@ def smoothgrad_unnormalised(ctx, q):
             "brightness level": level,
             "largest un-normalised value": largest,
         },
-        figure=paths.cnn_figure("", "smoothgrad"),
-        margin=n - r,
+        figure=paths.cnn_figure("", "smoothgrad_unnormalised"),
+        margin=1.0 if definition else beyond(abs(r - n), none, 0.0, 1.0),
+        basis="definition" if definition else "measured",
+        caveat=None if definition else substitute_cnn(ctx),
+        rule=(
+            "definition: SmoothGrad averages |gradient|, values far below the [0, 1] an RGB "
+            f"imshow shows (checked: {r:.3g} of the pixels reach {level} < bright_share_none "
+            f"{none})"
+            if definition
+            else f"share of bright pixels with and without normalisation vs bright_share_none "
+            f"{none}"
+        ),
         why=(
             "mean |gradient| values are far below 1, so an RGB imshow of them is almost black"
             if key == "no_bright_spots"
@@ -190,7 +228,7 @@ def smoothgrad_unnormalised(ctx, q):
 # ---------------------------------------------------------------- Integrated Gradients
 
 
-@evaluator
+@evaluator(caveat=True)
 def ig_steps(ctx, q):
     by_corr, peak = {}, {}
     for stem in ctx["observed"]:
@@ -202,17 +240,24 @@ def ig_steps(ctx, q):
             peak.setdefault(s, []).append(float(m.max()))
     c = {s: float(np.nanmean(v)) for s, v in by_corr.items()}
     most = max(c)
-    if c[most] >= t(ctx, "same_corr"):
-        key = "no_difference"
+    same = t(ctx, "same_corr")
+    if c[most] >= same:
+        key, margin = "no_difference", beyond(c[most], same, -1.0, 1.0)
+        rule = f"correlation {c[most]:.3g} >= same_corr {same}"
     elif c[most] <= -0.5:
-        key = "swapped"
+        key, margin = "swapped", beyond(c[most], -0.5, -1.0, 1.0)
+        rule = f"correlation {c[most]:.3g} <= -0.5"
     else:
         key = "random_spots"
+        margin = min(beyond(c[most], same, -1.0, 1.0), beyond(c[most], -0.5, -1.0, 1.0))
+        rule = f"correlation {c[most]:.3g} between -0.5 and same_corr {same}"
     return Answer(
         choice=[key],
         numbers={f"correlation of the {min(c)}-step map with {s} steps": v for s, v in c.items()},
         figure=paths.cnn_figure("", "integrated_gradients"),
-        margin=c[most] - t(ctx, "same_corr"),
+        margin=margin,
+        caveat=substitute_cnn(ctx),
+        rule=f"{rule} (the {min(c)}-step map vs the {most}-step map, mean over the images)",
         why={
             "no_difference": "maps with more path steps are nearly identical after normalisation",
             "swapped": "the map with more steps is the negative of the 10-step map",
@@ -241,7 +286,10 @@ def ig_path(ctx, q):
         choice=["path_images"],
         numbers=numbers,
         figure=paths.cnn_figure("", "integrated_gradients"),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: IG integrates along the straight path from the baseline (checked on "
+        "the path this run used)",
         why="every generated image is alpha * image with increasing alpha in [0, 1): the "
         "straight path from the black baseline to the image",
     )

@@ -9,10 +9,13 @@ from workflow_scripts.report.evaluators.base import (
     Answer,
     NotAnswerable,
     attribution,
+    beyond,
     evaluator,
     homework_image,
     mean_in,
+    on_homework,
     region,
+    substitute_cnn,
     t,
 )
 
@@ -23,7 +26,7 @@ def _figure() -> str:
     return paths.cnn_figure("", "lime")
 
 
-@evaluator
+@evaluator(caveat=True, noise=on_homework("lime"))
 def lime_object_signs(ctx, q):
     stem = homework_image(ctx, q["image"])
     a = attribution(ctx, "lime", stem)
@@ -36,7 +39,17 @@ def lime_object_signs(ctx, q):
         choice=choice,
         numbers=numbers,
         figure=_figure(),
-        margin=min(abs(v) for v in numbers.values()),
+        # each mean weight's distance from 0 over the largest |weight| in the image
+        margin=float(
+            min(
+                1.0,
+                min(abs(v) for v in numbers.values())
+                / max(np.abs(a["pixel_weights"]).max(), 1e-30),
+            )
+        ),
+        caveat=substitute_cnn(ctx),
+        rule="the sign of each object's mean LIME weight (margin: the smallest |mean| over the "
+        "image's largest |weight|)",
         why="the sign of the superpixel weights averaged over each object's pixels",
     )
 
@@ -76,7 +89,9 @@ def lime_colours(ctx, q):
         choice=[f"{pos}_positive", f"{neg}_negative"],
         numbers=numbers,
         figure=_figure(),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: lime's get_image_and_mask colours (checked on this run's overlays)",
         why=(
             f"lime's get_image_and_mask(positive_only=False) sets the {pos} channel of positive "
             f"and the {neg} channel of negative superpixels to the image maximum"
@@ -107,13 +122,15 @@ def lime_mechanism(ctx, q):
         choice=["superpixels_off"],
         numbers=numbers,
         figure=_figure(),
-        margin=None,
+        margin=1.0,
+        basis="definition",
+        rule="definition: LIME perturbs superpixels (checked on this run's perturbed samples)",
         why="the image is cut into SLIC superpixels; each sample switches some off "
         "(mean colour) and a local linear model weighs them by the output change",
     )
 
 
-@evaluator
+@evaluator(caveat=True, noise=on_homework("lime"))
 def lime_region_composition(ctx, q):
     stem = homework_image(ctx, q["image"])
     a = attribution(ctx, "lime", stem)
@@ -133,7 +150,9 @@ def lime_region_composition(ctx, q):
         choice=[key],
         numbers={"positive share of the region": pos, "negative share": neg, "share threshold": s},
         figure=_figure(),
-        margin=min(pos, neg) if key == "partly" else max(pos, neg),
+        margin=min(beyond(pos, s, 0.0, 1.0), beyond(neg, s, 0.0, 1.0)),
+        caveat=substitute_cnn(ctx),
+        rule=f"each share against region_share {s} (margin: the share nearest to it)",
         why=(
             f"shares of the {q['args']['region']} pixels "
             "that LIME's overlay marks positive / negative"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from workflow_scripts.core import paths
 from workflow_scripts.quality.stage import pair_difference, ranking_line, verdict
-from workflow_scripts.report.evaluators.base import Answer, evaluator
+from workflow_scripts.report.evaluators.base import Answer, evaluator, substitute_cnn
 from workflow_scripts.report.evaluators.gradients import food_concentration
 
 MASS = "relevance_mass"
@@ -18,7 +18,13 @@ MASS = "relevance_mass"
 HEADLINE = ("relevance_mass", "relevance_rank", "pointing_game", "roc_auc")
 
 
-@evaluator
+def _quiz11_noise(q, source, quality=False):
+    """Over the quality images the bootstrap CI carries the uncertainty; the observed-image
+    fallback depends on SmoothGrad's seed."""
+    return () if quality else ("smoothgrad",)
+
+
+@evaluator(caveat=True, noise=_quiz11_noise)
 def food_mass_quality(ctx, q):
     """Quiz 11 from relevance mass over every quality image: saliency vs SmoothGrad, the paired
     difference's bootstrap CI deciding; the observed-image rule when the stage is off or has no
@@ -44,7 +50,14 @@ def food_mass_quality(ctx, q):
             "images": d["n"],
         },
         figure=paths.quality_figure("", "metrics"),
-        margin=abs(d["mean"]),
+        # the difference over the room between chance (the food's area) and all mass on the food;
+        # 0 when the paired CI holds 0 (a tie at this sample size: weak)
+        margin=float(min(1.0, abs(d["mean"]) / max(1 - e["reference"]["mean"], 1e-9)))
+        if sure
+        else 0.0,
+        caveat=substitute_cnn(ctx),
+        rule="the method with the larger mean relevance mass over the quality images; the paired "
+        "bootstrap 95 % CI of the difference must exclude 0",
         why=(
             f"over {d['n']} held-out images the share of the map's mass on the food is "
             f"{'higher' if d['mean'] > 0 else 'lower'} for SmoothGrad by {d['mean']:+.3f} "

@@ -1,0 +1,33 @@
+"""One noisy CNN method on every observed image with its seed + k (report.stability_seeds): the
+report answers the questions that depend on its noise again from these artifacts."""
+
+from workflow_scripts.assets.models import load_checkpoint
+from workflow_scripts.assets.observed import load_observed
+from workflow_scripts.cnn.attribute import explain_image, write_artifact
+from workflow_scripts.core.runtime import (
+    make_deterministic,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
+from workflow_scripts.core.step import run, speed
+
+import _bootstrap  # noqa: F401  (repository root on sys.path)
+
+
+def main(smk):
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
+    device = pick_device(job["device"])
+    make_deterministic(device)
+    k, method = int(smk.wildcards.k), smk.params.method
+    seed_everything(smk.params.seed + k)
+    params = {**smk.params.cfg, **speed(smk, f"cnn.{method}")}
+    params["seed"] = int(params["seed"]) + k
+    model = load_checkpoint(smk.input.checkpoint, device=device)
+    for image_file, out in zip(smk.input.images, smk.output.npz):
+        image, label, name, _ = load_observed(image_file)
+        write_artifact(out, explain_image(method, model, image, label, name, params, device))
+
+
+run(snakemake, main)  # noqa: F821
