@@ -63,6 +63,25 @@ def speed(smk, section: str = "") -> dict:
     return speed_settings(smk.config, section, _speed_keys())
 
 
+def torch_device(smk, seed: int | None = None):
+    """A torch job's setup from its speed settings: threads, device (deterministic kernels) and,
+    given `seed`, every generator seeded. Returns the device."""
+    from workflow_scripts.core.runtime import (
+        make_deterministic,
+        pick_device,
+        seed_everything,
+        set_threads,
+    )
+
+    job = speed(smk)  # device, threads
+    set_threads(job["threads"] or smk.threads)
+    device = pick_device(job["device"])
+    make_deterministic(device)
+    if seed is not None:
+        seed_everything(seed)
+    return device
+
+
 def os_error_line(exc: OSError, outputs) -> str | None:
     """One line for the OS errors a user fixes outside the workflow (disk full, no permission,
     read-only file system), naming the path; None for any other OSError."""

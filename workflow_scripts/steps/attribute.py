@@ -1,13 +1,8 @@
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images, write_artifact
-from workflow_scripts.core.runtime import (
-    make_deterministic,
-    pick_device,
-    seed_everything,
-    set_threads,
-)
-from workflow_scripts.core.step import run, speed
+from workflow_scripts.core.runtime import seed_everything
+from workflow_scripts.core.step import run, speed, torch_device
 
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 
@@ -15,10 +10,7 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 def main(smk):
     """One method on a chunk of observed images (cnn.images_per_job): the model is loaded and
     prepared once; each image gets its own artifact, equal to what a job of its own writes."""
-    job = speed(smk)  # device, threads
-    set_threads(job["threads"] or smk.threads)
-    device = pick_device(job["device"])
-    make_deterministic(device)
+    device = torch_device(smk)
     model = load_checkpoint(smk.input.checkpoint, device=device)
     items = [load_observed(path)[:3] for path in smk.input.images]
     arrays = explain_images(

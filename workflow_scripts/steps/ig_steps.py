@@ -4,8 +4,7 @@ from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images
 from workflow_scripts.core.io import write_npz
-from workflow_scripts.core.runtime import make_deterministic, pick_device, set_threads
-from workflow_scripts.core.step import run, speed
+from workflow_scripts.core.step import run, speed, torch_device
 
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 
@@ -13,10 +12,7 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 def main(smk):
     """Each image's IG map for each configured number of path steps (quiz 18), for a chunk of
     observed images (cnn.images_per_job)."""
-    job = speed(smk)  # device, threads
-    set_threads(job["threads"] or smk.threads)
-    device = pick_device(job["device"])
-    make_deterministic(device)
+    device = torch_device(smk)
     model = load_checkpoint(smk.input.checkpoint, device=device)
     items = [load_observed(path)[:3] for path in smk.input.images]
     steps = sorted(smk.params.steps)

@@ -1,12 +1,6 @@
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.cnn.fastpath import auto_batch
-from workflow_scripts.core.runtime import (
-    make_deterministic,
-    pick_device,
-    seed_everything,
-    set_threads,
-)
-from workflow_scripts.core.step import run, speed
+from workflow_scripts.core.step import run, speed, torch_device
 from workflow_scripts.quality import stage
 from workflow_scripts.quality.images import from_dataset, from_observed
 
@@ -22,11 +16,7 @@ def load_images(smk, positions):
 
 
 def main(smk):
-    job = speed(smk)  # device, threads
-    set_threads(job["threads"] or smk.threads)
-    device = pick_device(job["device"])
-    make_deterministic(device)
-    seed_everything(smk.params.seed)
+    device = torch_device(smk, smk.params.seed)
     q = smk.params.quality
     model = load_checkpoint(smk.input.checkpoint, device=device)
     images, masks, labels, names = load_images(smk, smk.params.positions)

@@ -4,13 +4,7 @@ import numpy as np
 
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.core.io import write_json, write_npz
-from workflow_scripts.core.runtime import (
-    make_deterministic,
-    pick_device,
-    seed_everything,
-    set_threads,
-)
-from workflow_scripts.core.step import run, speed
+from workflow_scripts.core.step import run, speed, torch_device
 from workflow_scripts.figures.shortcut import examples_figure, mass_figure
 from workflow_scripts.quality.shortcut import measure
 
@@ -18,11 +12,7 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
-    job = speed(smk)  # device, threads
-    set_threads(job["threads"] or smk.threads)
-    device = pick_device(job["device"])
-    make_deterministic(device)
-    seed_everything(smk.params.seed)
+    device = torch_device(smk, smk.params.seed)
     with open(smk.input.summary, encoding="utf-8") as f:
         summary = json.load(f)
     with np.load(smk.input.test) as z:

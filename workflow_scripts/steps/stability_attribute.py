@@ -4,24 +4,14 @@ report answers the questions that depend on its noise again from these artifacts
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_image, write_artifact
-from workflow_scripts.core.runtime import (
-    make_deterministic,
-    pick_device,
-    seed_everything,
-    set_threads,
-)
-from workflow_scripts.core.step import run, speed
+from workflow_scripts.core.step import run, speed, torch_device
 
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
-    job = speed(smk)  # device, threads
-    set_threads(job["threads"] or smk.threads)
-    device = pick_device(job["device"])
-    make_deterministic(device)
     k, method = int(smk.wildcards.k), smk.params.method
-    seed_everything(smk.params.seed + k)
+    device = torch_device(smk, smk.params.seed + k)
     params = {**smk.params.cfg, **speed(smk, f"cnn.{method}")}
     params["seed"] = int(params["seed"]) + k
     model = load_checkpoint(smk.input.checkpoint, device=device)
