@@ -270,7 +270,8 @@ def test_fewer_images_rerun_only_the_chunk_that_changes(test_build, tmp_path):
 
 def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):
     assert dry_run(test_build, tmp_path, "cnn: {gradcam: {layer: 25}}") == {
-        "gradcam": 3,
+        "gradcam_0": 1,  # the test config's two chunks of observed images (cnn.images_per_job)
+        "gradcam_1": 1,
         "gradcam_figure": 1,
         **QUALITY,
         **QUIZ,
@@ -279,8 +280,14 @@ def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):
 
 def test_disabled_stage_has_no_jobs(test_build, tmp_path):
     off = "quality: {enabled: false}"
-    # only the report changes (its inputs lose the summary and the figures)
-    assert dry_run(test_build, tmp_path, off) == {"quiz_answers": 1, "quiz_report": 1, "all": 1}
+    # the report changes (its inputs lose the summary and the figures), and quiz 11 falls back to
+    # the observed images, whose answer depends on SmoothGrad's seed: its stability reruns join
+    assert dry_run(test_build, tmp_path, off) == {
+        "smoothgrad_seed": 3,
+        "quiz_answers": 1,
+        "quiz_report": 1,
+        "all": 1,
+    }
     everything = dry_run(test_build, tmp_path, off, "--forceall")
     assert not any(rule.startswith("quality") for rule in everything)
     assert dry_run(test_build, tmp_path, "", "--forceall").items() >= QUALITY.items()
@@ -302,15 +309,23 @@ def _summary(diffs) -> dict:
 
 
 def test_quiz_11_from_relevance_mass_with_its_interval(tmp_path):
-    ctx = {"results": tmp_path, "quality": _summary([0.1, 0.12, 0.08, 0.1] * 5)}
+    ctx = {
+        "results": tmp_path,
+        "source": "offline",
+        "asset_set": "offline",
+        "quality": _summary([0.1, 0.12, 0.08, 0.1] * 5),
+    }
     a = food_mass_quality(ctx, {})
     assert a.choice == ["smoothgrad_clearer"]
-    assert a.margin == pytest.approx(0.1)
+    # the difference over the room between chance (0.15) and all mass on the food
+    assert a.margin == pytest.approx(0.1 / 0.85)
+    assert a.basis == "measured" and "offline asset set" in a.caveat
     assert a.numbers["images"] == 20
     assert a.numbers["food share of the image (chance)"] == pytest.approx(0.15)
     assert "tied" not in a.why
     ctx["quality"] = _summary([0.1, -0.1] * 10)
-    assert "tied" in food_mass_quality(ctx, {}).why
+    tied = food_mass_quality(ctx, {})
+    assert "tied" in tied.why and tied.margin == 0.0  # a tie is weak
 
 
 def test_section_says_when_the_stage_was_off():

@@ -147,9 +147,10 @@ def test_reliance_of_a_model_that_only_sees_the_marker():
 
 def tiny_params() -> dict:
     """Every method's config as the test config sets it (small sample counts)."""
-    cnn = copy.deepcopy(CONFIG["cnn"])
+    cnn = {m: b for m, b in copy.deepcopy(CONFIG["cnn"]).items() if isinstance(b, dict)}
     for m, block in TEST["cnn"].items():
-        cnn[m].update(block)
+        if isinstance(block, dict):  # method blocks (not cnn.images_per_job)
+            cnn[m].update(block)
     cnn["lime"]["num_samples"] = 50
     cnn["filters"].update(pairs=[[6, 0]], iterations=1)  # run once to learn it has no map
     return cnn

@@ -468,7 +468,12 @@ def html_quality(p: Page) -> list[str]:
         out += [
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in t["rows"]
         ] + ["</table>"]
-    out += [_figure(p, f, f"quality: {f}") for f in sec["figures"]]
+    for f in sec["figures"]:  # a figure a question already showed (quiz 11) is linked there
+        if f in p.shown:
+            q = p.shown[f]
+            out += [f'<p><a href="#fig-q{q}">{html.escape(f)}, shown under Q{q}</a></p>']
+        else:
+            out += [_figure(p, f, f"quality: {f}")]
     if sec.get("markdown"):
         out += _markdown_block_html(p, sec["markdown"])
     return out + ["</section>"]
