@@ -11,7 +11,9 @@ area, 0.5 for ROC-AUC) and method "random" (deletion/insertion AUCs of a random 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
 import math
 from pathlib import Path
 
@@ -175,10 +177,32 @@ def agreement_rows(maps: dict, name: str):
     return [(f"{a}|{b}", name, "agreement", float(v)) for (a, b), v in M.agreement(maps).items()]
 
 
+@contextlib.contextmanager
+def _one_line_per_image(what: str, count: int):
+    """The run layer's line per (method, image) would be hundreds of lines per job (and LIME's
+    "true label not among the top labels", expected of a randomised model): keep errors only, and
+    say what the job did in one line at the end."""
+    import time
+
+    xai = logging.getLogger("xai")
+    level, start = xai.level, time.perf_counter()
+    xai.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        xai.setLevel(level)
+    xai.info("%s: %d images in %.1f s", what, count, time.perf_counter() - start)
+
+
 def score_images(model, images, masks, labels, names, params: dict, q: dict, device, batch):
     """Every method's map of each image, then its scores: (rows, curves {key: [n, steps+1]}).
 
     images: N x 3 x H x W float tensor in [0, 1]; masks: N x H x W bool or None (hw9)."""
+    with _one_line_per_image(f"quality: {len(params)} methods scored", len(names)):
+        return _score_images(model, images, masks, labels, names, params, q, device, batch)
+
+
+def _score_images(model, images, masks, labels, names, params: dict, q: dict, device, batch):
     from workflow_scripts.cnn.attribute import explain_image
 
     predict = predictor(model, device)
@@ -219,8 +243,6 @@ def sanity_layers(model, which: str) -> list[str]:
 def sanity_images(model, images, labels, names, params: dict, seed: int, device, which="all"):
     """Cascading randomisation of every method on each image: rows (method, image, step, layer,
     spearman, ssim); step 1 = the output layer re-initialised."""
-    import logging
-
     import torch
 
     from workflow_scripts.cnn.attribute import explain_image
@@ -229,12 +251,9 @@ def sanity_images(model, images, labels, names, params: dict, seed: int, device,
 
     out = []
     layers = sanity_layers(model, which)
-    quiet = logging.getLogger("xai")
-    level = quiet.level
-    # one line per re-explanation (and LIME's "true label not among the top labels", expected of
-    # a randomised model) would drown the log
-    quiet.setLevel(logging.ERROR)
-    try:
+    with _one_line_per_image(
+        f"quality sanity: {len(params)} methods x {len(layers)} randomised layers", len(names)
+    ):
         for i, name in enumerate(names):
             label = int(labels[i])
             for m, p in params.items():
@@ -255,8 +274,6 @@ def sanity_images(model, images, labels, names, params: dict, seed: int, device,
                     (m, name, k + 1, s["layer"], float(s["spearman"]), float(s["ssim"]))
                     for k, s in enumerate(steps)
                 ]
-    finally:
-        quiet.setLevel(level)
     return out
 
 
