@@ -306,17 +306,18 @@ def perturbation_curve(
     if a.shape != tuple(x.shape[-2:]):
         raise ValueError(f"map {a.shape} does not match the image {tuple(x.shape[-2:])}")
     order = _descending(a) if order is None else order
-    gen = _curve_images(
+    return _curves(
+        predict,
         x,
-        order,
-        mode=mode,
+        target,
+        [(mode, order)],
         fill=fill,
         steps=steps,
         blur_sigma=blur_sigma,
         road_noise=road_noise,
         seed=seed,
-    )
-    return _predict_curves(predict, target, [gen], batch_size)[0]
+        batch_size=batch_size,
+    )[0]
 
 
 def curve_auc(curve) -> float:
@@ -332,26 +333,32 @@ def random_order(shape, seed) -> np.ndarray:
     return np.random.default_rng(seed).permutation(int(np.prod(shape)))
 
 
+def _curves(predict, x, target, specs, *, batch_size, **images) -> list[np.ndarray]:
+    """The curve of each (mode, pixel order) in `specs`, their images predicted in shared batches;
+    `images`: _curve_images' fill, steps, blur_sigma, road_noise, seed."""
+    gens = [_curve_images(x, order, mode=mode, **images) for mode, order in specs]
+    return _predict_curves(predict, target, gens, batch_size)
+
+
 def _curve_set(
     predict, x, target, orders, *, fill, steps, seed, blur_sigma, batch_size, road_noise
 ):
     """Deletion and insertion curves + AUCs for each {suffix: order}, in shared batches."""
     specs = [(mode, suffix) for suffix in orders for mode in MODES]
-    gens = [
-        _curve_images(
-            x,
-            orders[suffix],
-            mode=mode,
-            fill=fill,
-            steps=steps,
-            blur_sigma=blur_sigma,
-            road_noise=road_noise,
-            seed=seed,
-        )
-        for mode, suffix in specs
-    ]
+    curves = _curves(
+        predict,
+        x,
+        target,
+        [(mode, orders[suffix]) for mode, suffix in specs],
+        fill=fill,
+        steps=steps,
+        blur_sigma=blur_sigma,
+        road_noise=road_noise,
+        seed=seed,
+        batch_size=batch_size,
+    )
     out = {}
-    for (mode, suffix), curve in zip(specs, _predict_curves(predict, target, gens, batch_size)):
+    for (mode, suffix), curve in zip(specs, curves):
         out[f"{mode}_curve{suffix}"] = curve
         out[f"{mode}_auc{suffix}"] = curve_auc(curve)
     return out
