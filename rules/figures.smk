@@ -6,7 +6,6 @@ rule similarity_figures:
     input:
         npz=P.similarity(R, "npz"),
         json=P.similarity(R),
-        code=P.module_file("figures.bert"),
     output:
         matrices=[
             report(
@@ -28,6 +27,7 @@ rule similarity_figures:
     conda:
         ENV
     params:
+        code=rule_code("similarity_figures"),
         matrices=SIMILARITY_MATRICES,
     script:
         step_script("similarity_figures")
@@ -38,7 +38,6 @@ rule hidden_pca_figure:
     input:
         npz=P.hidden_pca(R, "{item}", "npz"),
         json=P.hidden_pca(R, "{item}"),
-        code=P.module_file("figures.bert"),
     output:
         png=report(
             P.hidden_pca_figure(R, "{item}"),
@@ -51,6 +50,8 @@ rule hidden_pca_figure:
         P.log(R, "hidden_pca_figure", "q{item}"),
     conda:
         ENV
+    params:
+        code=rule_code("hidden_pca_figure"),
     script:
         step_script("hidden_pca_figure")
 
@@ -60,7 +61,6 @@ rule attention_figure:
     input:
         npz=P.exbert(R, "npz"),
         json=P.exbert(R),
-        code=P.module_file("figures.bert"),
     output:
         png=report(
             P.attention_figure(R),
@@ -72,6 +72,8 @@ rule attention_figure:
         P.log(R, "attention_figure"),
     conda:
         ENV
+    params:
+        code=rule_code("attention_figure"),
     script:
         step_script("attention_figure")
 
@@ -85,7 +87,6 @@ for _method in CNN_METHODS:
         input:
             observed=observed_files(),
             artifacts=attribution_files(_method),
-            code=P.module_file("figures.cnn"),
         output:
             pngs=[
                 report(p, category="CNN", subcategory=_method, caption="../report/cnn_figure.rst")
@@ -97,6 +98,7 @@ for _method in CNN_METHODS:
         conda:
             ENV
         params:
+            code=rule_code("cnn_figure", f"cnn.methods.{_method}"),
             method=_method,
             per=config["cnn"][_method].get(METHODS[_method]["FIGURE"].get("per"), []),
             rows=figure_rows(_method),

@@ -11,8 +11,6 @@ rule quality_chunk:
     input:
         unpack(quality_images_input),
         checkpoint=P.checkpoint(R),
-        code=[P.module_file(f"cnn.methods.{m}") for m in QUALITY_METHODS]
-        + [P.module_file("quality.metrics"), P.module_file("quality.stage")],
     output:
         csv=P.quality_chunk(R, "{chunk}"),
         npz=P.quality_chunk(R, "{chunk}", "npz"),
@@ -26,6 +24,7 @@ rule quality_chunk:
     resources:
         gpu=1,
     params:
+        code=rule_code("quality_chunk", *(f"cnn.methods.{m}" for m in QUALITY_METHODS)),
         positions=lambda wc: list(QUALITY_CHUNKS[int(wc.chunk)]),
         quality=CHUNK_PARAMS,
         method_params=quality_method_params(QUALITY["methods"]),
@@ -40,8 +39,6 @@ rule quality_sanity:
     input:
         unpack(quality_images_input),
         checkpoint=P.checkpoint(R),
-        code=[P.module_file(f"cnn.methods.{m}") for m in QUALITY_METHODS]
-        + [P.module_file("quality.metrics"), P.module_file("quality.stage")],
     output:
         csv=P.quality_sanity(R, "{chunk}"),
     log:
@@ -54,6 +51,7 @@ rule quality_sanity:
     resources:
         gpu=1,
     params:
+        code=rule_code("quality_chunk", *(f"cnn.methods.{m}" for m in QUALITY_METHODS)),
         positions=lambda wc: list(SANITY_CHUNKS[int(wc.chunk)]),
         quality=SANITY_PARAMS,
         method_params=quality_method_params(QUALITY["sanity_methods"]),
@@ -68,7 +66,6 @@ rule quality_merge:
         chunks=[P.quality_chunk(R, k) for k in range(len(QUALITY_CHUNKS))],
         curves=[P.quality_chunk(R, k, "npz") for k in range(len(QUALITY_CHUNKS))],
         sanity=[P.quality_sanity(R, k) for k in range(len(SANITY_CHUNKS))],
-        code=[P.module_file("quality.stage"), P.module_file("quality.stats")],
     output:
         scores=P.quality_scores(R),
         agreement=P.quality_agreement(R),
@@ -84,9 +81,10 @@ rule quality_merge:
     conda:
         ENV
     params:
+        code=rule_code("quality_merge"),
         methods=QUALITY_METHODS,
         excluded=QUALITY["exclude"],
-        bootstrap=QUALITY["bootstrap"],
+        bootstrap=canonical(QUALITY["bootstrap"]),
     script:
         step_script("quality_merge")
 
@@ -96,7 +94,6 @@ rule quality_figures:
     input:
         json=P.quality_summary(R),
         curves=P.quality_curves(R),
-        code=P.module_file("figures.quality"),
     output:
         pngs=[
             report(
@@ -111,5 +108,7 @@ rule quality_figures:
     localrule: True
     conda:
         ENV
+    params:
+        code=rule_code("quality_figures"),
     script:
         step_script("quality_figures")

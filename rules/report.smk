@@ -15,6 +15,9 @@ rule quiz_answers:
     conda:
         ENV
     params:
+        code=rule_code("quiz_answers"),
+        quiz=workflow_data(REPORT["quiz"]),
+        annotations=workflow_data(REPORT["annotations"]) if REPORT["annotations"] else None,
         results=lambda wc, output: P.root_of_report(output.json),
         asset_set=config["asset_set"],
         source=config["source"],
@@ -23,17 +26,19 @@ rule quiz_answers:
         methods=CNN_METHODS,
         bert_roles=BERT_ROLES,
         probe_role=PROBE_ROLE,
-        thresholds=REPORT["thresholds"],
+        thresholds=canonical(REPORT["thresholds"]),
         stability_seeds=REPORT["stability_seeds"],
         qa_items=len(BERT_INPUTS["qa_items"]),
-        seeds={
-            "seed": config["seed"],
-            **{
-                f"cnn.{m}": c["seed"]
-                for m, c in config["cnn"].items()
-                if m in METHODS and "seed" in c
-            },
-        },
+        seeds=canonical(
+            {
+                "seed": config["seed"],
+                **{
+                    f"cnn.{m}": c["seed"]
+                    for m, c in config["cnn"].items()
+                    if m in METHODS and "seed" in c
+                },
+            }
+        ),
         config_hash=config_hash(result_config()),
     script:
         step_script("quiz_answers")
@@ -44,7 +49,6 @@ rule quiz_report:
     input:
         answers=P.answers(R),
         figures=figure_targets(),
-        code=P.module_file("report.render"),
     output:
         md=report(P.quiz_md(R), category="Quiz", caption="../report/quiz.rst"),
         html=report(P.quiz_html(R), category="Quiz", caption="../report/quiz.rst"),
@@ -55,6 +59,7 @@ rule quiz_report:
     conda:
         ENV
     params:
+        code=rule_code("quiz_report"),
         results=lambda wc, output: P.root_of_report(output.md),
         method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     script:

@@ -10,9 +10,6 @@ if SHORTCUT["enabled"]:
             test=P.dataset_split(R, "test"),
             summary=P.dataset_summary(R),
             checkpoint=P.checkpoint(R),
-            code=[P.module_file(f"quality.{m}") for m in ("shortcut", "metrics", "stats")]
-            + [P.module_file("cnn.attribute")]
-            + [P.module_file(f"cnn.methods.{m}") for m in CNN_METHODS],
         output:
             json=P.shortcut(R),
             npz=P.shortcut(R, "npz"),
@@ -28,7 +25,8 @@ if SHORTCUT["enabled"]:
         resources:
             gpu=1,
         params:
-            shortcut=SHORTCUT,
+            code=rule_code("shortcut_reliance", *(f"cnn.methods.{m}" for m in CNN_METHODS)),
+            shortcut=canonical(SHORTCUT),
             cnn={m: result_config(f"cnn.{m}") for m in CNN_METHODS},
             seed=config["seed"],
         script:

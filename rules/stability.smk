@@ -13,7 +13,6 @@ for _method in STABILITY_METHODS:
         input:
             images=observed_files(),
             checkpoint=P.checkpoint(R),
-            code=P.module_file(f"cnn.methods.{_method}"),
         output:
             npz=stability_files(_method, "{k}"),
         log:
@@ -28,6 +27,7 @@ for _method in STABILITY_METHODS:
         resources:
             gpu=1,
         params:
+            code=rule_code("stability_attribute", f"cnn.methods.{_method}"),
             method=_method,
             cfg=result_config(f"cnn.{_method}"),
             seed=config["seed"],

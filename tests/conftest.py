@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,11 +29,34 @@ def session_cache(tmp_path_factory) -> Path:
     return _SESSION["xdg_cache"]
 
 
-def snakemake(*args, cwd=ROOT, check=True, timeout=1800) -> subprocess.CompletedProcess:
+@pytest.fixture(autouse=True)
+def test_workdir(tmp_path):
+    """This test's Snakemake working directory (snakemake() without cwd): the calls of one test
+    share it, no test sees the checkout's own results/ or .snakemake/ (a user's run leaves them)."""
+    _SESSION["workdir"] = tmp_path / "snakemake-workdir"
+    yield _SESSION["workdir"]
+    _SESSION.pop("workdir", None)
+
+
+def _has_directory(args: list[str]) -> bool:
+    return any(a in ("-d", "--directory") or a.startswith("--directory=") for a in args)
+
+
+def snakemake(*args, cwd=None, check=True, timeout=1800) -> subprocess.CompletedProcess:
     """Run Snakemake from this environment; return the completed process (stdout+stderr text).
 
-    Its XDG_CACHE_HOME is the session's temporary one (fixture session_cache). No PYTHONPATH:
-    the workflow finds its own package, as it must for a user."""
+    Without `cwd` it runs from the repository root (relative config paths as a user types them)
+    in the test's own working directory (`--directory`, fixture test_workdir, or a fresh one for
+    a wider-scoped fixture): never in the checkout's results/ or .snakemake/. Its XDG_CACHE_HOME
+    is the session's temporary one (fixture session_cache). No PYTHONPATH: the workflow finds its
+    own package, as it must for a user."""
+    args = tuple(map(str, args))
+    if cwd is None:
+        cwd = ROOT
+        if not _has_directory(list(args)):
+            work = _SESSION.get("workdir") or Path(tempfile.mkdtemp(prefix="snakemake-workdir-"))
+            work.mkdir(parents=True, exist_ok=True)
+            args = ("--directory", str(work), *args)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["XDG_CACHE_HOME"] = str(_SESSION["xdg_cache"])
     from workflow_scripts.core.cli import bound_slurm_probe
@@ -173,3 +197,53 @@ def test_build(tmp_path_factory, session_cache):
     return SimpleNamespace(
         out=work / "results" / "test", work=work, workflow=wf, proc=proc, written=written
     )
+
+
+# ---- tiers: `./xai test --fast` (pytest -m "not workflow") leaves out every test that runs
+# Snakemake: calls snakemake/run_snakemake/xai_run, itself, through a helper function of its
+# module or through a fixture; the README's test command runs them all.
+
+_RUNNERS = {"snakemake", "run_snakemake", "xai_run"}
+
+
+def _called_names(fn) -> set[str]:
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            names.add(f.id if isinstance(f, ast.Name) else getattr(f, "attr", ""))
+    return names
+
+
+def _runs_snakemake(fn, depth: int = 2) -> bool:
+    called = _called_names(fn)
+    if called & _RUNNERS:
+        return True
+    if depth == 0:
+        return False
+    scope = getattr(fn, "__globals__", {})
+    return any(
+        _runs_snakemake(scope[n], depth - 1)
+        for n in called
+        if callable(scope.get(n)) and getattr(scope[n], "__module__", "") == fn.__module__
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = [
+            d.func
+            for name in getattr(info, "names_closure", [])
+            for d in info.name2fixturedefs.get(name, ())
+        ]
+        if any(_runs_snakemake(fn) for fn in [item.function, *fixtures]):
+            item.add_marker(pytest.mark.workflow)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, jobs_of, snakemake
+from conftest import ROOT, copy_workflow, jobs_of, snakemake
 
 # Where the project's own files live (tests included): none may point outside the repository.
 PROJECT = [
@@ -58,7 +58,10 @@ def _default_jobs(out: str, prefix: str = "") -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def default_jobs(tmp_path_factory):
-    return jobs_of(snakemake("-n", cwd=ROOT).stdout)
+    """The default DAG from a fresh checkout: a private copy of the workflow, dry-run in its own
+    folder (never the checkout itself, whose results/ a user's run fills)."""
+    wf = copy_workflow(tmp_path_factory.mktemp("fresh-checkout"))
+    return jobs_of(snakemake("-n", cwd=wf).stdout)
 
 
 def test_directory_flag_gives_the_same_dag(default_jobs, tmp_path):

@@ -45,24 +45,26 @@ def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
     for i, z in enumerate(sorted(root.rglob("food.zip"))):
         safe_extract(z, work / f"food-zip-{i}")
     ckpts = sorted(root.rglob("checkpoint.pth"))
-    food = None
-    for d in sorted({p.parent for top in (root, work) for p in top.rglob("*.jpg")}):
-        if all((d / f"{n}.jpg").is_file() for n in IMAGES):
-            food = d
-            break
-    if not ckpts or food is None:
-        missing = ([] if ckpts else ["checkpoint.pth"]) + (
-            [] if food else ["the 10 images " + " ".join(IMAGES)]
-        )
+    folders = sorted({p.parent for top in (root, work) for p in top.rglob("*.jpg")})
+    # the folder with the most of the 10 images (the first of equals): the bundle's food/
+    food = max(folders, key=lambda d: sum((d / f"{n}.jpg").is_file() for n in IMAGES), default=None)
+    lacking = [f"{n}.jpg" for n in IMAGES if food is None or not (food / f"{n}.jpg").is_file()]
+    if not ckpts or lacking:
+        missing = [] if ckpts else ["checkpoint.pth"]
+        if food is not None and 0 < len(lacking) < len(IMAGES):
+            missing.append(f"{', '.join(lacking)} (beside the others in {_shown(food, work)})")
+        elif lacking:
+            missing.append("the 10 images " + " ".join(IMAGES))
         raise UserError(f"{root}: the bundle lacks {' and '.join(missing)}")
     return food, ckpts[0]
 
 
 def local_fingerprint(local) -> str:
-    """16 hex digits naming the names, sizes and mtimes of the files the local source would read
-    (hw9.local: a zip, or the folder's ml2022spring-hw9.zip, else its food.zip, checkpoint.pth
-    and *.jpg); "missing" when there are none. Stat only: cheap enough for the DAG (a rule
-    param, so that replacing a file there reinstalls the bundle)."""
+    """16 hex digits naming the names and contents (sha256) of the files the local source would
+    read (hw9.local: a zip, or the folder's ml2022spring-hw9.zip, else its food.zip,
+    checkpoint.pth and *.jpg); "missing" when there are none. A rule param, so that replacing a
+    file there reinstalls the bundle, while copying or touching it does not (hashing the full
+    bundle, ~300 MB, costs about 0.3 s per DAG build)."""
     local = Path(local)
     if local.is_file():
         files = [local]
@@ -80,9 +82,10 @@ def local_fingerprint(local) -> str:
     stats = []
     for f in files:
         with contextlib.suppress(OSError):
-            st = f.stat()
+            with f.open("rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
             name = f.name if f == local else str(f.relative_to(local))
-            stats.append([name, st.st_size, st.st_mtime_ns])
+            stats.append([name, digest])
     if not stats:
         return "missing"
     return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
@@ -103,10 +106,14 @@ def verify_images(paths, work: Path) -> None:
     job); a UserError naming the first broken file."""
     from PIL import Image, UnidentifiedImageError
 
+    from workflow_scripts.assets.images import too_large
+
     for p in paths:
         try:
             with Image.open(p) as img:
                 img.load()
+        except Image.DecompressionBombError as exc:
+            raise UserError(too_large(_shown(p, work), exc)) from None
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UserError(
@@ -127,7 +134,10 @@ def _verify_and_install(
             f"{ckpt}: {ckpt.stat().st_size:,} bytes, the homework's checkpoint.pth has {size:,}; "
             "download it again"
         )
-    load_checkpoint(ckpt)  # weights_only, strict keys: raises a UserError naming the file
+    try:  # weights_only, strict keys: a UserError naming the file, as the user knows it
+        load_checkpoint(ckpt)
+    except UserError as exc:
+        raise UserError(str(exc).replace(str(ckpt), _shown(ckpt, work), 1)) from None
     paths, labels = get_paths_labels(food)
     stems = [p.stem for p in paths]
     if stems[: len(IMAGES)] != IMAGES or labels[: len(IMAGES)] != LABELS:

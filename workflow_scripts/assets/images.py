@@ -46,6 +46,17 @@ def get_paths_labels(folder) -> tuple[list[Path], list[int]]:
     return [folder / n for n in names], [_parse(n)[0] for n in names]
 
 
+def too_large(shown, exc: Exception) -> str:
+    """The one line for an image PIL refuses to decode (a decompression bomb), naming it."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels, " if found else ""
+    return (
+        f"{shown}: image too large to load safely ({size}PIL's limit is "
+        f"{2 * Image.MAX_IMAGE_PIXELS:,}); resize it (the Classifier reads "
+        f"{IMAGE_SIZE}x{IMAGE_SIZE}) or replace the file"
+    )
+
+
 def load_image_array(path) -> np.ndarray:
     """One image as 3 x 128 x 128 float32 in [0, 1]: the homework's eval transform
     `Compose([Resize((128, 128)), ToTensor()])` (aspect ratio NOT kept, no mean/std
@@ -61,13 +72,7 @@ def load_image_array(path) -> np.ndarray:
             img = _to_rgb(img, path).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / np.float32(255)
     except Image.DecompressionBombError as exc:
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{int(found.group(1)):,} pixels, " if found else ""
-        raise UserError(
-            f"{path}: image too large to load safely ({size}PIL's limit is "
-            f"{2 * Image.MAX_IMAGE_PIXELS:,}); resize it (the Classifier reads "
-            f"{IMAGE_SIZE}x{IMAGE_SIZE}) or replace the file"
-        ) from None
+        raise UserError(too_large(path, exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(
             f"{path}: not a readable image ({type(exc).__name__}); replace the file"

@@ -7,6 +7,7 @@ filter-explanation questions name modules by index (cnn[6], cnn[15], cnn[21], cn
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -93,8 +94,27 @@ def save_checkpoint(
         payload.update(extra)
     # torch.save names the zip's root folder after the file: written under the final name (in a
     # temporary folder), identical weights give identical bytes
-    with atomic_named_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_named_path(path) as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError
+        raise write_error(path, exc) from None
+
+
+def write_error(path, exc: RuntimeError) -> OSError:
+    """torch.save's write failure as the OSError it is (core/step.run makes it one line): ENOSPC
+    when the disk is (nearly) full, else EIO with torch's first line."""
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        free = 0
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if free < 64 << 20:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    return OSError(errno.EIO, f"writing the checkpoint failed ({first})", str(path))
 
 
 def _load_payload(path: Path):
@@ -106,16 +126,27 @@ def _load_payload(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"{path}: checkpoint holds objects that weights_only loading refuses ({first}); "
-            "re-save it as a plain state dict"
+            f"{path}: checkpoint holds objects that safe (weights-only) loading refuses "
+            f"({_refused(exc)}); it may run code when loaded: do not load it otherwise, re-save "
+            "the weights as a plain state dict"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise UserError(
             f"{path}: not a readable torch checkpoint (truncated or corrupt: "
             f"{type(exc).__name__}); download it again"
         ) from exc
+
+
+def _refused(exc: Exception) -> str:
+    """What torch's weights-only unpickler refused (e.g. 'GLOBAL posix.system'), without its
+    advice to retry unsafely."""
+    found = re.search(r"unsupported (GLOBAL [\w.]+|\w+ [\w.]+)", str(exc))
+    if found:
+        return found.group(1)
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    safe = [ln for ln in lines if "weights_only" not in ln and "Weights only" not in ln]
+    return safe[0] if safe else type(exc).__name__
 
 
 def load_checkpoint(

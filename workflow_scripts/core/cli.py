@@ -264,19 +264,27 @@ def _which(name: str) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] != "run":
+    if not argv or argv[0] not in ("run", "why"):
         print(
-            "usage: python -m workflow_scripts.core.cli run "
-            "[--set key.path=value ...] [snakemake args]",
+            "usage: python -m workflow_scripts.core.cli run|why "
+            "[PATH] [--set key.path=value ...] [snakemake args]",
             file=sys.stderr,
         )
         return 2
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
     try:
+        if argv[0] == "why":
+            from workflow_scripts.core import why
+
+            target, *rest = argv[1:] or [""]
+            args = snakemake_argv(rest)
+            env = dict(os.environ)
+            bound_slurm_probe(args, env)
+            return why.main([target, *args] if target else [], snakemake, env)
         args = snakemake_argv(argv[1:])
     except UserError as exc:
         print(f"xai: ERROR: {exc}", file=sys.stderr)
         return 2
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
     bound_slurm_probe(args)
     recover_stale_lock(snakemake, args)
     os.execv(snakemake, [snakemake, *args])

@@ -119,6 +119,24 @@ def speed_only_keys(schema: dict) -> list[str]:
     return [path for path, node in schema_keys(schema) if node.get("x-speed-only") is True]
 
 
+def canonical(value):
+    """A rule param in one spelling whatever the config's key order: mappings with sorted keys
+    (recursively), tuples as lists. Snakemake compares params by their repr, so without this a
+    restated default or a reordered mapping would rerun a job. (Numbers are normalised when the
+    config is typed: an integer given for a `number` key becomes a float, core/overrides.coerce.)
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def file_digest(path) -> str:
+    """sha256 of a file's bytes (short): a data file's identity in a param."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def config_hash(config: dict) -> str:
     """A short stable hash of a (sub-)config, for report headers and cache keys."""
     blob = json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode()

@@ -31,13 +31,36 @@ class SchedulerChatter(logging.Filter):
         return not CHATTER.match(str(record.msg))
 
 
+def _terminal_handlers(logger: logging.Logger) -> list[logging.Handler]:
+    return [
+        h
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+
+
 def quiet_scheduler(is_dryrun=lambda: False, logger: logging.Logger | None = None) -> None:
     """Add the filter to the logger's terminal handlers (not to its file handler); nothing with
     --verbose (the logger then logs DEBUG). `is_dryrun`: a dry run keeps its job blocks."""
     logger = logger or logging.getLogger("snakemake.logging")
     if logger.isEnabledFor(logging.DEBUG):
         return
-    for h in logger.handlers:
-        terminal = isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-        if terminal and not any(isinstance(f, SchedulerChatter) for f in h.filters):
+    for h in _terminal_handlers(logger):
+        if not any(isinstance(f, SchedulerChatter) for f in h.filters):
             h.addFilter(SchedulerChatter(is_dryrun))
+
+
+def handle_interrupts(logger: logging.Logger | None = None):
+    """Ctrl-C in this Snakemake process (core/interrupt.py): install the handler, tidy the
+    terminal after an interrupt; returns the Interrupt for the Snakefile's onerror hook."""
+    from workflow_scripts.core.interrupt import Interrupt, InterruptedJobs
+
+    interrupt = Interrupt()
+    interrupt.install()
+    logger = logger or logging.getLogger("snakemake.logging")
+    handlers = _terminal_handlers(logger)
+    if handlers:  # one filter instance, so each stopped job is counted once
+        tidy = InterruptedJobs(interrupt)
+        for h in handlers:
+            h.addFilter(tidy)
+    return interrupt

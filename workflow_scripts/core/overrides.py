@@ -53,7 +53,8 @@ def _scalar(text: str, schema: dict):
 
 
 def coerce(value, schema: dict, root: dict | None = None):
-    """`value` with every string leaf typed as the schema says (a copy; unknown keys kept as is)."""
+    """`value` with every string leaf typed as the schema says, and an integer given for a `number`
+    key as a float (a copy; unknown keys kept as is)."""
     root = schema if root is None else root
     schema = resolve_ref(schema, root)
     if isinstance(value, dict):
@@ -75,6 +76,10 @@ def coerce(value, schema: dict, root: dict | None = None):
         ]
     if isinstance(value, str):
         return _scalar(value, schema)
+    if isinstance(value, int) and not isinstance(value, bool):
+        types = _types(schema)
+        if "number" in types and "integer" not in types:
+            return float(value)  # `20` and `20.0` for a number key: one value, one param
     return value
 
 
@@ -110,7 +115,14 @@ def parse_set(assignment: str, schema: dict) -> tuple[str, object]:
             f"--set {assignment!r}: write key.path=value, e.g. --set cnn.smoothgrad.samples=10"
         )
     sub = schema_at(schema, path)
-    raw = "" if text == "" else yaml.load(text, Loader=yaml.BaseLoader)
+    try:
+        raw = "" if text == "" else yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(
+            f"--set {assignment!r}: the value is not valid YAML ({problem}); quote and close it, "
+            "e.g. --set 'observed.names=[0_0, 3_5]'"
+        ) from None
     value = coerce(raw, sub, schema)
     for part in reversed(path[1:]):
         value = {part: value}

@@ -7,12 +7,14 @@ log) plus a non-zero exit, removing any outputs the step left behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -91,6 +93,8 @@ def os_error_line(exc: OSError, outputs) -> str | None:
             f"no space left on the device (or quota exceeded) while writing {path}; "
             "free disk space, or set config key results to a folder on a larger disk, and rerun"
         )
+    if exc.errno == errno.EIO:
+        return f"{path}: {exc.strerror}; check the disk that holds it and rerun"
     if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
         return (
             f"{path}: {exc.strerror or 'permission denied'}; make the results folder writable "
@@ -127,6 +131,19 @@ def tune_malloc() -> bool:
         return False
 
 
+def _record_provenance(smk) -> None:
+    """The job's provenance record (core/provenance.py), for jobs of the workflow (a rule with a
+    log and a `code` param)."""
+    params = getattr(smk, "params", None)
+    logs = list(getattr(smk, "log", None) or [])
+    if not logs or not hasattr(params, "items") or "code" not in dict(params.items()):
+        return
+    from workflow_scripts.core import provenance
+
+    wildcards = dict(smk.wildcards.items()) if hasattr(smk.wildcards, "items") else {}
+    provenance.record(smk.rule, wildcards, list(smk.output), dict(params.items()), logs[0])
+
+
 def _exit_now() -> None:
     """End the job process at once after a success (outputs written, logs flushed): skips the
     interpreter's teardown of torch and its libraries, 0.4-0.75 s per job measured."""
@@ -136,12 +153,58 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+def _stop_job(smk):
+    """A job's SIGINT handler while its step runs: one ERROR line, the outputs and their
+    temporaries removed, exit 130 at once. Cleaning up from the handler (no KeyboardInterrupt
+    unwinding the step) leaves nothing to chance: an exception raised inside a __del__ or a
+    callback would be printed and swallowed, and the step would go on."""
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log.error("ERROR: rule %s: interrupted; partial outputs removed", smk.rule)
+        with contextlib.suppress(OSError):
+            _remove(list(smk.output))
+            remove_stale_temps(list(smk.output))
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(130)
+
+    return handler
+
+
+@contextlib.contextmanager
+def _interrupts(smk):
+    """Ctrl-C while the step runs: in a job (its SIGINT handler is still steps/_bootstrap.py's
+    guard of the imports) _stop_job, and ignored afterwards, so that a Ctrl-C during the
+    process's teardown cannot turn a finished job into a failed one; in-process (tests) a
+    KeyboardInterrupt, the caller's handler afterwards. Main thread only."""
+    previous = signal.getsignal(signal.SIGINT)
+    job = getattr(previous, "__module__", None) == "_bootstrap"
+    try:
+        signal.signal(signal.SIGINT, _stop_job(smk) if job else signal.default_int_handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if job else previous)
+
+
 def run(smk, fn, exit_now: bool = False) -> None:
     """Call fn(smk) with logging set up; a problem the user fixes (UserError, Ctrl-C, disk full,
     no permission) is one `ERROR:` line (stderr and log), the outputs removed, a non-zero exit:
-    1, or 130 for Ctrl-C. Anything else keeps its traceback (a bug). exit_now: a job script's
-    process ends right after a success (never set it where run() is called in-process)."""
+    1, or 130 for Ctrl-C. Anything else keeps its traceback (a bug). On success the job's
+    provenance record is written (core/provenance.py). exit_now: a job script's process ends
+    right after a success (never set it where run() is called in-process)."""
     tune_malloc()
+    with _interrupts(smk):  # before: steps/_bootstrap.py's guard
+        _run(smk, fn)
+    if exit_now:
+        _exit_now()
+
+
+def _run(smk, fn) -> None:
     try:
         _setup_logging(list(smk.log))
     except OSError as exc:  # the log folder itself cannot be written
@@ -152,9 +215,10 @@ def run(smk, fn, exit_now: bool = False) -> None:
     log.info("rule %s: start (threads=%s)", smk.rule, smk.threads)
     try:
         fn(smk)
+        _record_provenance(smk)
     except UserError as exc:
         _fail(smk, str(exc), 1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # in-process callers; a job stops in _stop_job
         _fail(smk, f"rule {smk.rule}: interrupted; partial outputs removed", 130)
     except OSError as exc:
         line = os_error_line(exc, list(smk.output))
@@ -168,5 +232,3 @@ def run(smk, fn, exit_now: bool = False) -> None:
         _remove(list(smk.output))
         raise
     log.info("rule %s: done in %.1f s", smk.rule, time.perf_counter() - start)
-    if exit_now:
-        _exit_now()

@@ -13,6 +13,7 @@ import yaml
 
 from workflow_scripts.core import paths
 from workflow_scripts.core.errors import UserError
+from workflow_scripts.core.provenance import code_header
 from workflow_scripts.report.evaluators import EVALUATORS, Answer, Evaluator, NotAnswerable, load
 
 PACKAGES = (
@@ -216,6 +217,7 @@ def header(ctx: dict, config_hash: str, seeds: dict) -> dict:
         "stability_seeds": int(ctx.get("stability_seeds") or 0),
         "bert_models": bert,
         "versions": versions(),
+        "code": code_header(ctx["results"]),
         "device": devices,
         "wall_seconds": wall_times(paths.benchmarks(ctx["results"])),
     }

@@ -121,12 +121,26 @@ def _header_rows(h: dict) -> list[tuple[str, str]]:
             ),
         ),
         ("device", ", ".join(h["device"])),
+        *_code_rows(h.get("code")),
         ("versions", fmt(h["versions"])),
         (
             "wall time per rule (s)",
             fmt(h["wall_seconds"]) + f"; total {sum(h['wall_seconds'].values()):.0f} s",
         ),
     ]
+
+
+def _code_rows(code: dict | None) -> list[tuple[str, str]]:
+    """The workflow's version, and every artifact built by other code (core/provenance.py)."""
+    if not code:
+        return []
+    stale = code["stale"]
+    built = (
+        "all by the current code"
+        if not stale
+        else "; ".join(f"{s['job']} (changed since: {', '.join(s['modules'])})" for s in stale)
+    )
+    return [("code version", code["version"]), ("artifacts", built)]
 
 
 def _summary(a: dict) -> str:

@@ -1,10 +1,10 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images, write_artifact
 from workflow_scripts.core.runtime import seed_everything
 from workflow_scripts.core.step import run, speed, torch_device
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

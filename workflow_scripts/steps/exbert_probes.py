@@ -1,8 +1,8 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.bert.pipeline import run_exbert
 from workflow_scripts.core.runtime import set_threads
 from workflow_scripts.core.step import run
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,7 +1,7 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.assets.hw9 import obtain
 from workflow_scripts.core.step import run, speed
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,3 +1,5 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 import numpy as np
 
 from workflow_scripts.assets.models import load_checkpoint
@@ -5,8 +7,6 @@ from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images
 from workflow_scripts.core.io import write_npz
 from workflow_scripts.core.step import run, speed, torch_device
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,10 +1,10 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.cnn.fastpath import auto_batch
 from workflow_scripts.core.step import run, speed, torch_device
 from workflow_scripts.quality import stage
 from workflow_scripts.quality.images import from_dataset, from_observed
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def load_images(smk, positions):

@@ -1,10 +1,10 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 import numpy as np
 
 from workflow_scripts.core.io import read_json
 from workflow_scripts.core.step import run
 from workflow_scripts.figures.quality import draw
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,8 +1,8 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.core.io import write_json, write_npz
 from workflow_scripts.core.step import run
 from workflow_scripts.quality import stage
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

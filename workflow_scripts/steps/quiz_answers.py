@@ -1,15 +1,16 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.core.io import read_json, write_json
+from workflow_scripts.core.paths import workflow_file
 from workflow_scripts.core.step import run
 from workflow_scripts.report.evaluators.quality import section as quality_section
 from workflow_scripts.report.quiz import answer_all, header, load_bank
 from workflow_scripts.report.regions import load_annotations
 
-import _bootstrap  # noqa: F401  (repository root on sys.path)
-
 
 def main(smk):
     p = smk.params
-    annotations = load_annotations(smk.input.annotations) if smk.input.get("annotations") else None
+    annotations = load_annotations(workflow_file(p.annotations["path"])) if p.annotations else None
     ctx = {
         "results": p.results,
         "asset_set": p.asset_set,
@@ -25,7 +26,7 @@ def main(smk):
         "probe_role": p.probe_role,
     }
     ctx["quality"] = read_json(smk.input.quality) if smk.input.get("quality") else None
-    answers = answer_all(ctx, load_bank(smk.input.quiz))
+    answers = answer_all(ctx, load_bank(workflow_file(p.quiz["path"])))
     doc = {"header": header(ctx, p.config_hash, dict(p.seeds)), "answers": answers}
     doc["quality"] = quality_section(ctx["quality"], shortcut_markdown(smk, p.results))
     write_json(smk.output.json, doc)

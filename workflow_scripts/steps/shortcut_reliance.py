@@ -1,3 +1,5 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 import json
 
 import numpy as np
@@ -7,8 +9,6 @@ from workflow_scripts.core.io import write_json, write_npz
 from workflow_scripts.core.step import run, speed, torch_device
 from workflow_scripts.figures.shortcut import examples_figure, mass_figure
 from workflow_scripts.quality.shortcut import measure
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

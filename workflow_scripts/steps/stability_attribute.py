@@ -1,12 +1,12 @@
 """One noisy CNN method on every observed image with its seed + k (report.stability_seeds): the
 report answers the questions that depend on its noise again from these artifacts."""
 
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_image, write_artifact
 from workflow_scripts.core.step import run, speed, torch_device
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):

@@ -1,11 +1,11 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
 import numpy as np
 
 from workflow_scripts.assets.train import train_classifier
 from workflow_scripts.core.io import write_json
 from workflow_scripts.core.runtime import pick_device, set_threads
 from workflow_scripts.core.step import run, speed
-
-import _bootstrap  # noqa: F401  (repository root on sys.path)
 
 
 def main(smk):
