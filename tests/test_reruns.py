@@ -92,12 +92,13 @@ def test_one_method_parameter_reruns_only_that_method(
     ],
 )
 def test_editing_a_module_reruns_only_its_jobs(test_build, tmp_path, module, expected):
-    """The module is an input: an edit (new content; Snakemake ignores a bare touch of a file whose
-    checksum it recorded) reruns the jobs that use it, their figures and the quiz, nothing else."""
+    """An edit of a module's code (its content hash is in the `code` param of every rule whose
+    code path holds it) reruns the jobs that use it, their figures and the quiz, nothing else
+    (every module: tests/test_cache.py)."""
     path = test_build.workflow / "workflow_scripts" / module
     text, before = path.read_bytes(), path.stat()
     try:
-        path.write_bytes(text + b"\n# an edit\n")
+        path.write_bytes(text + b"\n_EDITED = True  # a code change (a comment reruns nothing)\n")
         assert dry_run(test_build, tmp_path) == {**expected, **QUIZ}
     finally:
         path.write_bytes(text)

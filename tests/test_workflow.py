@@ -171,7 +171,7 @@ def test_hw9_corrupt_checkpoint_fails_clearly_leaving_nothing(run_snakemake, tmp
     )
     assert proc.returncode != 0
     assert "ERROR: no source gave the HW9 bundle (local: " in proc.stderr
-    assert "checkpoint.pth: not a readable torch checkpoint" in proc.stderr
+    assert "checkpoint.pth in ml2022spring-hw9.zip: not a readable torch checkpoint" in proc.stderr
     assets = tmp_path / "results/hw9/assets"
     assert not assets.exists() or sorted(p.name for p in assets.iterdir()) == []
 

@@ -55,7 +55,7 @@ def _find_bundle_parts(root: Path, work: Path) -> tuple[Path, Path]:
             missing.append(f"{', '.join(lacking)} (beside the others in {_shown(food, work)})")
         elif lacking:
             missing.append("the 10 images " + " ".join(IMAGES))
-        raise UserError(f"{root}: the bundle lacks {' and '.join(missing)}")
+        raise UserError(f"{_shown(root, work)}: the bundle lacks {' and '.join(missing)}")
     return food, ckpts[0]
 
 
@@ -98,7 +98,8 @@ def _shown(p: Path, work: Path) -> str:
     except ValueError:
         return str(p)
     archive = "food.zip" if rel.parts[0].startswith("food-zip-") else BUNDLE
-    return f"{'/'.join(rel.parts[1:])} in {archive}"
+    inside = "/".join(rel.parts[1:]) + ("/" if p.is_dir() and rel.parts[1:] else "")
+    return f"{inside} in {archive}" if inside else archive
 
 
 def verify_images(paths, work: Path) -> None:

@@ -141,9 +141,9 @@ def _load_payload(path: Path):
 def _refused(exc: Exception) -> str:
     """What torch's weights-only unpickler refused (e.g. 'GLOBAL posix.system'), without its
     advice to retry unsafely."""
-    found = re.search(r"unsupported (GLOBAL [\w.]+|\w+ [\w.]+)", str(exc))
+    found = re.search(r"GLOBAL [\w.]+", str(exc))
     if found:
-        return found.group(1)
+        return found.group(0)
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     safe = [ln for ln in lines if "weights_only" not in ln and "Weights only" not in ln]
     return safe[0] if safe else type(exc).__name__

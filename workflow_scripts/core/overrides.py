@@ -52,9 +52,10 @@ def _scalar(text: str, schema: dict):
     return text
 
 
-def coerce(value, schema: dict, root: dict | None = None):
-    """`value` with every string leaf typed as the schema says, and an integer given for a `number`
-    key as a float (a copy; unknown keys kept as is)."""
+def coerce(value, schema: dict, root: dict | None = None, floats: bool = False):
+    """`value` with every string leaf typed as the schema says (a copy; unknown keys kept as is);
+    floats=True: also an integer given for a `number` key as the float it means, so that `20` and
+    `20.0` are one value and one rule param (after validation: its messages quote the user's)."""
     root = schema if root is None else root
     schema = resolve_ref(schema, root)
     if isinstance(value, dict):
@@ -63,20 +64,20 @@ def coerce(value, schema: dict, root: dict | None = None):
         out = {}
         for k, v in value.items():
             sub = props.get(k, extra if isinstance(extra, dict) else None)
-            out[k] = coerce(v, sub, root) if sub is not None else v
+            out[k] = coerce(v, sub, root, floats) if sub is not None else v
         return out
     if isinstance(value, list):
         prefix = schema.get("prefixItems", [])
         items = schema.get("items")
         return [
-            coerce(v, prefix[i] if i < len(prefix) else items, root)
+            coerce(v, prefix[i] if i < len(prefix) else items, root, floats)
             if (i < len(prefix) or isinstance(items, dict))
             else v
             for i, v in enumerate(value)
         ]
     if isinstance(value, str):
         return _scalar(value, schema)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if floats and isinstance(value, int) and not isinstance(value, bool):
         types = _types(schema)
         if "number" in types and "integer" not in types:
             return float(value)  # `20` and `20.0` for a number key: one value, one param

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,12 +47,22 @@ def record(rule: str, wildcards: dict, outputs, params: dict, log_file) -> Path:
             "entries": entries,
             "version": codehash.version_of(modules),
             "modules": modules,
+            "imported": imported_modules(),
         },
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     path = record_path(log_file)
     write_json(path, doc)
     return path
+
+
+def imported_modules() -> list[str]:
+    """The project modules this process has imported: what the job's code path really held (a
+    module loaded by name that the rule's `code` entries do not declare shows up here)."""
+    names = [m for m in sys.modules if m.split(".")[0] == codehash.PACKAGE]
+    if "_bootstrap" in sys.modules:
+        names.append(f"{codehash.STEPS}._bootstrap")
+    return sorted(names)
 
 
 def changed_modules(doc: dict, root: Path = codehash.ROOT) -> list[str]:
