@@ -211,7 +211,14 @@ def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
     )
     model = load_checkpoint(test_build.out / "assets/checkpoint.pth")
     params = stage.method_params(TEST["cnn"], SCORED, q["methods"])
-    rows, _ = stage.score_images(model, x, masks, labels, names, params, q, torch.device("cpu"), 25)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the job ran (threads: 1): float sums in the same order
+    try:
+        rows, _ = stage.score_images(
+            model, x, masks, labels, names, params, q, torch.device("cpu"), 25
+        )
+    finally:
+        torch.set_num_threads(threads)
     built = {
         (r["method"], r["metric"]): float(r["value"])
         for r in _csv(test_build.out / paths.quality_chunk("", 1))

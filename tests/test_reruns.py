@@ -88,7 +88,20 @@ def test_one_method_parameter_reruns_only_that_method(
                 **QUALITY,
             },
         ),
-        ("bert/similarity.py", {"embedding_similarity": 1, "similarity_figures": 1}),
+        # bert/pipeline.py, the run layer of the BERT jobs (bert_model's too), imports all three
+        # analyses
+        (
+            "bert/similarity.py",
+            {
+                "bert_model": 2,
+                "embedding_similarity": 1,
+                "similarity_figures": 1,
+                "hidden_pca": 3,
+                "hidden_pca_figure": 3,
+                "exbert_probes": 1,
+                "attention_figure": 1,
+            },
+        ),
     ],
 )
 def test_editing_a_module_reruns_only_its_jobs(test_build, tmp_path, module, expected):

@@ -13,24 +13,26 @@ import re
 import subprocess
 from pathlib import Path
 
-from workflow_scripts.core import provenance
+from workflow_scripts.core import codehash, provenance
 from workflow_scripts.core.errors import UserError
 
 _BLOCK = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+?):$")
 
 
 def job_blocks(dry_run: str) -> list[dict]:
-    """The job blocks of a dry run's output: [{rule, output: [...], reason: str, ...}]."""
-    blocks, current = [], None
+    """The job blocks of a dry run's output (at any indentation: group jobs indent theirs):
+    [{rule, output: [...], reason: str, ...}]."""
+    blocks, current, indent = [], None, 0
     for line in dry_run.splitlines():
-        m = _BLOCK.match(line.strip()) if not line.startswith(" ") else None
+        depth = len(line) - len(line.lstrip())
+        m = _BLOCK.match(line.strip())
         if m:
-            current = {"rule": m.group(1)}
+            current, indent = {"rule": m.group(1)}, depth
             blocks.append(current)
-        elif current is not None and line.startswith("    ") and ": " in line:
+        elif current is not None and depth > indent and ": " in line:
             key, _, value = line.strip().partition(": ")
             current[key] = value
-        elif current is not None and not line.strip():
+        else:
             current = None
     for b in blocks:
         b["output"] = [o.strip() for o in b.get("output", "").split(",") if o.strip()]
@@ -51,8 +53,9 @@ def find_record(target: Path) -> dict | None:
     return None
 
 
-def explain(target: str, dry_run: str) -> list[str]:
-    """The lines `./xai why` prints for `target`, from Snakemake's dry run for it."""
+def explain(target: str, dry_run: str, root: Path = codehash.ROOT) -> list[str]:
+    """The lines `./xai why` prints for `target`, from Snakemake's dry run for it; `root`: the
+    folder of the workflow that runs (its modules are "now")."""
     path = Path(target)
     norm = os.path.normpath(target)
     job = next((b for b in job_blocks(dry_run) if norm in map(os.path.normpath, b["output"])), None)
@@ -74,7 +77,7 @@ def explain(target: str, dry_run: str) -> list[str]:
         f"  built by rule {doc['rule']} on {doc.get('finished', '?')} with code "
         f"{code.get('version', '?')} ({len(code.get('modules', {}))} modules)"
     )
-    changed = provenance.changed_modules(doc)
+    changed = provenance.changed_modules(doc, root)
     if changed:
         lines.append(f"  modules changed since: {', '.join(changed)}")
     else:
@@ -92,9 +95,12 @@ def main(argv: list[str], snakemake: str, env=None) -> int:
             "results/offline/attributions/saliency/0_0.npz"
         )
     target, rest = argv[0], argv[1:]
-    proc = subprocess.run([snakemake, "-n", *rest, target], capture_output=True, text=True, env=env)
+    proc = subprocess.run([snakemake, target, "-n", *rest], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        tail = [ln.strip() for ln in lines if ln.strip() and "profile" not in ln][-2:]
         raise UserError(f"snakemake -n {target} failed: {' '.join(tail)}")
-    print("\n".join(explain(target, proc.stdout + proc.stderr)))
+    snakefiles = [rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-s", "--snakefile")]
+    root = Path(snakefiles[-1]).resolve().parent if snakefiles else codehash.ROOT
+    print("\n".join(explain(target, proc.stdout + proc.stderr, root)))
     return 0
