@@ -97,6 +97,11 @@ def root_logging():
 def xai_run(*args, cwd, env_extra=None, timeout=1800) -> subprocess.CompletedProcess:
     """`./xai run ARGS` (workflow_scripts/core/cli.py, which execs Snakemake) from `cwd`, with the
     session's cache and no PYTHONPATH: the workflow's jobs find their own package."""
+    return xai_cli("run", *args, cwd=cwd, env_extra=env_extra, timeout=timeout)
+
+
+def xai_cli(command, *args, cwd, env_extra=None, timeout=1800) -> subprocess.CompletedProcess:
+    """`./xai COMMAND ARGS` for the commands of workflow_scripts/core/cli.py (run, why)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(XDG_CACHE_HOME=str(_SESSION["xdg_cache"]), **(env_extra or {}))
     code = (
@@ -104,7 +109,7 @@ def xai_run(*args, cwd, env_extra=None, timeout=1800) -> subprocess.CompletedPro
         "from workflow_scripts.core.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     return subprocess.run(
-        [sys.executable, "-c", code, "run", *map(str, args)],
+        [sys.executable, "-c", code, command, *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -114,8 +114,19 @@ def importing_torch(pid: int) -> bool:
         return False
 
 
-def finish(proc: subprocess.Popen) -> str:
-    out, _ = proc.communicate(timeout=300)
+def interrupt(proc: subprocess.Popen, ready, group: bool = True) -> str:
+    """SIGINT once `ready()`: to the run's process group (a terminal's Ctrl-C) or to Snakemake
+    alone; the run's output. A run still alive at the end is killed."""
+    try:
+        wait_for(ready)
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     return out
 
 
@@ -157,21 +168,14 @@ def test_ctrl_c_during_computation_keeps_finished_jobs(test_build, workspace, wh
     each; the finished one is not redone."""
     results = workspace / "results/test"
     proc = start(test_build, workspace)
-    try:
-        wait_for(
-            lambda: (
-                any("done in" in text(p) for p in logs(results).values())
-                and any(computing(p) for p in logs(results).values())
-            )
-        )
-        if whom == "group":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGINT)
-        out = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    out = interrupt(
+        proc,
+        lambda: (
+            any("done in" in text(p) for p in logs(results).values())
+            and any(computing(p) for p in logs(results).values())
+        ),
+        group=whom == "group",
+    )
     finished = check_interrupted(out, proc.returncode, workspace)
     assert finished and len(finished) < len(logs(results))
     assert "interrupted; partial outputs removed" in out
@@ -181,13 +185,7 @@ def test_ctrl_c_during_computation_keeps_finished_jobs(test_build, workspace, wh
 def test_ctrl_c_during_a_jobs_imports_is_one_line(test_build, workspace):
     """Ctrl-C while the first jobs still import torch: 'interrupted while starting', 130."""
     proc = start(test_build, workspace)
-    try:
-        wait_for(lambda: any(importing_torch(p) for p in job_pids(proc)))
-        os.killpg(proc.pid, signal.SIGINT)
-        out = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    out = interrupt(proc, lambda: any(importing_torch(p) for p in job_pids(proc)))
     finished = check_interrupted(out, proc.returncode, workspace)
     assert "interrupted while starting; nothing written" in out, out[-3000:]
     assert finished == set()

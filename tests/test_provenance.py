@@ -4,15 +4,13 @@ code version and its flag on artifacts built by other code, and `./xai why`."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from workflow_scripts.core import codehash, provenance
 
-from conftest import _SESSION, ROOT, copy_workflow, snakemake, workflow_args
+from conftest import copy_workflow, snakemake, workflow_args, xai_cli
 
 EDITED = "workflow_scripts/cnn/methods/saliency.py"
 
@@ -107,20 +105,7 @@ def test_the_report_flags_artifacts_built_by_other_code(test_build, tmp_path):
 
 
 def why(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["XDG_CACHE_HOME"] = str(_SESSION["xdg_cache"])
-    code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-        "from workflow_scripts.core.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code, "why", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return xai_cli("why", *args, cwd=cwd, timeout=300)
 
 
 def test_why_names_snakemakes_reason_and_the_changed_modules(test_build, tmp_path):
