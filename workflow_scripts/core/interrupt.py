@@ -86,9 +86,16 @@ class Interrupt:
         Snakemake stop scheduling."""
         time.sleep(self.grace)
         signalled: set[int] = set()
+        first_seen: dict[int, float] = {}
+        initial = set(descendants(os.getpid()))
         while not self.ended:
+            now = time.monotonic()
             for pid in descendants(os.getpid()):
-                if pid not in signalled:
+                first_seen.setdefault(pid, now)
+                # a job started after the interrupt gets a grace of its own: while Python starts
+                # (Snakemake's preamble, before the guard) a SIGINT would print a traceback
+                young = pid not in initial and now - first_seen[pid] < self.grace
+                if pid not in signalled and not young:
                     signalled.add(pid)
                     try:
                         os.kill(pid, signal.SIGINT)
