@@ -13,7 +13,7 @@ for _method in CNN_METHODS:
                 chunk_rule(_method, _k)
             input:
                 images=[P.observed(R, n) for n in _chunk],
-                checkpoint=P.checkpoint(R),
+                checkpoint=MODEL_FILE,
             output:
                 npz=[P.attribution(R, _method, n) for n in _chunk],
             log:
@@ -45,7 +45,7 @@ for _k, _chunk in enumerate(image_chunks()):
             chunk_rule("ig_steps", _k)
         input:
             images=[P.observed(R, n) for n in _chunk],
-            checkpoint=P.checkpoint(R),
+            checkpoint=MODEL_FILE,
         output:
             npz=[P.ig_steps(R, n) for n in _chunk],
         log:

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 # its package from here (step scripts find it through workflow_scripts/steps/_bootstrap.py).
 sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 
+from workflow_scripts.assets import sources  # noqa: E402  (torch-free at import)
 from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
 from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
@@ -22,6 +23,7 @@ from workflow_scripts.core.config import (
     load_schema,
     speed_only_keys,
 )  # noqa: E402
+from workflow_scripts.core.errors import UserError  # noqa: E402
 from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
 from workflow_scripts.quality import stage as Q  # noqa: E402  (torch-free at import)
@@ -40,6 +42,14 @@ validate(config, SCHEMA)
 _numbers = coerce(dict(config), _SCHEMA, floats=True)  # 20 for a number key: 20.0
 config.clear()
 config.update(_numbers)
+# The asset source (workflow_scripts/assets/sources/<source>.py): where the model and images come
+# from, and what "auto" layers are on its model (resolved here, so rule params and jobs see the
+# layers themselves).
+SOURCE = sources.load(config["source"])
+try:
+    config["cnn"]["gradcam"]["layer"], config["cnn"]["filters"]["pairs"] = SOURCE.layers(config)
+except UserError as _error:
+    raise WorkflowError(str(_error))
 # Settings that change speed, never results (device, threads, batch sizes, download retries):
 # kept out of rule params, so changing them reruns nothing; jobs read them from the config.
 SPEED_KEYS = speed_only_keys(_SCHEMA)
@@ -70,7 +80,10 @@ def workflow_data(rel):
 
 # The asset set's results folder; every path below it comes from workflow_scripts/core/paths.py.
 R = P.results_root(config["results"], config["asset_set"])
-OFFLINE = config["source"] == "offline"
+MODEL_FILE = SOURCE.model_file(R)  # what every method loads the model from
+# The homework's quiz (and the BERT part and IG path lengths it asks about) needs the homework's
+# Classifier: a folder set's report is its figures and the trust section.
+HOMEWORK = SOURCE.HOMEWORK
 # The CNN methods: every module of workflow_scripts/cnn/methods that declares NAME, in ORDER.
 METHODS = registry()
 CNN_METHODS = list(METHODS)
@@ -90,30 +103,34 @@ def all_cores(cluster_default=2):
         return cluster_default
 
 
-def step_script(name):
-    return f"../workflow_scripts/steps/{name}.py"
+def step_script(name, depth=1):
+    """A step's script, relative to the rules file using it (depth: its folders below the
+    workflow's; rules/sources/*.smk: 2)."""
+    return "../" * depth + f"workflow_scripts/steps/{name}.py"
 
 
 # One software environment for every rule: the pinned requirements (used with
 # --software-deployment-method conda; by default the current environment runs the jobs).
 ENV = "../envs/xai.yaml"
+SOURCE_ENV = "../../envs/xai.yaml"  # the same, from rules/sources/
 
 
 def observed_names():
     """Stems of the observed images, known when the DAG is built (one job per image).
 
-    offline: the dataset rule names the first `observed_per_class` test images of class c
-    `<c>_<k>` with a running k, so the names follow from the config alone; hw9: the bundle's 10.
+    The source names its candidates (offline: from the config alone; hw9: the bundle's 10; folder:
+    the first images of each class); observed.names picks some, observed.count the first N.
     """
     from workflow_scripts.assets.images import sort_key
 
     if config["observed"]["names"]:
         return list(config["observed"]["names"])
-    if OFFLINE:
-        per = config["offline"]["observed_per_class"]
-        names = [f"{c}_{c * per + j}" for c in range(11) for j in range(per)]
-    else:
-        names = list(HW9_IMAGES)
+    try:
+        names = SOURCE.observed_candidates(config)
+    except UserError as error:
+        raise WorkflowError(str(error))
+    if not HOMEWORK:
+        return names[: config["observed"]["count"]]
     count = config["observed"]["count"]
     if count > len(names):
         raise WorkflowError(
@@ -149,7 +166,7 @@ def all_targets():
     """Everything `rule all` builds; each stage adds its final outputs here."""
     targets = [P.model_summary(R)] + observed_files()
     targets += [f for m in CNN_METHODS for f in attribution_files(m)]
-    if OFFLINE:
+    if config["source"] == "offline":  # rules/sources/offline.smk's records
         targets += [P.training_metrics(R), P.dataset_summary(R)]
     targets += (
         bert_targets() + figure_targets() + report_targets()
@@ -185,6 +202,8 @@ def bert_model_input(wildcards):
 
 
 def bert_targets():
+    if not HOMEWORK:
+        return []
     targets = [P.hidden_pca(R, k) for k in QA_ITEMS]
     return targets + [P.similarity(R), P.exbert(R)]
 
@@ -238,6 +257,7 @@ def figure_targets():
     cnn = [f for m in CNN_METHODS for f in cnn_figures(m)]
     bert = similarity_figures() + [P.similarity_curves(R)]
     bert += [P.hidden_pca_figure(R, k) for k in QA_ITEMS] + [P.attention_figure(R)]
+    bert = bert if HOMEWORK else []
     return cnn + bert + quality_figure_targets()  # quality.smk
 
 
@@ -256,8 +276,9 @@ def _dag_problems():
     yield C.writable_problem(R)
     for key in ("quiz", "annotations"):
         yield C.file_problem(f"report.{key}", REPORT[key], P.workflow_file(REPORT[key] or "."))
-    yield C.filter_pairs_problem(config["cnn"]["filters"]["pairs"], width)
-    yield C.gradcam_layer_problem(config["cnn"]["gradcam"]["layer"])
+    if HOMEWORK:  # the Classifier's layers are known without loading it
+        yield C.filter_pairs_problem(config["cnn"]["filters"]["pairs"], width)
+        yield C.gradcam_layer_problem(config["cnn"]["gradcam"]["layer"])
     figure_layers = BERT["similarity"]["figure_layers"]
     yield C.layers_problem("bert.similarity.figure_layers", figure_layers, states, model)
     slide_layer = [REPORT["thresholds"]["slide_layer"]]
@@ -282,6 +303,8 @@ def quiz_inputs(wildcards=None):
 
 
 def report_targets():
+    if not HOMEWORK:
+        return [P.model_report(R)]
     return [P.quiz_md(R), P.quiz_html(R)]
 
 
@@ -318,11 +341,11 @@ QUALITY_FIGURES = ("metrics", "curves", "sanity")
 SHORTCUT_ON = bool(config["offline"].get("shortcut", {}).get("enabled"))
 try:
     QUALITY_METHODS = Q.scored_methods(METHODS, QUALITY["exclude"])
-    QUALITY_N = Q.image_count(QUALITY, OFFLINE, observed_names()) if QUALITY_ON else 0
+    QUALITY_N = SOURCE.quality_count(config, observed_names()) if QUALITY_ON else 0
     QUALITY_CHUNKS = Q.chunk_ranges(QUALITY_N, QUALITY["images_per_job"])
     _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON else 0
     SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
-except Q.UserError as _error:
+except UserError as _error:
     raise WorkflowError(str(_error))
 
 
@@ -350,10 +373,8 @@ def quality_report_inputs():
 
 
 def quality_images_input(wildcards):
-    """offline: the test split; otherwise the observed images (no dataset)."""
-    if OFFLINE:
-        return {"dataset": P.dataset_split(R, "test")}
-    return {"observed": observed_files()[:QUALITY_N]}
+    """The source's: offline the test split, hw9 the observed images, folder the manifest."""
+    return SOURCE.quality_input(R, observed_files()[:QUALITY_N])
 
 
 def quality_method_params(overrides):
@@ -366,7 +387,7 @@ def quality_method_params(overrides):
 # ---- controlled shortcut (rules/shortcut.smk)
 
 SHORTCUT = config["offline"]["shortcut"]
-if SHORTCUT["enabled"] and not OFFLINE:
+if SHORTCUT["enabled"] and config["source"] != "offline":
     raise WorkflowError(
         "config key offline.shortcut.enabled: the shortcut is drawn into the offline images, so it "
         f"needs source: offline (this config has source: {config['source']}); set it to false"
@@ -390,7 +411,9 @@ def stability_methods():
     from workflow_scripts.report.quiz import load_bank
 
     bank = load_bank(P.workflow_file(REPORT["quiz"]))
-    masks = QUALITY_ON and OFFLINE  # the quality stage scores against the food masks
+    if not HOMEWORK:
+        return []
+    masks = QUALITY_ON and SOURCE.has_masks(config)  # the stage scores against the masks
     wanted = {
         m
         for q in bank
@@ -416,14 +439,14 @@ def stability_files(method=None, k=None):
 
 def report_line(root):
     """The last lines of a successful run: quiz.html and the command of Snakemake's report."""
-    html = P.quiz_html(root)
+    html = P.quiz_html(root) if HOMEWORK else P.model_report(root)
     if not os.path.exists(html):
         return
     files = " ".join(
         f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
     )
     print(
-        f"\nQuiz report: {os.path.abspath(html)}\n"
+        f"\n{'Quiz report' if HOMEWORK else 'Report'}: {os.path.abspath(html)}\n"
         f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
         + (f" {files}" if files else ""),
         file=sys.stderr,

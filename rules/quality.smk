@@ -10,7 +10,7 @@ rule quality_chunk:
     faithfulness and agreement scores (one model load per job)."""
     input:
         unpack(quality_images_input),
-        checkpoint=P.checkpoint(R),
+        checkpoint=MODEL_FILE,
     output:
         csv=P.quality_chunk(R, "{chunk}"),
         npz=P.quality_chunk(R, "{chunk}", "npz"),
@@ -24,7 +24,11 @@ rule quality_chunk:
     resources:
         gpu=1,
     params:
-        code=rule_code("quality_chunk", *(f"cnn.methods.{m}" for m in QUALITY_METHODS)),
+        code=rule_code(
+            "quality_chunk",
+            f"assets.sources.{SOURCE.NAME}",
+            *(f"cnn.methods.{m}" for m in QUALITY_METHODS),
+        ),
         positions=lambda wc: list(QUALITY_CHUNKS[int(wc.chunk)]),
         quality=CHUNK_PARAMS,
         method_params=quality_method_params(QUALITY["methods"]),
@@ -38,7 +42,7 @@ rule quality_sanity:
     first quality.sanity_images images."""
     input:
         unpack(quality_images_input),
-        checkpoint=P.checkpoint(R),
+        checkpoint=MODEL_FILE,
     output:
         csv=P.quality_sanity(R, "{chunk}"),
     log:
@@ -51,7 +55,11 @@ rule quality_sanity:
     resources:
         gpu=1,
     params:
-        code=rule_code("quality_chunk", *(f"cnn.methods.{m}" for m in QUALITY_METHODS)),
+        code=rule_code(
+            "quality_chunk",
+            f"assets.sources.{SOURCE.NAME}",
+            *(f"cnn.methods.{m}" for m in QUALITY_METHODS),
+        ),
         positions=lambda wc: list(SANITY_CHUNKS[int(wc.chunk)]),
         quality=SANITY_PARAMS,
         method_params=quality_method_params(QUALITY["sanity_methods"]),

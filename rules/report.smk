@@ -64,3 +64,30 @@ rule quiz_report:
         method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
     script:
         step_script("quiz_report")
+
+
+rule model_report:
+    """A folder set's report.html: header, every method's figure and the trust section."""
+    input:
+        model=P.model_summary(R),
+        figures=figure_targets(),
+        quality=P.quality_summary(R) if QUALITY_ON else [],
+    output:
+        html=report(P.model_report(R), category="Report", caption="../report/model_report.rst"),
+    log:
+        P.log(R, "model_report"),
+    localrule: True
+    conda:
+        ENV
+    params:
+        code=rule_code("model_report"),
+        results=lambda wc, output: P.root_of_report(output.html),
+        method_figures={m: cnn_figures(m, root="") for m in CNN_METHODS},
+        meta={
+            "asset_set": config["asset_set"],
+            "observed": observed_names(),
+            "seed": config["seed"],
+            "config_hash": config_hash(result_config()),
+        },
+    script:
+        step_script("model_report")

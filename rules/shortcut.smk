@@ -9,7 +9,7 @@ if SHORTCUT["enabled"]:
         input:
             test=P.dataset_split(R, "test"),
             summary=P.dataset_summary(R),
-            checkpoint=P.checkpoint(R),
+            checkpoint=MODEL_FILE,
         output:
             json=P.shortcut(R),
             npz=P.shortcut(R, "npz"),

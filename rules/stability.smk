@@ -12,7 +12,7 @@ for _method in STABILITY_METHODS:
             f"{_method}_seed"
         input:
             images=observed_files(),
-            checkpoint=P.checkpoint(R),
+            checkpoint=MODEL_FILE,
         output:
             npz=stability_files(_method, "{k}"),
         log:

@@ -28,9 +28,12 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of the Classifier with every Conv2d+BatchNorm2d pair fused into one Conv2d (eval
     mode).
 
-    The BatchNorm slot becomes an Identity, so module indices keep their meaning.
+    The BatchNorm slot becomes an Identity, so module indices keep their meaning. Any other model
+    (no model.cnn stack: a folder set's) is copied as it is: same function, its own kernels.
     """
     model = copy.deepcopy(model).eval()
+    if not isinstance(getattr(model, "cnn", None), nn.Sequential):
+        return model
     layers = list(model.cnn)
     for i in range(len(layers) - 1):
         if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):

@@ -54,6 +54,16 @@ def checkpoint(root) -> str:
     return _p(root, "assets", "checkpoint.pth")
 
 
+def model_spec(root) -> str:
+    """A folder set's model descriptor (source folder: what every method loads the model from)."""
+    return _p(root, "assets", "model_spec.json")
+
+
+def manifest(root) -> str:
+    """A folder set's image list: stem, file, label, mask (source folder)."""
+    return _p(root, "assets", "images.csv")
+
+
 def model_summary(root) -> str:
     return _p(root, "assets", "model.json")
 
@@ -167,7 +177,9 @@ def cnn_figure(root, method) -> str:
 
 
 def filter_figure(root, layer, filt) -> str:
-    return _p(root, "figures", "cnn", f"filters_cnn{layer}_f{filt}.png")
+    """filters_cnn<i>_f<k>.png for an index into model.cnn, filters_<path>_f<k>.png otherwise."""
+    name = f"cnn{layer}" if isinstance(layer, int) else str(layer)
+    return _p(root, "figures", "cnn", f"filters_{name}_f{filt}.png")
 
 
 def similarity_figure(root, metric, key, layer) -> str:
@@ -207,6 +219,11 @@ def quiz_md(root) -> str:
 
 def quiz_html(root) -> str:
     return _p(root, "report", "quiz.html")
+
+
+def model_report(root) -> str:
+    """A folder set's report (no quiz): header, every method's figure, the trust section."""
+    return _p(root, "report", "report.html")
 
 
 def evidence_figures(root) -> str:

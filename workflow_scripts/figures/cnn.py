@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from workflow_scripts.cnn.layers import label as layer_label  # noqa: E402
 from workflow_scripts.cnn.methods import registry  # noqa: E402
 from workflow_scripts.core.arrays import minmax  # noqa: E402
 from workflow_scripts.core.errors import UserError  # noqa: E402
@@ -107,14 +108,16 @@ def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
 # ---------------------------------------------------------------- panels
 
 
-def _class(i: int) -> str:
-    return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else str(i)
+def _class(i: int, obs: dict | None = None) -> str:
+    """A class's name: the observed image's own class list (a folder set), else food-11's."""
+    names = [str(n) for n in obs["classes"]] if obs is not None and "classes" in obs else CLASS_NAMES
+    return names[i] if 0 <= i < len(names) else str(i)
 
 
 def _title(obs: dict, art: dict) -> str:
     label, pred = int(art["label"]), int(art["prediction"])
     mark = "" if label == pred else " (wrong)"
-    return f"{str(obs['name'])}\nlabel: {_class(label)}\npred: {_class(pred)}{mark}"
+    return f"{str(obs['name'])}\nlabel: {_class(label, obs)}\npred: {_class(pred, obs)}{mark}"
 
 
 def _as_rgb(a) -> np.ndarray:
@@ -261,13 +264,19 @@ def method_figure(method: str, observed, artifacts, out_png, fig_spec=None) -> t
     return _done(fig, axes, out_png)
 
 
-def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
+def _layer(layer):
+    """A pair's layer as configured: an index into model.cnn (int, also from a string of digits)
+    or a module path."""
+    return int(layer) if str(layer).isdigit() else str(layer)
+
+
+def _filters_pairs(pairs, out_png, layer, filt: int) -> tuple[int, int]:
     act_key, vis_key, mod_key = filter_keys(layer, filt)
     modules = sorted({str(a[mod_key]) for _, a in pairs})
     fig, axes = _grid(
         "filters",
         len(pairs),
-        f"Filter explanation: cnn[{layer}] ({'/'.join(modules)}), "
+        f"Filter explanation: {layer_label(layer)} ({'/'.join(modules)}), "
         f"filter {filt}" + _variant(pairs[0][1]),
     )
     _image_row(axes, pairs)
@@ -292,11 +301,11 @@ def _filters_pairs(pairs, out_png, layer: int, filt: int) -> tuple[int, int]:
     return _done(fig, axes, out_png)
 
 
-def filters_figure(observed, artifacts, out_png, layer: int, filt: int) -> tuple[int, int]:
+def filters_figure(observed, artifacts, out_png, layer, filt: int) -> tuple[int, int]:
     """3 x N for one (layer, filter): images / filter activation / filter visualisation (min-max
     RGB)."""
-    pairs = _load(observed, artifacts, filter_keys(int(layer), int(filt)))
-    return _filters_pairs(pairs, out_png, int(layer), int(filt))
+    pairs = _load(observed, artifacts, filter_keys(_layer(layer), int(filt)))
+    return _filters_pairs(pairs, out_png, _layer(layer), int(filt))
 
 
 def filters_figures(observed, artifacts, pairs, outs) -> list[Path]:
@@ -304,7 +313,7 @@ def filters_figures(observed, artifacts, pairs, outs) -> list[Path]:
 
     All keys of all pairs are checked before the first file is written.
     """
-    pairs = [(int(layer), int(f)) for layer, f in pairs]
+    pairs = [(_layer(layer), int(f)) for layer, f in pairs]
     if not pairs:
         raise UserError("no (layer, filter) pairs given for the filter figures; check the config")
     keys = tuple(k for layer, f in pairs for k in filter_keys(layer, f))

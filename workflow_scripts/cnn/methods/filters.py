@@ -13,17 +13,21 @@ is compared with the hooked reference through objective curves and activation ma
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 
 from workflow_scripts.cnn.fastpath import features_until
+from workflow_scripts.cnn.layers import label, module_at
 from workflow_scripts.cnn.methods import image_seed
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.paths import filter_keys, filter_objective_key
 
+PAIRS_KEY = "cnn.filters.pairs"
 NAME = "filters"
 ORDER = 4
-PREPARE = "raw"  # reads modules by their index in model.cnn; builds its own fast stack per layer
+PREPARE = "raw"  # hooks modules by index or path; builds its own fast stack per cnn index
 VARIANT_KEYS = ("start",)
 FIGURE = {
     "title": "Filter explanation",
@@ -45,9 +49,41 @@ class _Capture:
         self.handle.remove()
 
 
-def activation(model, x: torch.Tensor, layer: int) -> torch.Tensor:
-    """All channels of model.cnn[layer]'s output for x (N x C x h x w)."""
-    cap = _Capture(model.cnn[layer])
+class _Reached(Exception):
+    """Raised by a hook once the hooked module's output is known: nothing after it runs."""
+
+
+def until(model, layer):
+    """A function x -> the output of the module `layer` names (any model: the forward pass stops
+    there). For an index into model.cnn: fastpath.features_until's stack, unfolded."""
+    if isinstance(layer, int):
+        return features_until(model, layer, fold=False)
+    module = module_at(model, layer, PAIRS_KEY)
+
+    def forward(x):
+        def hook(m, inputs, output):
+            raise _Reached(output)
+
+        handle = module.register_forward_hook(hook)
+        try:
+            model(x)
+        except _Reached as reached:
+            return reached.args[0]
+        finally:
+            handle.remove()
+        raise UserError(f"config key {PAIRS_KEY}: {label(layer)} was not run by the forward pass")
+
+    return forward
+
+
+def layer_seed(layer) -> int:
+    """A pair's share of the noise seed: the index, or a stable number for a module path."""
+    return layer if isinstance(layer, int) else zlib.crc32(str(layer).encode()) % 100_000
+
+
+def activation(model, x: torch.Tensor, layer) -> torch.Tensor:
+    """All channels of the output of the module `layer` names for x (N x C x h x w)."""
+    cap = _Capture(module_at(model, layer, PAIRS_KEY))
     try:
         with torch.no_grad():
             model(x)
@@ -98,7 +134,7 @@ def _start_images(x, start, generator):
 def visualize(
     model,
     x: torch.Tensor,
-    layer: int,
+    layer,
     filter_index: int,
     iterations: int = 100,
     lr: float = 0.1,
@@ -116,12 +152,13 @@ def visualize(
     img.requires_grad_(True)
     opt = Adam(img, lr=lr)
     if fast:
-        stack, cap = features_until(model, layer), None
+        stack = features_until(model, layer) if isinstance(layer, int) else until(model, layer)
+        cap = None
 
         def forward(v):
             return stack(v)[:, filter_index].sum(dim=(1, 2))
     else:
-        cap = _Capture(model.cnn[layer])
+        cap = _Capture(module_at(model, layer, PAIRS_KEY))
 
         def forward(v):
             model(v)
@@ -167,15 +204,16 @@ def filter_explanation(
     seeds = seed if isinstance(seed, (list, tuple)) else [seed] * len(x)
     out = {}
     for layer, f in pairs:
-        module = model.cnn[layer]
+        module = module_at(model, layer, PAIRS_KEY)
         with torch.no_grad():  # the same modules on the same input: the hooked output, exactly
-            act = features_until(model, layer, fold=False)(x)
-        if f >= act.shape[1]:
+            act = until(model, layer)(x)
+        if act.dim() != 4 or f >= act.shape[1]:
             raise UserError(
-                f"config key cnn.filters.pairs: cnn[{layer}] ({type(module).__name__}) has "
-                f"{act.shape[1]} filters at this checkpoint's width; filter {f} does not exist"
+                f"config key {PAIRS_KEY}: {label(layer)} ({type(module).__name__}) has "
+                f"{act.shape[1] if act.dim() == 4 else 0} filters in this model; filter {f} "
+                "does not exist"
             )
-        gens = [torch.Generator().manual_seed(s + 1000 * layer + f) for s in seeds]
+        gens = [torch.Generator().manual_seed(s + 1000 * layer_seed(layer) + f) for s in seeds]
         vis = visualize(model, x, layer, f, iterations, lr, start, gens, fast=fast)
         act_key, vis_key, mod_key = filter_keys(layer, f)
         out[act_key] = act[:, f].cpu().numpy()
@@ -189,7 +227,8 @@ def _per_image(out: dict, pairs, i: int) -> dict:
     """Image i's artifact arrays from filter_explanation's batched ones."""
     batched = {k for layer, f in pairs for k in filter_keys(layer, f)[:2]}
     batched |= {filter_objective_key(layer, f) for layer, f in pairs}
-    res = {"pairs": np.asarray(pairs, dtype=np.int64)}
+    numeric = all(isinstance(layer, int) for layer, _ in pairs)
+    res = {"pairs": np.asarray(pairs, dtype=np.int64) if numeric else np.asarray(pairs, dtype=str)}
     for k, v in out.items():
         res[k] = v[i] if k in batched else v
     return res

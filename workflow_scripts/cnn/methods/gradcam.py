@@ -1,4 +1,4 @@
-"""Grad-CAM (Selvaraju et al. 2017) on one module of model.cnn, for the true label's logit.
+"""Grad-CAM (Selvaraju et al. 2017) on one module of the model, for the true label's logit.
 
 With A^k the k-th channel of model.cnn[layer]'s output (h x w) and y the target logit:
 alpha_k = mean over the h x w positions of dy/dA^k, and the CAM is ReLU(sum_k alpha_k A^k) at the
@@ -13,7 +13,9 @@ cnn[36] ReLU, then the last MaxPool cnn[37]): the rectified output of the last c
 paper's choice (VGG-16's relu5_3); 8 x 8 for a 128 x 128 input. cnn[25] is the ReLU of the block
 of cnn[23] (the deepest conv of the homework's filter questions, stage 3, 32 x 32); cnn[37] is the
 final MaxPool (what pytorch-grad-cam's README suggests for VGG, `features[-1]`, 4 x 4).
-Any index of model.cnn works: every module there outputs N x C x h x w.
+Any index of model.cnn works: every module there outputs N x C x h x w. Any other model names
+its layer by module path (`layer4`); "auto" (resolved when the DAG is built, cnn/layers.py) is
+cnn[36] on the Classifier and the last conv block elsewhere (ResNet: layer4).
 
 The hook needs the model as loaded (PREPARE "raw"): the gradient fast path folds each
 BatchNorm into its conv (a conv index would then hook the conv+BN output) and wraps the model.
@@ -21,14 +23,16 @@ BatchNorm into its conv (a conv index would then hook the conv+BN output) and wr
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workflow_scripts.cnn.layers import label, module_at
 from workflow_scripts.core.errors import UserError
 
 NAME = "gradcam"
 ORDER = 6
-PREPARE = "raw"  # hooks model.cnn[layer] by its index: the model as loaded
+PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
 VARIANT_KEYS = ("layer",)
 FIGURE = {
     "title": "Grad-CAM",
@@ -39,18 +43,13 @@ FIGURE = {
 }
 
 
-def _module(model, layer: int):
-    """model.cnn[layer], or a UserError naming the config key."""
-    n = len(model.cnn)
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n:
-        raise UserError(
-            f"config key cnn.gradcam.layer is {layer!r}; it must be an index into model.cnn, "
-            f"0 to {n - 1} (the default 36 is the last conv block's ReLU)"
-        )
-    return model.cnn[layer]
+def _module(model, layer):
+    """The module `layer` names (an index into model.cnn or a module path, cnn/layers.py), or a
+    UserError naming the config key."""
+    return module_at(model, layer, "cnn.gradcam.layer")
 
 
-def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer: int) -> dict:
+def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer) -> dict:
     """Grad-CAM of each image of the batch x (N x 3 x H x W) for the logits `target` (N labels).
 
     Returns tensors: activations A (N x C x h x w), weights alpha (N x C), cam (N x h x w, after
@@ -74,7 +73,7 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer: int) -> dict:
             else f"output of shape {tuple(getattr(captured[0], 'shape', ()))}"
         )
         raise UserError(
-            f"config key cnn.gradcam.layer is {layer}: model.cnn[{layer}] "
+            f"config key cnn.gradcam.layer is {layer!r}: {label(layer)} "
             f"({type(module).__name__}) gave {got}; Grad-CAM needs one N x C x h x w output "
             "per forward pass"
         )
@@ -98,7 +97,7 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer: int) -> dict:
 
 
 def explain(
-    model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer: int
+    model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer
 ) -> dict:
     """The artifact arrays of one image (x: 1 x 3 x H x W)."""
     out = gradcam(model, x, target, layer)
@@ -108,7 +107,7 @@ def explain(
         "map_raw": up.copy(),
         "cam_layer_res": out["cam"][0].cpu().numpy(),
         "weights": out["weights"][0].cpu().numpy(),
-        "layer": int(layer),
+        "layer": layer if isinstance(layer, int) else np.asarray(str(layer)),
         "target": int(target[0]),
         "module": type(_module(model, layer)).__name__,
     }

@@ -1,0 +1,61 @@
+"""Asset sources: where a set's model and images come from, one module per source behind one
+interface, found by one registry (like the CNN methods'). Rules, checks and steps ask the
+configured source; nothing else branches on its name.
+
+A source module declares NAME (its config value `source: NAME`) and HOMEWORK (True: the model is
+the homework Classifier, so the quiz, the BERT part that feeds it and the homework's layer
+defaults apply), and defines, torch-free at import:
+
+    model_file(root)                 the file every method loads the model from
+    observed_input(root)             the observed_image rule's input
+    observed_candidates(config)      stems of the images that can be observed, in order
+    layers(config)                   (gradcam layer, filter pairs) with "auto" resolved
+    quality_count(config, observed)  how many images the quality stage scores
+    quality_input(root, observed)    the quality jobs' input (given the observed files)
+    has_masks(config)                whether the scored images have ground-truth masks
+    observed_image(smk)              (job) write the observed-image arrays of one stem
+    quality_images(smk, positions)   (job) (images, masks, labels, names) of the stage's positions
+    load_model(path, device)         (job) the model every method explains
+
+Its asset rules live in rules/sources/<NAME>.smk. Adding a source touches its module, its rules
+file, its config block + schema entry and its test.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+from pathlib import Path
+
+
+def _name(path: Path) -> str | None:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["NAME"]:
+            return ast.literal_eval(node.value)
+    return None
+
+
+@functools.cache
+def registry() -> list[str]:
+    """The registered sources' names (modules of this package that declare NAME)."""
+    return sorted(n for p in Path(__file__).parent.glob("*.py") if (n := _name(p)))
+
+
+def load(name: str):
+    """The module of a registered source."""
+    if name not in registry():
+        raise KeyError(f"unknown asset source {name!r}; registered: {', '.join(registry())}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def load_model(path, device="cpu"):
+    """The model of a model file, whichever source wrote it: a folder set's descriptor (.json) or
+    a homework checkpoint."""
+    if str(path).endswith(".json"):
+        from workflow_scripts.assets.folder_model import load_model as load_folder
+
+        return load_folder(path, device)
+    from workflow_scripts.assets.models import load_checkpoint
+
+    return load_checkpoint(path, device=device)

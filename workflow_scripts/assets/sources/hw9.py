@@ -1,0 +1,52 @@
+"""The homework's own assets: its 10 food images and the TA's checkpoint, from the first source
+that works (rules/sources/hw9.smk, workflow_scripts/assets/hw9.py)."""
+
+from __future__ import annotations
+
+from workflow_scripts.assets.sources.offline import homework_layers
+from workflow_scripts.core import paths as P
+from workflow_scripts.core.homework import HW9_IMAGES
+
+NAME = "hw9"
+HOMEWORK = True
+
+
+def model_file(root) -> str:
+    return P.checkpoint(root)
+
+
+def observed_input(root) -> dict:
+    return {"food": P.food_dir(root)}
+
+
+def observed_candidates(config) -> list[str]:
+    return list(HW9_IMAGES)
+
+
+def layers(config) -> tuple:
+    return homework_layers(config)
+
+
+def quality_count(config, observed) -> int:
+    return min(config["quality"]["images"], len(observed))
+
+
+def quality_input(root, observed) -> dict:
+    return {"observed": observed}
+
+
+def has_masks(config) -> bool:
+    return False
+
+
+def observed_image(smk) -> None:
+    from workflow_scripts.assets.observed import observed_image as write
+
+    write(smk.input.food, smk.wildcards.image, smk.output.npz)
+
+
+def quality_images(smk, positions) -> tuple:
+    """The observed images (no masks)."""
+    from workflow_scripts.quality.images import from_observed
+
+    return from_observed([smk.input.observed[i] for i in positions])

@@ -1,0 +1,68 @@
+"""The offline asset set: the emoji food-11 images rendered here (with masks), and the homework
+Classifier trained on them (rules/sources/offline.smk)."""
+
+from __future__ import annotations
+
+from workflow_scripts.cnn.layers import HOMEWORK_FILTERS, HOMEWORK_GRADCAM
+from workflow_scripts.core import paths as P
+
+NAME = "offline"
+HOMEWORK = True
+
+
+def model_file(root) -> str:
+    return P.checkpoint(root)
+
+
+def observed_input(root) -> dict:
+    return {"food": P.food_dir(root)}
+
+
+def observed_candidates(config) -> list[str]:
+    """The dataset rule names the first `observed_per_class` test images of class c `<c>_<k>`
+    with a running k, so the names follow from the config alone."""
+    per = config["offline"]["observed_per_class"]
+    return [f"{c}_{c * per + j}" for c in range(11) for j in range(per)]
+
+
+def layers(config) -> tuple:
+    return homework_layers(config)
+
+
+def homework_layers(config) -> tuple:
+    """"auto" on the homework Classifier: its last conv block's ReLU, the homework's 4 pairs."""
+    layer = config["cnn"]["gradcam"]["layer"]
+    pairs = config["cnn"]["filters"]["pairs"]
+    return (
+        HOMEWORK_GRADCAM if layer == "auto" else layer,
+        [list(p) for p in HOMEWORK_FILTERS] if pairs == "auto" else pairs,
+    )
+
+
+def quality_count(config, observed) -> int:
+    from workflow_scripts.quality.stage import image_count
+
+    return image_count(config["quality"], True, observed)
+
+
+def quality_input(root, observed) -> dict:
+    return {"dataset": P.dataset_split(root, "test")}
+
+
+def has_masks(config) -> bool:
+    return True
+
+
+def observed_image(smk) -> None:
+    from workflow_scripts.assets.observed import observed_image as write
+
+    write(smk.input.food, smk.wildcards.image, smk.output.npz)
+
+
+def quality_images(smk, positions) -> tuple:
+    """The test split's images at `positions` (the selection is a prefix: no job depends on
+    quality.images)."""
+    from workflow_scripts.quality.images import from_dataset
+
+    per_class = smk.params.quality["images_per_class"]
+    return from_dataset(smk.input.dataset, per_class, max(positions) + 1, positions)

@@ -1,0 +1,90 @@
+"""The report of a folder set (your own model): one HTML page with the header, every method's
+figure and the trust section (ranking with CIs, verdict), in quiz.html's conventions (figures
+embedded, click to enlarge). No quiz: its questions are about the homework's model."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from workflow_scripts.core.io import atomic_path
+from workflow_scripts.core.provenance import code_header
+from workflow_scripts.report import render
+from workflow_scripts.report.evaluators.quality import section
+from workflow_scripts.report.quiz import versions, wall_times
+
+TITLE = "Explanations of your model"
+LOCALISATION = ("relevance_mass", "relevance_rank", "pointing_game", "roc_auc")
+
+
+def document(model: dict, quality: dict | None, meta: dict, results) -> dict:
+    """The page's data: header facts, and the trust section with a line on localisation."""
+    from workflow_scripts.core import paths
+
+    trust = section(quality)
+    if quality is not None:
+        has = any(m in quality["metrics"] for m in LOCALISATION)
+        trust["paragraphs"].insert(
+            1,
+            "**localisation**: scored against the ground-truth masks (folder.images.masks)."
+            if has
+            else "**localisation**: not available: the images have no ground-truth masks "
+            "(set folder.images.masks to a folder of masks with the images' stems); "
+            "faithfulness and sanity are scored without them.",
+        )
+    else:
+        trust["paragraphs"] = ["The quality stage was off (config quality.enabled: false)."]
+    rows = [
+        ("asset set", f"{meta['asset_set']} (source: folder); observed: {', '.join(meta['observed'])}"),
+        (
+            "model",
+            f"{model['architecture']}, {model['parameters']:,} parameters, "
+            f"{len(model['classes'])} classes: {', '.join(model['classes'])}",
+        ),
+        ("model files sha256", render.fmt(model["files_sha256"]) or "none (initialisation)"),
+        ("preprocessing", render.fmt(model["preprocess"])),
+        (
+            "layers",
+            f"Grad-CAM: {model['gradcam_layer']} ({model['gradcam_module']}); "
+            f"filters: {', '.join(model['filter_layers'])}",
+        ),
+        ("config hash", meta["config_hash"]),
+        ("seed", str(meta["seed"])),
+        *render._code_rows(code_header(results)),
+        ("versions", render.fmt(versions())),
+        (
+            "wall time per rule (s)",
+            render.fmt(wall := wall_times(paths.benchmarks(results)))
+            + f"; total {sum(wall.values()):.0f} s",
+        ),
+    ]
+    return {"rows": rows, "quality": trust}
+
+
+def page(doc: dict, results, method_figures: dict) -> str:
+    p = render.Page({"header": {}, "answers": [], "quality": doc["quality"]}, Path(results))
+    p.method_figures = method_figures
+    e = html.escape
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>{TITLE}</title>",
+        f"<style>{render.CSS}</style></head><body>",
+        f"<h1>{TITLE}</h1>",
+        "<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in doc["rows"]),
+        "</table>",
+        '<p><a href="#trust">Which explanation to trust</a> · <a href="#methods">Every '
+        "method's figure</a></p>",
+    ]
+    out += render.html_gallery(p) + render.html_quality(p)
+    out += ['<div id="zoom" title="click to close"><img alt="enlarged figure"></div>']
+    out += [render.ZOOM_JS, "</body></html>"]
+    return "\n".join(out) + "\n"
+
+
+def write_report(model_json, quality_json, meta: dict, results, method_figures, out_html):
+    model = json.loads(Path(model_json).read_text(encoding="utf-8"))
+    quality = json.loads(Path(quality_json).read_text(encoding="utf-8")) if quality_json else None
+    doc = document(model, quality, meta, results)
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(page(doc, results, method_figures), encoding="utf-8")

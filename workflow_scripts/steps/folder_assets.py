@@ -1,0 +1,23 @@
+import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+
+import logging
+
+from workflow_scripts.assets.folder_images import listing, write_manifest
+from workflow_scripts.assets.folder_model import describe
+from workflow_scripts.core.step import run
+
+
+def main(smk):
+    """The model descriptor (checked against the images' classes) and the image manifest."""
+    spec = dict(smk.params.folder)
+    rows, classes = listing(spec["images"])
+    record = describe(spec, classes, smk.output.spec)
+    write_manifest(smk.output.manifest, rows)
+    masks = sum(bool(r["mask"]) for r in rows)
+    logging.getLogger("xai").info(
+        f"folder set: {record['architecture']} ({record['parameters']:,} parameters), "
+        f"{len(rows)} images in {len(classes)} classes, {masks} with masks"
+    )
+
+
+run(snakemake, main)  # noqa: F821
