@@ -37,8 +37,15 @@ rule model_summary:
     conda:
         ENV
     params:
-        code=rule_code("model_summary"),
+        code=rule_code("model_summary", f"assets.sources.{SOURCE.NAME}"),
         width=config["model"]["width"] if SOURCE.HOMEWORK else None,
-        layers={"gradcam": config["cnn"]["gradcam"]["layer"], "filters": config["cnn"]["filters"]["pairs"]},
+        layers=(
+            {
+                "gradcam": config["cnn"]["gradcam"]["layer"],
+                "filters": config["cnn"]["filters"]["pairs"],
+            }
+            if LIMITS["hooks"]
+            else {}
+        ),
     script:
         step_script("model_summary")

@@ -28,7 +28,9 @@ for _method in CNN_METHODS:
             resources:
                 gpu=1,
             params:
-                code=rule_code("attribute", f"cnn.methods.{_method}"),
+                code=rule_code(
+                    "attribute", f"cnn.methods.{_method}", f"assets.sources.{SOURCE.NAME}"
+                ),
                 method=_method,
                 cfg=result_config(f"cnn.{_method}"),
                 seed=config["seed"],
@@ -60,7 +62,9 @@ for _k, _chunk in enumerate(image_chunks()):
         resources:
             gpu=1,
         params:
-            code=rule_code("ig_steps", "cnn.methods.integrated_gradients"),
+            code=rule_code(
+                "ig_steps", "cnn.methods.integrated_gradients", f"assets.sources.{SOURCE.NAME}"
+            ),
             steps=REPORT["ig_steps"],
             cfg=result_config("cnn.integrated_gradients"),
         script:

@@ -48,6 +48,7 @@ config.update(_numbers)
 SOURCE = sources.load(config["source"])
 try:
     config["cnn"]["gradcam"]["layer"], config["cnn"]["filters"]["pairs"] = SOURCE.layers(config)
+    SOURCE.observed_candidates(config)  # a folder set lists its images here: a bad one is one line
 except UserError as _error:
     raise WorkflowError(str(_error))
 # Settings that change speed, never results (device, threads, batch sizes, download retries):
@@ -86,7 +87,12 @@ MODEL_FILE = SOURCE.model_file(R)  # what every method loads the model from
 HOMEWORK = SOURCE.HOMEWORK
 # The CNN methods: every module of workflow_scripts/cnn/methods that declares NAME, in ORDER.
 METHODS = registry()
-CNN_METHODS = list(METHODS)
+# What this source's model allows (a TorchScript model: no module hooks, no re-initialisable
+# layers): the methods that hook a module (HOOKS) and the sanity cascade are left out, and the
+# report says why.
+LIMITS = SOURCE.limits(config)
+CNN_METHODS = [m for m in METHODS if LIMITS["hooks"] or not METHODS[m]["HOOKS"]]
+SKIPPED = {m: LIMITS["why"] for m in METHODS if m not in CNN_METHODS}
 
 
 wildcard_constraints:
@@ -340,10 +346,10 @@ QUALITY_FIGURES = ("metrics", "curves", "sanity")
 # report's quality section.
 SHORTCUT_ON = bool(config["offline"].get("shortcut", {}).get("enabled"))
 try:
-    QUALITY_METHODS = Q.scored_methods(METHODS, QUALITY["exclude"])
+    QUALITY_METHODS = [m for m in Q.scored_methods(METHODS, QUALITY["exclude"]) if m in CNN_METHODS]
     QUALITY_N = SOURCE.quality_count(config, observed_names()) if QUALITY_ON else 0
     QUALITY_CHUNKS = Q.chunk_ranges(QUALITY_N, QUALITY["images_per_job"])
-    _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON else 0
+    _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON and LIMITS["sanity"] else 0
     SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
 except UserError as _error:
     raise WorkflowError(str(_error))

@@ -88,6 +88,8 @@ rule model_report:
             "observed": observed_names(),
             "seed": config["seed"],
             "config_hash": config_hash(result_config()),
+            "skipped": SKIPPED,
+            "sanity_why": "" if LIMITS["sanity"] else LIMITS["why"],
         },
     script:
         step_script("model_report")

@@ -27,7 +27,9 @@ for _method in STABILITY_METHODS:
         resources:
             gpu=1,
         params:
-            code=rule_code("stability_attribute", f"cnn.methods.{_method}"),
+            code=rule_code(
+                "stability_attribute", f"cnn.methods.{_method}", f"assets.sources.{SOURCE.NAME}"
+            ),
             method=_method,
             cfg=result_config(f"cnn.{_method}"),
             seed=config["seed"],

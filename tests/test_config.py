@@ -30,7 +30,9 @@ def merged(*files):
     return cfg
 
 
-@pytest.mark.parametrize("extra", [[], ["test.yaml"], ["hw9.yaml"], ["offline_shortcut.yaml"]])
+@pytest.mark.parametrize(
+    "extra", [[], ["test.yaml"], ["hw9.yaml"], ["offline_shortcut.yaml"], ["folder.yaml"]]
+)
 def test_shipped_configs_are_valid(extra):
     assert config_error(merged("config.yaml", *extra), load_schema(SCHEMA)) is None
 

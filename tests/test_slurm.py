@@ -130,3 +130,28 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
         "rule_quality_sanity",
     ]
     assert sum(n.startswith("group_attributions") for n in folders) == 1
+
+
+def test_a_folder_set_on_slurm(cluster, tmp_path):
+    """Your own model (a ResNet-18 on an ImageFolder with masks) through profiles/slurm: its
+    asset, method and quality jobs are Slurm jobs, and the run ends with its report."""
+    import folder_fixture as F
+
+    wf = copy_workflow(tmp_path / "wf")
+    F.images(tmp_path / "images", tmp_path / "masks")
+    F.resnet18(tmp_path / "w.pth")
+    cfg = F.config(
+        tmp_path / "mine.yaml",
+        wf / "results",
+        {"arch": "resnet18", "weights": str(tmp_path / "w.pth")},
+        {"root": str(tmp_path / "images"), "masks": str(tmp_path / "masks")},
+        quality={"images": 4, "images_per_job": 2, "sanity_images": 1},
+    )
+    proc = snakemake(
+        "--profile", "profiles/slurm", "--configfile", cfg, *NODE, cwd=wf, timeout=1500
+    )
+    folders = [n.split("/")[0] for n in submissions(proc.stdout + proc.stderr).values()]
+    assert folders.count("rule_quality_chunk") == 2, folders  # 4 images, 2 per job
+    assert {"rule_folder_assets", "rule_quality_sanity"} <= set(folders), folders
+    assert any(n.startswith("group_attributions") for n in folders), folders
+    assert (wf / "results" / "mine" / "report" / "report.html").is_file()

@@ -24,6 +24,7 @@ rule offline_dataset:
     script:
         step_script("build_offline_dataset", depth=2)
 
+
 rule train_classifier:
     """Train the homework Classifier on the offline set; write a homework-format checkpoint."""
     input:

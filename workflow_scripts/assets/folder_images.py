@@ -59,11 +59,7 @@ def _from_tree(root: Path, classes: list[str]) -> tuple[list[dict], list[str]]:
             f"config key folder.images.classes: {root} has class folder(s) {', '.join(unknown)} "
             "not in the list; add them or remove the folders"
         )
-    rows = [
-        {"path": str(p), "label": names.index(d)}
-        for d in found
-        for p in _images_in(root / d)
-    ]
+    rows = [{"path": str(p), "label": names.index(d)} for d in found for p in _images_in(root / d)]
     if not rows:
         raise UserError(
             f"{root}: no images (looked for {', '.join(IMAGE_SUFFIXES)} in its class "
@@ -74,7 +70,9 @@ def _from_tree(root: Path, classes: list[str]) -> tuple[list[dict], list[str]]:
 
 def _from_csv(path: Path, classes: list[str]) -> tuple[list[dict], list[str]]:
     if not path.is_file():
-        raise UserError(f"config key folder.images.csv: {path} does not exist; give a CSV path,label")
+        raise UserError(
+            f"config key folder.images.csv: {path} does not exist; give a CSV path,label"
+        )
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if not {"path", "label"} <= set(reader.fieldnames or ()):

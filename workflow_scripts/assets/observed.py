@@ -95,36 +95,3 @@ def model_summary(checkpoint, out_json, width: float | None) -> dict:
         summary["checkpoint_sha256"][:12],
     )
     return summary
-
-
-def folder_summary(spec_json, out_json, layers: dict) -> dict:
-    """A folder set's model, loaded as every method will: its descriptor's facts and the layers
-    Grad-CAM and the filters hook (auto resolved), with each module's type."""
-    from workflow_scripts.assets.folder_model import load_model
-    from workflow_scripts.cnn.layers import label, module_at
-    from workflow_scripts.core.io import read_json
-
-    spec = read_json(spec_json)
-    model = load_model(spec_json)
-    gradcam = layers["gradcam"]
-    summary = {
-        "architecture": spec["architecture"],
-        "parameters": spec["parameters"],
-        "classes": spec["classes"],
-        "preprocess": spec["preprocess"],
-        "model": spec["model"],
-        "files_sha256": spec["files_sha256"],
-        "gradcam_layer": label(gradcam),
-        "gradcam_module": type(module_at(model, gradcam)).__name__,
-        "filter_layers": [label(layer) for layer, _ in layers["filters"]],
-        "torch": spec["torch"],
-    }
-    write_json(out_json, summary)
-    log.info(
-        "model: %s, %d parameters, %d classes; Grad-CAM on %s",
-        spec["architecture"],
-        spec["parameters"],
-        len(spec["classes"]),
-        summary["gradcam_layer"],
-    )
-    return summary

@@ -110,7 +110,9 @@ def _load(observed, artifacts, keys) -> list[tuple[dict, dict]]:
 
 def _class(i: int, obs: dict | None = None) -> str:
     """A class's name: the observed image's own class list (a folder set), else food-11's."""
-    names = [str(n) for n in obs["classes"]] if obs is not None and "classes" in obs else CLASS_NAMES
+    names = (
+        [str(n) for n in obs["classes"]] if obs is not None and "classes" in obs else CLASS_NAMES
+    )
     return names[i] if 0 <= i < len(names) else str(i)
 
 

@@ -126,7 +126,22 @@ def predictor(model, device):
 
     @torch.no_grad()
     def predict(batch):
-        return fast(batch.to(device)).softmax(1).cpu().numpy()
+        try:
+            return fast(batch.to(device)).softmax(1).cpu().numpy()
+        except torch.cuda.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            # the same probabilities (eval mode: images are independent), in two smaller calls
+            half = len(batch) // 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            logging.getLogger("xai").warning(
+                "CUDA out of memory at a batch of %d images: retrying with %d (set quality."
+                "batch_size to skip the retry)",
+                len(batch),
+                half,
+            )
+            return np.concatenate([predict(batch[:half]), predict(batch[half:])])
 
     return predict
 

@@ -33,10 +33,15 @@ def document(model: dict, quality: dict | None, meta: dict, results) -> dict:
             "(set folder.images.masks to a folder of masks with the images' stems); "
             "faithfulness and sanity are scored without them.",
         )
+        if meta.get("sanity_why"):
+            trust["paragraphs"].append(f"**sanity**: not run: {meta['sanity_why']}.")
     else:
         trust["paragraphs"] = ["The quality stage was off (config quality.enabled: false)."]
     rows = [
-        ("asset set", f"{meta['asset_set']} (source: folder); observed: {', '.join(meta['observed'])}"),
+        (
+            "asset set",
+            f"{meta['asset_set']} (source: folder); observed: {', '.join(meta['observed'])}",
+        ),
         (
             "model",
             f"{model['architecture']}, {model['parameters']:,} parameters, "
@@ -47,8 +52,11 @@ def document(model: dict, quality: dict | None, meta: dict, results) -> dict:
         (
             "layers",
             f"Grad-CAM: {model['gradcam_layer']} ({model['gradcam_module']}); "
-            f"filters: {', '.join(model['filter_layers'])}",
+            f"filters: {', '.join(model['filter_layers'])}"
+            if "gradcam_layer" in model
+            else "none hooked",
         ),
+        *[(f"{m}: not run", why) for m, why in meta.get("skipped", {}).items()],
         ("config hash", meta["config_hash"]),
         ("seed", str(meta["seed"])),
         *render._code_rows(code_header(results)),

@@ -1,6 +1,6 @@
 import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
 
-from workflow_scripts.assets.sources import load_model
+from workflow_scripts.assets import sources
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images, write_artifact
 from workflow_scripts.core.runtime import seed_everything
@@ -11,7 +11,7 @@ def main(smk):
     """One method on a chunk of observed images (cnn.images_per_job): the model is loaded and
     prepared once; each image gets its own artifact, equal to what a job of its own writes."""
     device = torch_device(smk)
-    model = load_model(smk.input.checkpoint, device=device)
+    model = sources.load(smk.config["source"]).load_model(smk.input.checkpoint, device=device)
     items = [load_observed(path)[:3] for path in smk.input.images]
     arrays = explain_images(
         smk.params.method,

@@ -2,7 +2,7 @@ import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during 
 
 import numpy as np
 
-from workflow_scripts.assets.sources import load_model
+from workflow_scripts.assets import sources
 from workflow_scripts.assets.observed import load_observed
 from workflow_scripts.cnn.attribute import explain_images
 from workflow_scripts.core.io import write_npz
@@ -13,7 +13,7 @@ def main(smk):
     """Each image's IG map for each configured number of path steps (quiz 18), for a chunk of
     observed images (cnn.images_per_job)."""
     device = torch_device(smk)
-    model = load_model(smk.input.checkpoint, device=device)
+    model = sources.load(smk.config["source"]).load_model(smk.input.checkpoint, device=device)
     items = [load_observed(path)[:3] for path in smk.input.images]
     steps = sorted(smk.params.steps)
     cfg = {**smk.params.cfg, **speed(smk, "cnn.integrated_gradients")}

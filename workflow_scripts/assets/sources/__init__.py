@@ -10,12 +10,17 @@ defaults apply), and defines, torch-free at import:
     observed_input(root)             the observed_image rule's input
     observed_candidates(config)      stems of the images that can be observed, in order
     layers(config)                   (gradcam layer, filter pairs) with "auto" resolved
+    limits(config)                   {hooks, sanity, why}: what the model allows
     quality_count(config, observed)  how many images the quality stage scores
     quality_input(root, observed)    the quality jobs' input (given the observed files)
     has_masks(config)                whether the scored images have ground-truth masks
     observed_image(smk)              (job) write the observed-image arrays of one stem
     quality_images(smk, positions)   (job) (images, masks, labels, names) of the stage's positions
     load_model(path, device)         (job) the model every method explains
+    model_summary(smk)               (job) assets/model.json: what the model is
+
+A step asks `sources.load(smk.config["source"])`, and its rule declares the source's module in
+its `rule_code` (so a source's code reruns only its own sets' jobs).
 
 Its asset rules live in rules/sources/<NAME>.smk. Adding a source touches its module, its rules
 file, its config block + schema entry and its test.
@@ -31,7 +36,9 @@ from pathlib import Path
 
 def _name(path: Path) -> str | None:
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["NAME"]:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+            "NAME"
+        ]:
             return ast.literal_eval(node.value)
     return None
 
@@ -47,15 +54,3 @@ def load(name: str):
     if name not in registry():
         raise KeyError(f"unknown asset source {name!r}; registered: {', '.join(registry())}")
     return importlib.import_module(f"{__name__}.{name}")
-
-
-def load_model(path, device="cpu"):
-    """The model of a model file, whichever source wrote it: a folder set's descriptor (.json) or
-    a homework checkpoint."""
-    if str(path).endswith(".json"):
-        from workflow_scripts.assets.folder_model import load_model as load_folder
-
-        return load_folder(path, device)
-    from workflow_scripts.assets.models import load_checkpoint
-
-    return load_checkpoint(path, device=device)

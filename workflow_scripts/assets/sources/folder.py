@@ -52,10 +52,10 @@ def observed_candidates(config) -> list[str]:
 
 
 def layers(config) -> tuple:
-    """"auto" resolved on the model itself (built without its weights: only its modules count)."""
+    """ "auto" resolved on the model itself (built without its weights: only its modules count)."""
     layer = config["cnn"]["gradcam"]["layer"]
     pairs = config["cnn"]["filters"]["pairs"]
-    if layer != "auto" and pairs != "auto":
+    if (layer != "auto" and pairs != "auto") or not limits(config)["hooks"]:
         return layer, pairs
     from workflow_scripts.assets.folder_model import build
     from workflow_scripts.cnn.layers import auto_filter_layers, auto_gradcam
@@ -77,6 +77,17 @@ def quality_rows(config) -> list[dict]:
     return observed_rows(rows(config), q["images_per_class"])[: q["images"]]
 
 
+def limits(config) -> dict:
+    """A TorchScript model has no hookable modules and no layers to re-initialise."""
+    if config["folder"]["model"]["torchscript"]:
+        why = (
+            "a TorchScript model cannot be hooked or re-initialised (give the architecture or a "
+            "factory with the state dict to get them)"
+        )
+        return {"hooks": False, "sanity": False, "why": why}
+    return {"hooks": True, "sanity": True, "why": ""}
+
+
 def quality_count(config, observed) -> int:
     return len(quality_rows(config))
 
@@ -92,9 +103,15 @@ def has_masks(config) -> bool:
 
 def fingerprint(config) -> dict:
     """What the asset rule's outputs depend on: the config block and every file's content."""
+    from pathlib import Path
+
     from workflow_scripts.assets.folder_images import _file_sha256, fingerprint
+    from workflow_scripts.core.errors import UserError
 
     m = config["folder"]["model"]
+    for k in ("weights", "torchscript"):
+        if m[k] and not Path(m[k]).is_file():
+            raise UserError(f"config key folder.model.{k}: {m[k]} does not exist; fix the path")
     files = {k: _file_sha256(m[k]) for k in ("weights", "torchscript") if m[k]}
     return {"images": fingerprint(rows(config)), "model_files": files}
 
@@ -138,3 +155,43 @@ def load_model(path, device="cpu"):
     from workflow_scripts.assets.folder_model import load_model as load
 
     return load(path, device)
+
+
+def model_summary(smk) -> None:
+    _summary(smk.input.checkpoint, smk.output.json, dict(smk.params.layers))
+
+
+def _summary(spec_json, out_json, layers: dict) -> dict:
+    """A folder set's model, loaded as every method will: its descriptor's facts and the layers
+    Grad-CAM and the filters hook (auto resolved), with each module's type."""
+    import logging
+
+    from workflow_scripts.assets.folder_model import load_model
+    from workflow_scripts.cnn.layers import label, module_at
+    from workflow_scripts.core.io import read_json, write_json
+
+    spec = read_json(spec_json)
+    model = load_model(spec_json)
+    gradcam = layers.get("gradcam")
+    summary = {
+        "architecture": spec["architecture"],
+        "parameters": spec["parameters"],
+        "classes": spec["classes"],
+        "preprocess": spec["preprocess"],
+        "model": spec["model"],
+        "files_sha256": spec["files_sha256"],
+        "torch": spec["torch"],
+    }
+    if layers:  # methods that hook a layer run on this model
+        summary["gradcam_layer"] = label(gradcam)
+        summary["gradcam_module"] = type(module_at(model, gradcam)).__name__
+        summary["filter_layers"] = [label(layer) for layer, _ in layers["filters"]]
+    write_json(out_json, summary)
+    logging.getLogger("xai").info(
+        "model: %s, %d parameters, %d classes; Grad-CAM on %s",
+        spec["architecture"],
+        spec["parameters"],
+        len(spec["classes"]),
+        summary.get("gradcam_layer", "(not run)"),
+    )
+    return summary

@@ -27,6 +27,10 @@ def layers(config) -> tuple:
     return homework_layers(config)
 
 
+def limits(config) -> dict:
+    return {"hooks": True, "sanity": True, "why": ""}
+
+
 def quality_count(config, observed) -> int:
     return min(config["quality"]["images"], len(observed))
 
@@ -50,3 +54,16 @@ def quality_images(smk, positions) -> tuple:
     from workflow_scripts.quality.images import from_observed
 
     return from_observed([smk.input.observed[i] for i in positions])
+
+
+def load_model(path, device="cpu"):
+    """The homework Classifier from its checkpoint (weights_only, strict keys)."""
+    from workflow_scripts.assets.models import load_checkpoint
+
+    return load_checkpoint(path, device=device)
+
+
+def model_summary(smk) -> None:
+    from workflow_scripts.assets.observed import model_summary as write
+
+    write(smk.input.checkpoint, smk.output.json, smk.params.width)

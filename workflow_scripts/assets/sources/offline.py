@@ -30,13 +30,18 @@ def layers(config) -> tuple:
 
 
 def homework_layers(config) -> tuple:
-    """"auto" on the homework Classifier: its last conv block's ReLU, the homework's 4 pairs."""
+    """ "auto" on the homework Classifier: its last conv block's ReLU, the homework's 4 pairs."""
     layer = config["cnn"]["gradcam"]["layer"]
     pairs = config["cnn"]["filters"]["pairs"]
     return (
         HOMEWORK_GRADCAM if layer == "auto" else layer,
         [list(p) for p in HOMEWORK_FILTERS] if pairs == "auto" else pairs,
     )
+
+
+def limits(config) -> dict:
+    """The Classifier hooks and re-initialises like any nn.Module."""
+    return {"hooks": True, "sanity": True, "why": ""}
 
 
 def quality_count(config, observed) -> int:
@@ -66,3 +71,16 @@ def quality_images(smk, positions) -> tuple:
 
     per_class = smk.params.quality["images_per_class"]
     return from_dataset(smk.input.dataset, per_class, max(positions) + 1, positions)
+
+
+def load_model(path, device="cpu"):
+    """The homework Classifier from its checkpoint (weights_only, strict keys)."""
+    from workflow_scripts.assets.models import load_checkpoint
+
+    return load_checkpoint(path, device=device)
+
+
+def model_summary(smk) -> None:
+    from workflow_scripts.assets.observed import model_summary as write
+
+    write(smk.input.checkpoint, smk.output.json, smk.params.width)

@@ -10,6 +10,8 @@ literals, what the rest of the workflow needs to know about it:
                   e.g. to hook modules by their index in model.cnn)
     VARIANT_KEYS  the config keys that name the variant it computes
     FIGURE        its figure layout (read by workflow_scripts/figures/cnn.py)
+    HOOKS         (optional, False) True when it hooks a module of the model: a model without
+                  hookable modules (TorchScript) leaves it out
 
 and one function, `explain(model, x, target, *, image, device, **cfg) -> dict` of artifact arrays
 for one image (x: 1 x 3 x H x W, target: the label as a 1-element tensor), with its config keys
@@ -32,6 +34,7 @@ import numpy as np
 from workflow_scripts.core.arrays import minmax
 
 METADATA = ("NAME", "ORDER", "PREPARE", "VARIANT_KEYS", "FIGURE")
+OPTIONAL = {"HOOKS": False}  # HOOKS: hooks a module of the model (not possible in TorchScript)
 PREPARATIONS = ("inference", "gradients", "raw")
 
 
@@ -45,7 +48,7 @@ def _declared(path: Path) -> dict | None:
             and isinstance(node.targets[0], ast.Name)
         ):
             name = node.targets[0].id
-            if name in METADATA:
+            if name in METADATA or name in OPTIONAL:
                 found[name] = ast.literal_eval(node.value)
     if "NAME" not in found:
         return None
@@ -56,7 +59,7 @@ def _declared(path: Path) -> dict | None:
             f"the file name and PREPARE one of {PREPARATIONS} (missing: {missing})"
         )
     found["VARIANT_KEYS"] = tuple(found["VARIANT_KEYS"])
-    return found
+    return {**OPTIONAL, **found}
 
 
 @functools.cache

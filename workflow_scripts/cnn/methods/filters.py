@@ -28,6 +28,7 @@ PAIRS_KEY = "cnn.filters.pairs"
 NAME = "filters"
 ORDER = 4
 PREPARE = "raw"  # hooks modules by index or path; builds its own fast stack per cnn index
+HOOKS = True
 VARIANT_KEYS = ("start",)
 FIGURE = {
     "title": "Filter explanation",

@@ -33,6 +33,7 @@ from workflow_scripts.core.errors import UserError
 NAME = "gradcam"
 ORDER = 6
 PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
+HOOKS = True
 VARIANT_KEYS = ("layer",)
 FIGURE = {
     "title": "Grad-CAM",
@@ -96,9 +97,7 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer) -> dict:
     }
 
 
-def explain(
-    model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer
-) -> dict:
+def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer) -> dict:
     """The artifact arrays of one image (x: 1 x 3 x H x W)."""
     out = gradcam(model, x, target, layer)
     up = out["upsampled"][0].cpu().numpy()
