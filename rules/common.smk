@@ -451,6 +451,14 @@ def report_line(root):
     files = " ".join(
         f"--configfile {os.path.relpath(f)}" for f in workflow.config_settings.configfiles
     )
+    if not HOMEWORK:  # your own model: what it cost per image, to plan a larger folder
+        from workflow_scripts.report.model_report import cost_line
+
+        sanity = sum(len(c) for c in SANITY_CHUNKS)
+        print(
+            cost_line(P.benchmarks(root), CNN_METHODS, len(observed_names()), QUALITY_N, sanity),
+            file=sys.stderr,
+        )
     print(
         f"\n{'Quiz report' if HOMEWORK else 'Report'}: {os.path.abspath(html)}\n"
         f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"

