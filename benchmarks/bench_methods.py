@@ -85,6 +85,10 @@ def cnn_settings(config_file=None) -> dict:
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
     if config_file:
         cfg = _merge(cfg, yaml.safe_load(Path(config_file).read_text(encoding="utf-8")))
+    from workflow_scripts.cnn.layers import homework_layers
+
+    # "auto" layers as the workflow resolves them on the homework Classifier
+    cfg["cnn"]["gradcam"]["layer"], cfg["cnn"]["filters"]["pairs"] = homework_layers(cfg)
     return cfg["cnn"]
 
 

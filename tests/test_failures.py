@@ -88,8 +88,12 @@ def test_shipped_configs_pass_every_dag_check(extra):
     cfg.update(yaml.safe_load((ROOT / "config" / extra).read_text(encoding="utf-8")))
     assert config_error(BASE, SCHEMA) is None
     width = (cfg.get("model") or BASE["model"])["width"]
-    assert checks.filter_pairs_problem(BASE["cnn"]["filters"]["pairs"], width) is None
-    assert checks.gradcam_layer_problem(BASE["cnn"]["gradcam"]["layer"]) is None
+    from workflow_scripts.cnn.layers import homework_layers
+
+    layer, pairs = homework_layers(BASE)  # "auto" on the Classifier, as rules/common.smk does
+    assert (layer, pairs) == (36, [[6, 0], [15, 0], [21, 0], [23, 0]])
+    assert checks.filter_pairs_problem(pairs, width) is None
+    assert checks.gradcam_layer_problem(layer) is None
     bert = {**BASE["bert"], **cfg.get("bert", {})}
     states = checks.hidden_states_of(bert, "embedding")
     assert states == 13

@@ -230,7 +230,7 @@ def test_the_homework_classifier_through_a_factory_equals_the_offline_source(tes
                         "kwargs": {"width": test_cfg["model"]["width"]},
                         "weights": str(built / "assets" / "checkpoint.pth"),
                     },
-                    "images": {"csv": str(csv), "classes": CLASS_NAMES[: len(names)]},
+                    "images": {"csv": str(csv), "classes": CLASS_NAMES},  # 11 outputs
                     "preprocess": {
                         "resize": [128, 128],
                         "crop": 0,
@@ -362,3 +362,19 @@ def test_a_cuda_out_of_memory_batch_is_retried_in_halves(caplog):
         expected = torch.cat([model(x[i : i + 1]) for i in range(8)]).softmax(1).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert "CUDA out of memory at a batch of 8 images: retrying with 4" in caplog.text
+
+
+def test_the_cost_per_image_line_sums_each_stage_over_its_images(tmp_path):
+    from workflow_scripts.report.model_report import cost_line
+
+    for rule, job, s in [
+        ("lime", "chunk0", 3.0),
+        ("saliency", "chunk0", 1.5),
+        ("quality_chunk", "0", 8.0),
+        ("quality_chunk", "1", 4.0),
+        ("folder_assets", "x", 50.0),
+    ]:
+        (tmp_path / rule).mkdir(exist_ok=True)
+        (tmp_path / rule / f"{job}.tsv").write_text(f"s\th:m:s\n{s}\t0:00:01\n")
+    line = cost_line(tmp_path, ["lime", "saliency"], observed=3, quality=6, sanity=0)
+    assert line == "cost per image: methods 1.50 s (3 images), quality 2.00 s (6 images)"

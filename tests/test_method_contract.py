@@ -15,11 +15,14 @@ import yaml
 from workflow_scripts.assets.models import Classifier
 from workflow_scripts.cnn import methods
 from workflow_scripts.cnn.attribute import explain_image
+from workflow_scripts.cnn.layers import homework_layers
 from workflow_scripts.cnn.methods import METADATA, registry
 
 from conftest import ROOT
 
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
+# "auto" layers as rules/common.smk resolves them on the homework Classifier
+CONFIG["cnn"]["gradcam"]["layer"], CONFIG["cnn"]["filters"]["pairs"] = homework_layers(CONFIG)
 TEST = yaml.safe_load((ROOT / "config/test.yaml").read_text(encoding="utf-8"))
 NAMES = list(registry())
 

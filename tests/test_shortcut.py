@@ -22,6 +22,7 @@ from workflow_scripts.assets.offline_dataset import (
     marker_mask,
     render_split,
 )
+from workflow_scripts.cnn.layers import homework_layers
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.quality import shortcut as S
 from workflow_scripts.quality.shortcut_report import markdown
@@ -29,6 +30,8 @@ from workflow_scripts.quality.shortcut_report import markdown
 from conftest import ROOT, copy_workflow, jobs_of, snakemake, workflow_args
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+# "auto" layers as rules/common.smk resolves them on the homework Classifier
+CONFIG["cnn"]["gradcam"]["layer"], CONFIG["cnn"]["filters"]["pairs"] = homework_layers(CONFIG)
 TEST = yaml.safe_load((ROOT / "config" / "test.yaml").read_text(encoding="utf-8"))
 CPU = torch.device("cpu")
 

@@ -16,6 +16,17 @@ HOMEWORK_FILTERS = [[6, 0], [15, 0], [21, 0], [23, 0]]
 POOLING = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Dropout")
 
 
+def homework_layers(config) -> tuple:
+    """(gradcam layer, filter pairs) with "auto" as the homework names them on its Classifier:
+    the last conv block's ReLU, the homework's 4 pairs."""
+    layer = config["cnn"]["gradcam"]["layer"]
+    pairs = config["cnn"]["filters"]["pairs"]
+    return (
+        HOMEWORK_GRADCAM if layer == "auto" else layer,
+        [list(p) for p in HOMEWORK_FILTERS] if pairs == "auto" else pairs,
+    )
+
+
 def inner(model):
     """The model the user gave (a preprocessing wrapper's `net`), whose paths the config names."""
     return model.net if getattr(model, "XAI_WRAPPER", False) else model

@@ -57,6 +57,8 @@ def filter_pairs_problem(pairs, width: float) -> str | None:
     """Every (layer, filter) of cnn.filters.pairs must exist in the Classifier at `width`."""
     channels, kinds = cnn_channels(width), cnn_modules()
     for i, (layer, f) in enumerate(pairs):
+        if not isinstance(layer, int):  # a module path: checked where the model is loaded
+            continue
         if layer >= len(channels):
             return (
                 f"config key cnn.filters.pairs.{i}: layer {layer} does not exist; model.cnn has "
@@ -71,9 +73,9 @@ def filter_pairs_problem(pairs, width: float) -> str | None:
     return None
 
 
-def gradcam_layer_problem(layer: int) -> str | None:
+def gradcam_layer_problem(layer) -> str | None:
     n = len(cnn_modules())
-    if not 0 <= layer < n:
+    if isinstance(layer, int) and not 0 <= layer < n:
         return (
             f"config key cnn.gradcam.layer: {layer} is not an index into model.cnn; use 0-{n - 1} "
             "(36 is the last conv block's ReLU)"

@@ -58,6 +58,19 @@ def coerce(value, schema: dict, root: dict | None = None, floats: bool = False):
     `20.0` are one value and one rule param (after validation: its messages quote the user's)."""
     root = schema if root is None else root
     schema = resolve_ref(schema, root)
+    choices = schema.get("oneOf") or schema.get("anyOf")
+    if choices:  # e.g. a layer: an integer or a path; pairs: auto or a list
+        choices = [resolve_ref(c, root) for c in choices]
+        if isinstance(value, str):
+            for choice in choices:
+                typed = _scalar(value, choice)
+                if typed is not value:
+                    return typed
+            return value
+        kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else None
+        for choice in choices:
+            if kind and kind in _types(choice):
+                return coerce(value, choice, root, floats)
     if isinstance(value, dict):
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")

@@ -3,7 +3,7 @@ that works (rules/sources/hw9.smk, workflow_scripts/assets/hw9.py)."""
 
 from __future__ import annotations
 
-from workflow_scripts.assets.sources.offline import homework_layers
+from workflow_scripts.cnn.layers import homework_layers
 from workflow_scripts.core import paths as P
 from workflow_scripts.core.homework import HW9_IMAGES
 

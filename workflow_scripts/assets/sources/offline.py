@@ -3,7 +3,7 @@ Classifier trained on them (rules/sources/offline.smk)."""
 
 from __future__ import annotations
 
-from workflow_scripts.cnn.layers import HOMEWORK_FILTERS, HOMEWORK_GRADCAM
+from workflow_scripts.cnn.layers import homework_layers
 from workflow_scripts.core import paths as P
 
 NAME = "offline"
@@ -27,16 +27,6 @@ def observed_candidates(config) -> list[str]:
 
 def layers(config) -> tuple:
     return homework_layers(config)
-
-
-def homework_layers(config) -> tuple:
-    """ "auto" on the homework Classifier: its last conv block's ReLU, the homework's 4 pairs."""
-    layer = config["cnn"]["gradcam"]["layer"]
-    pairs = config["cnn"]["filters"]["pairs"]
-    return (
-        HOMEWORK_GRADCAM if layer == "auto" else layer,
-        [list(p) for p in HOMEWORK_FILTERS] if pairs == "auto" else pairs,
-    )
 
 
 def limits(config) -> dict:

@@ -74,7 +74,8 @@ def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer) -> dict:
             else f"output of shape {tuple(getattr(captured[0], 'shape', ()))}"
         )
         raise UserError(
-            f"config key cnn.gradcam.layer is {layer!r}: {label(layer)} "
+            f"config key cnn.gradcam.layer is {layer!r}: "
+            f"{f'model.cnn[{layer}]' if isinstance(layer, int) else label(layer)} "
             f"({type(module).__name__}) gave {got}; Grad-CAM needs one N x C x h x w output "
             "per forward pass"
         )
