@@ -30,6 +30,7 @@ def test_auto_layers_resnet_vgg_and_the_homework_classifier():
     # VGG-11's features: the last conv is features.18, its ReLU features.19, then MaxPool 20
     assert auto_gradcam(torchvision.models.vgg11(num_classes=3)) == "features.19"
     assert auto_gradcam(Classifier(0.0625)) == 36  # the homework default, as an index
+    assert auto_filter_layers(Classifier(0.0625)) == [6, 15, 21, 23]
     convs = auto_filter_layers(torchvision.models.resnet18(num_classes=3))
     assert convs[0] == "conv1" and convs[-1] == "layer4.1.conv2" and len(convs) == 4
 
