@@ -101,7 +101,7 @@ def stages(results: Path) -> dict[str, dict]:
     """Per rule: jobs, summed seconds, peak max_rss (MB) over its jobs."""
     out: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0, "rss": 0.0})
     for tsv in sorted((results / "benchmarks").glob("*/*.tsv")):
-        rule = tsv.parent.name.split("_chunk")[0]
+        rule = tsv.parent.name
         with open(tsv, newline="") as fh:
             for row in csv.DictReader(fh, delimiter="\t"):
                 out[rule]["jobs"] += 1

@@ -40,9 +40,14 @@ def explain_image(
     name: str,
     params: dict,
     device: torch.device,
+    prepared: dict | None = None,
 ) -> dict:
-    """Run `method` on one 3 x H x W image; return the artifact's arrays."""
-    return explain_images(method, model, [(image, label, name)], params, device)[0]
+    """Run `method` on one 3 x H x W image; return the artifact's arrays. `prepared`: a dict
+    that keeps the method's prepared model for the next call on the same model (a quality job
+    explains image after image: one preparation per method, not per image)."""
+    return explain_images(method, model, [(image, label, name)], params, device, prepared=prepared)[
+        0
+    ]
 
 
 def explain_images(
@@ -52,6 +57,7 @@ def explain_images(
     params: dict,
     device: torch.device,
     before_each=None,
+    prepared: dict | None = None,
 ) -> list[dict]:
     """Run `method` on each (image, label, name) of `items`; return their artifacts' arrays in
     order. The model is prepared once for all of them (a chunk job's saving); each image's arrays
@@ -63,7 +69,7 @@ def explain_images(
     cfg = dict(params)
     if "batch_size" in cfg:  # 0 = auto: a speed setting, resolved for this device
         cfg["batch_size"] = auto_batch(cfg["batch_size"], device)
-    prepared = None
+    cache = prepared if prepared is not None else {}
     out = []
     many = getattr(module, "explain_many", None)  # a method that batches a job's images
     if many is not None and device.type == "cuda" and len(items) > 1:
@@ -76,11 +82,11 @@ def explain_images(
         with torch.no_grad():
             logits = model(x)[0].cpu()
         refuse_non_finite(method, name, {"logits": logits})
-        if prepared is None:
-            prepared = PREPARE[meta["PREPARE"]](model, device)
+        if method not in cache:  # once per model and method (the same function, other kernels)
+            cache[method] = PREPARE[meta["PREPARE"]](model, device)
         start = time.perf_counter()
         arrays = module.explain(
-            prepared, x, torch.tensor([label], device=device), image=name, device=device, **cfg
+            cache[method], x, torch.tensor([label], device=device), image=name, device=device, **cfg
         )
         seconds = time.perf_counter() - start
         out.append(_finish(method, module, name, label, logits, params, seconds, device, arrays))

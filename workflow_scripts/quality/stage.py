@@ -222,10 +222,11 @@ def _score_images(model, images, masks, labels, names, params: dict, q: dict, de
 
     predict = predictor(model, device)
     rows, curves = [], {}
+    prepared: dict = {}  # each method's prepared model, shared by the job's images
     for i, name in enumerate(names):
         label = int(labels[i])
         maps = {
-            m: quality_map(m, explain_image(m, model, images[i], label, name, p, device))
+            m: quality_map(m, explain_image(m, model, images[i], label, name, p, device, prepared))
             for m, p in params.items()
         }
         if masks is not None:
