@@ -206,8 +206,8 @@ def test_torchscript_on_a_csv_without_masks(tmp_path):
 
 
 def test_the_homework_classifier_through_a_factory_equals_the_offline_source(test_build, tmp_path):
-    """Factory + the offline checkpoint on the offline set's observed images: every method's
-    artifact equals the offline source's (timings aside)."""
+    """Factory + the offline checkpoint on the offline set's observed images, the whole DAG to
+    the report: every method's artifact equals the offline source's (timings aside)."""
     from workflow_scripts.core.homework import CLASS_NAMES
 
     built = test_build.out
@@ -239,7 +239,6 @@ def test_the_homework_classifier_through_a_factory_equals_the_offline_source(tes
                         "std": [1, 1, 1],
                     },
                 },
-                "quality": {"enabled": False},
             }
         )
     )
@@ -247,7 +246,9 @@ def test_the_homework_classifier_through_a_factory_equals_the_offline_source(tes
     from workflow_scripts.cnn.methods import names as method_names
 
     targets = [out / "attributions" / m / f"{n}.npz" for m in method_names() for n in names]
-    snakemake(*targets, "--cores", "2", "--configfile", ROOT / "config/test.yaml", cfg)
+    snakemake("--cores", "2", "--configfile", ROOT / "config/test.yaml", cfg)  # to the report
+    html = (out / "report" / "report.html").read_text()
+    assert "Grad-CAM: cnn[36] (ReLU); filters: cnn[6], cnn[15], cnn[21], cnn[23]" in html
     for target in targets:
         reference = built / target.relative_to(out)
         with np.load(target) as a, np.load(reference) as b:
@@ -379,3 +380,27 @@ def test_the_cost_per_image_line_sums_each_stage_over_its_images(tmp_path):
         (tmp_path / rule / f"{job}.tsv").write_text(f"s\th:m:s\n{s}\t0:00:01\n")
     line = cost_line(tmp_path, ["lime", "saliency"], observed=3, quality=6, sanity=0)
     assert line == "cost per image: methods 1.50 s (3 images), quality 2.00 s (6 images)"
+
+
+def test_a_method_out_of_memory_retries_with_half_its_batch(caplog):
+    """A method call that runs out of CUDA memory is repeated with half its batch_size (a speed
+    setting), said in the log, and the job's next images keep the batch that fitted."""
+    from workflow_scripts.cnn.attribute import halving_on_oom
+
+    seen = []
+
+    def call(cfg):
+        seen.append(cfg.get("batch_size"))
+        if cfg.get("batch_size", 1000) > 100:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return "maps"
+
+    with caplog.at_level("WARNING", logger="xai"):
+        result, cfg = halving_on_oom(call, {"batch_size": 500, "samples": 50}, "smoothgrad on 0_0")
+    assert (result, cfg, seen) == ("maps", {"batch_size": 62, "samples": 50}, [500, 250, 125, 62])
+    seen.clear()
+    assert (
+        "smoothgrad on 0_0: CUDA out of memory at batch_size 500: retrying with 250" in caplog.text
+    )
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        halving_on_oom(call, {"samples": 5}, "saliency on 0_0")  # no batch to halve

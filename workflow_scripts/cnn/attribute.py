@@ -85,12 +85,37 @@ def explain_images(
         if method not in cache:  # once per model and method (the same function, other kernels)
             cache[method] = PREPARE[meta["PREPARE"]](model, device)
         start = time.perf_counter()
-        arrays = module.explain(
-            cache[method], x, torch.tensor([label], device=device), image=name, device=device, **cfg
-        )
+        target = torch.tensor([label], device=device)
+
+        def call(c, x=x, target=target, name=name):
+            return module.explain(cache[method], x, target, image=name, device=device, **c)
+
+        arrays, cfg = halving_on_oom(call, cfg, f"{method} on {name}", before_each, name)
         seconds = time.perf_counter() - start
         out.append(_finish(method, module, name, label, logits, params, seconds, device, arrays))
     return out
+
+
+def halving_on_oom(call, cfg: dict, what: str, before_each=None, name=None):
+    """call(cfg), and on a CUDA out-of-memory error again with half of cfg's batch_size (a speed
+    setting: the same numbers), down to 1, each retry in the log; returns (result, the cfg that
+    fitted, kept for the job's next images). The global generators are re-seeded before a
+    retry, so it draws what the first try drew."""
+    while True:
+        try:
+            return call(cfg), cfg
+        except torch.cuda.OutOfMemoryError:
+            batch = int(cfg.get("batch_size", 0))
+            if batch <= 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            log.warning(
+                "%s: CUDA out of memory at batch_size %d: retrying with %d", what, batch, batch // 2
+            )
+            cfg = {**cfg, "batch_size": batch // 2}
+            if before_each is not None:
+                before_each(name)
 
 
 def _explain_batched(method, module, model, items, params, cfg, device, before_each) -> list:
