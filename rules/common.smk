@@ -125,7 +125,8 @@ def observed_names():
     """Stems of the observed images, known when the DAG is built (one job per image).
 
     The source names its candidates (offline: from the config alone; hw9: the bundle's 10; folder:
-    the first images of each class); observed.names picks some, observed.count the first N.
+    the first folder.images.observed_per_class of each class, all of them); observed.names picks
+    some, observed.count the first N of a homework set.
     """
     from workflow_scripts.assets.images import sort_key
 
@@ -135,8 +136,8 @@ def observed_names():
         names = SOURCE.observed_candidates(config)
     except UserError as error:
         raise WorkflowError(str(error))
-    if not HOMEWORK:
-        return names[: config["observed"]["count"]]
+    if not HOMEWORK:  # observed.count's default (11) is the homework's
+        return names
     count = config["observed"]["count"]
     if count > len(names):
         raise WorkflowError(

@@ -404,3 +404,21 @@ def test_a_method_out_of_memory_retries_with_half_its_batch(caplog):
     )
     with pytest.raises(torch.cuda.OutOfMemoryError):
         halving_on_oom(call, {"samples": 5}, "saliency on 0_0")  # no batch to halve
+
+
+def test_every_class_of_a_folder_set_is_observed(tmp_path):
+    """observed.count's default (11, the homework's) does not cut a 12-class folder set."""
+    from PIL import Image
+
+    for c in range(12):
+        (tmp_path / "imgs" / f"c{c:02d}").mkdir(parents=True)
+        Image.new("RGB", (36, 36), (c * 20, 40, 90)).save(tmp_path / "imgs" / f"c{c:02d}" / "a.png")
+    F.resnet18(tmp_path / "w.pth", num_classes=12)
+    cfg = F.config(
+        tmp_path / "twelve.yaml",
+        tmp_path / "results",
+        {"arch": "resnet18", "weights": str(tmp_path / "w.pth")},
+        {"root": str(tmp_path / "imgs")},
+    )
+    jobs = jobs_of(snakemake("-n", "--cores", "1", "--configfile", cfg).stdout)
+    assert jobs["observed_image"] == 12
