@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from workflow_scripts.cnn.layers import homework_layers
 from workflow_scripts.cnn.methods import registry
 from workflow_scripts.core import paths
 from workflow_scripts.core.errors import UserError
@@ -33,6 +34,8 @@ def config(*files) -> dict:
 
 
 TEST = config("config/test.yaml")
+# "auto" layers as rules/common.smk resolves them on the homework Classifier
+TEST["cnn"]["gradcam"]["layer"], TEST["cnn"]["filters"]["pairs"] = homework_layers(TEST)
 SCORED = stage.scored_methods(registry(), TEST["quality"]["exclude"])
 
 
