@@ -16,6 +16,7 @@ import torch
 
 from workflow_scripts.cnn.attribute import explain_images
 from workflow_scripts.cnn.fastpath import features_until, for_gradients, for_inference
+from workflow_scripts.cnn.methods import load
 
 BATCHES = (1, 5, 10, 25, 50, 100)
 
@@ -63,41 +64,39 @@ def gradient_step(model, output=lambda out: out[:, 0].sum()):
     return step
 
 
-def pass_costs(model, x1, device, pairs=(), batches=BATCHES, repeat=3) -> dict:
-    """Per-image seconds (and best batch) of: a forward pass of the inference model, a
-    forward+input-backward of the gradient model, and per filter layer of the cut stack."""
-    costs = {
-        "forward": best_per_image(forward_step(for_inference(model, device)), x1, batches, repeat),
-        "gradient": best_per_image(
-            gradient_step(for_gradients(model, device)), x1, batches, repeat
-        ),
-    }
-    for layer in sorted({layer for layer, _ in pairs}):
-        stack = features_until(model, layer)
-        costs[f"stack{layer}"] = best_per_image(
-            gradient_step(stack, lambda out: out[:, 0].sum()), x1, batches, repeat
-        )
-    return costs
+def _layer(kind: str):
+    """The layer of a "stack<layer>" pass kind (an index into model.cnn, or a module path)."""
+    name = kind[len("stack") :]
+    return int(name) if name.isdigit() else name
 
 
-def bound_seconds(method: str, cfg: dict, costs: dict) -> float:
-    """The method's unavoidable passes per image, times their per-image cost."""
-    fwd, grad = costs["forward"][0], costs["gradient"][0]
-    if method == "lime":
-        return cfg["num_samples"] * fwd
-    if method in ("saliency", "gradcam"):
-        return grad
-    if method == "smoothgrad":
-        return cfg["samples"] * grad
-    if method == "integrated_gradients":
-        extra = 2 * fwd if cfg["variant"] == "ig" else 0.0  # f(x), f(baseline)
-        return cfg["steps"] * grad + extra
-    if method == "filters":  # per pair: `iterations` steps and the final evaluation
-        return sum(
-            cfg["iterations"] * costs[f"stack{layer}"][0] + costs[f"stack{layer}"][0] / 2
-            for layer, _ in cfg["pairs"]
-        )
-    raise KeyError(f"no bound for method {method!r}")
+def pass_cost(model, x1, device, kind: str, batches=BATCHES, repeat=3):
+    """(seconds per image, best batch) of one pass kind a method's `passes()` names."""
+    if kind == "forward":
+        return best_per_image(forward_step(for_inference(model, device)), x1, batches, repeat)
+    if kind == "gradient":
+        step = gradient_step(for_gradients(model, device))
+        return best_per_image(step, x1, batches, repeat)
+    if kind.startswith("stack"):
+        stack = features_until(model, _layer(kind))
+        return best_per_image(gradient_step(stack), x1, batches, repeat)
+    raise KeyError(f"unknown pass kind {kind!r} (forward, gradient, stack<layer>)")
+
+
+def pass_costs(model, x1, device, kinds, batches=BATCHES, repeat=3) -> dict:
+    """Per-image seconds (and best batch) of each pass kind in `kinds`."""
+    return {k: pass_cost(model, x1, device, k, batches, repeat) for k in sorted(set(kinds))}
+
+
+def needed(method: str, cfg: dict, model=None) -> list[str]:
+    """The pass kinds of a method's bound at `cfg` (its module's `passes`)."""
+    return [k for k, n in load(method).passes(cfg, model).items() if n]
+
+
+def bound_seconds(method: str, cfg: dict, costs: dict, model=None) -> float:
+    """The method's unavoidable passes per image (its module's `passes`, which may count the
+    model's channels), times their cost."""
+    return sum(n * costs[k][0] for k, n in load(method).passes(cfg, model).items() if n)
 
 
 def method_seconds(method, model, items, cfg, device) -> tuple[float, list[dict]]:
@@ -107,35 +106,12 @@ def method_seconds(method, model, items, cfg, device) -> tuple[float, list[dict]
     return sum(float(a["seconds"]) for a in arrays) / len(arrays), arrays
 
 
-def needed_passes(method: str, cfg: dict) -> tuple[bool, bool, tuple]:
-    """Which pass costs a method's bound needs: (forward, gradient, filter layers)."""
-    if method == "lime":
-        return True, False, ()
-    if method == "filters":
-        return False, False, tuple(sorted({layer for layer, _ in cfg["pairs"]}))
-    return method == "integrated_gradients" and cfg.get("variant") == "ig", True, ()
-
-
 def pass_costs_for(model, x1, device, method, cfg, batches=BATCHES, repeat=3) -> dict:
-    fwd, grad, layers = needed_passes(method, cfg)
-    costs = {"forward": (float("nan"), 0), "gradient": (float("nan"), 0)}
-    if fwd:
-        costs["forward"] = best_per_image(
-            forward_step(for_inference(model, device)), x1, batches, repeat
-        )
-    if grad:
-        costs["gradient"] = best_per_image(
-            gradient_step(for_gradients(model, device)), x1, batches, repeat
-        )
-    for layer in layers:
-        costs[f"stack{layer}"] = best_per_image(
-            gradient_step(features_until(model, layer)), x1, batches, repeat
-        )
-    return costs
+    return pass_costs(model, x1, device, needed(method, cfg, model), batches, repeat)
 
 
 def _min_costs(a: dict, b: dict) -> dict:
-    return {k: min(a[k], b[k], key=lambda c: (c[0] != c[0], c[0])) for k in a}
+    return {k: min(a[k], b[k]) for k in a}
 
 
 def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batches=BATCHES):
@@ -156,7 +132,7 @@ def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batche
             seconds = min(seconds, method_seconds(method, model, items, cfg, device)[0])
         c = pass_costs_for(model, x1, dev, method, cfg, batches)
         costs = _min_costs(costs, c)
-        bound = bound_seconds(method, cfg, costs)
+        bound = bound_seconds(method, cfg, costs, model)
         print(
             f"{method}: {seconds:.3f} s/img, bound {bound:.3f} s/img", file=sys.stderr, flush=True
         )

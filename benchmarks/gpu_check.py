@@ -11,7 +11,7 @@
     from nvidia-smi);
 (c) equality: every method on the same inputs on the CPU and on the device, float64 where the
     method allows (LIME's classifier calls are float32 by design), with reduced sample counts;
-    tolerances in TOLERANCE, the largest difference relative to the largest value.
+    tolerances in each method module's CHECK, the largest difference relative to the largest value.
 
 Dry mode (--dry): device cpu, width 1/16, one image, tiny sample counts: it checks that the script
 runs and writes its table (tests/test_gpu_check.py); its numbers mean nothing. Budget on one H100:
@@ -38,39 +38,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_methods import cnn_settings  # noqa: E402
-from bound import BATCHES, bound_seconds, method_seconds, pass_costs  # noqa: E402
+from bound import BATCHES, bound_seconds, method_seconds, needed, pass_costs  # noqa: E402
 
 from workflow_scripts.assets.models import Classifier, load_checkpoint, save_checkpoint  # noqa: E402
 from workflow_scripts.cnn.attribute import explain_images  # noqa: E402
-from workflow_scripts.cnn.methods import names  # noqa: E402
+from workflow_scripts.cnn.methods import names, registry  # noqa: E402
 
-# (c): the artifact keys compared per method, and the largest |cpu - device| / max |cpu| accepted.
-# float64 methods agree to rounding; LIME runs its classifier in float32 (the homework's
-# FloatTensor) and fits a ridge regression on its outputs; filters' Adam loop amplifies rounding
-# over its steps, so it is checked on its objective curves and activation maps (never pixels).
-COMPARED = {
-    "lime": ("weights",),
-    "saliency": ("map_raw",),
-    "smoothgrad": ("map_raw",),
-    "integrated_gradients": ("map_raw",),
-    "gradcam": ("cam_layer_res",),
-    "filters": ("objective_", "activation_"),  # prefixes: every pair
-}
-TOLERANCE = {"lime": 1e-3, "filters": 1e-4}  # others: 1e-6 (float64)
-FLOAT32_ONLY = {"lime"}
-# (c) settings: enough work to exercise every code path, little enough for a CPU at width 1.0
-EQUALITY_SETTINGS = {
-    "lime": {"num_samples": 100},
-    "smoothgrad": {"samples": 8},
-    "integrated_gradients": {"steps": 10},
-    "filters": {"iterations": 10},
-}
-DRY_SETTINGS = {
-    "lime": {"num_samples": 30},
-    "smoothgrad": {"samples": 3},
-    "integrated_gradients": {"steps": 3},
-    "filters": {"iterations": 2},
-}
+# (c): what each method compares, its tolerance and its reduced settings are declared by its
+# module (CHECK, workflow_scripts/cnn/methods/__init__.py): float64 methods agree to rounding.
 
 
 class GpuSampler:
@@ -166,8 +141,8 @@ def methods_part(model, items, cnn, device, repeat, batches=BATCHES) -> list[dic
     """(b) per method: s/img, bound, ratio, peak memory, GPU utilisation."""
     dev = torch.device(device)
     x1 = items[0][0][None].to(dev)
-    pairs = [tuple(p) for p in cnn["filters"]["pairs"]]
-    costs = pass_costs(model.to(dev).eval(), x1, dev, pairs, batches, repeat)
+    kinds = [k for m in names() for k in needed(m, cnn[m], model)]
+    costs = pass_costs(model.to(dev).eval(), x1, dev, kinds, batches, repeat)
     rows = []
     for method in names():
         cfg = dict(cnn[method])
@@ -178,7 +153,7 @@ def methods_part(model, items, cnn, device, repeat, batches=BATCHES) -> list[dic
         with GpuSampler() as gpu:
             seconds, _ = method_seconds(method, model, items, cfg, device)
         peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else float("nan")
-        bound = bound_seconds(method, cfg, costs)
+        bound = bound_seconds(method, cfg, costs, model)
         rows.append(
             {
                 "method": method,
@@ -194,7 +169,7 @@ def methods_part(model, items, cnn, device, repeat, batches=BATCHES) -> list[dic
 
 
 def _compared(method, arrays) -> dict:
-    keys = COMPARED[method]
+    keys = registry()[method]["CHECK"]["compared"]
     return {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items() if k.startswith(keys)}
 
 
@@ -202,8 +177,9 @@ def equality_part(model, items, cnn, device, settings) -> list[dict]:
     """(c) every method on the CPU and on `device`, same inputs; largest relative difference."""
     rows = []
     for method in names():
-        cfg = {**cnn[method], **settings.get(method, {})}
-        dtype = torch.float32 if method in FLOAT32_ONLY else torch.float64
+        check = registry()[method]["CHECK"]
+        cfg = {**cnn[method], **check[settings]}
+        dtype = torch.float32 if check["float32_only"] else torch.float64
         m = model.to(dtype)
         its = [(im.to(dtype), label, name) for im, label, name in items]
         cpu = explain_images(method, m, its, cfg, torch.device("cpu"))
@@ -217,7 +193,7 @@ def equality_part(model, items, cnn, device, settings) -> list[dict]:
                 diff = float(np.abs(ca[k] - cb[k]).max() / scale)
                 if diff >= worst:
                     worst, worst_key = diff, k
-        tol = TOLERANCE.get(method, 1e-6)
+        tol = check["tolerance"]
         rows.append(
             {
                 "method": method,
@@ -297,7 +273,7 @@ def main(argv=None) -> int:
     cnn = cnn_settings(None)
     if args.dry:
         cnn = {
-            m: {**c, **DRY_SETTINGS.get(m, {})} if isinstance(c, dict) else c
+            m: {**c, **registry()[m]["CHECK"]["dry"]} if m in registry() else c
             for m, c in cnn.items()
         }
     t0 = time.perf_counter()
@@ -320,9 +296,7 @@ def main(argv=None) -> int:
     else:
         bench = methods_part(model, items, cnn, device, 3)
     print(f"(b) methods done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    equal = equality_part(
-        model, items[:1], cnn, device, DRY_SETTINGS if args.dry else EQUALITY_SETTINGS
-    )
+    equal = equality_part(model, items[:1], cnn, device, "dry" if args.dry else "equality")
     print(f"(c) equality done ({time.perf_counter() - t0:.0f} s)", flush=True)
     text = table(args, device_name, pipeline, bench, equal)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

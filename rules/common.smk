@@ -10,7 +10,8 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.dirname(str(workflow.current_basedir)))
 
 from workflow_scripts.assets import sources  # noqa: E402  (torch-free at import)
-from workflow_scripts.cnn.methods import registry  # noqa: E402  (torch-free)
+from workflow_scripts.cnn.methods import layer_methods, registry  # noqa: E402  (torch-free)
+from workflow_scripts.cnn.layers import resolve_auto  # noqa: E402  (torch-free)
 from workflow_scripts.core import checks as C  # noqa: E402  (torch-free)
 from workflow_scripts.core import paths as P  # noqa: E402
 from workflow_scripts.core.console import handle_interrupts, quiet_scheduler  # noqa: E402
@@ -26,7 +27,7 @@ from workflow_scripts.core.config import (
 from workflow_scripts.core.errors import UserError  # noqa: E402
 from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
-from workflow_scripts.quality import stage as Q  # noqa: E402  (torch-free at import)
+from workflow_scripts.quality import plan as Q  # noqa: E402  (torch-free at import)
 
 SCHEMA = str(P.SCHEMA)
 _SCHEMA = load_schema(SCHEMA)  # parsed once per DAG build
@@ -46,8 +47,13 @@ config.update(_numbers)
 # from, and what "auto" layers are on its model (resolved here, so rule params and jobs see the
 # layers themselves).
 SOURCE = sources.load(config["source"])
+# Every method that hooks one layer (LAYER_KEY: Grad-CAM and the CAM family) takes "auto" as the
+# source resolves Grad-CAM's.
+_LAYER_KEYS = {m: k for m, k in layer_methods().items() if m in config["cnn"]}
 try:
-    config["cnn"]["gradcam"]["layer"], config["cnn"]["filters"]["pairs"] = SOURCE.layers(config)
+    _auto = any(config["cnn"][m][k] == "auto" for m, k in _LAYER_KEYS.items())
+    _cnn = {**config["cnn"], "gradcam": {**config["cnn"]["gradcam"], "layer": "auto"}}
+    resolve_auto(config, *SOURCE.layers({**config, "cnn": _cnn} if _auto else config))
     SOURCE.observed_candidates(config)  # a folder set lists its images here: a bad one is one line
 except UserError as _error:
     raise WorkflowError(str(_error))
@@ -285,7 +291,12 @@ def _dag_problems():
         yield C.file_problem(f"report.{key}", REPORT[key], P.workflow_file(REPORT[key] or "."))
     if HOMEWORK:  # the Classifier's layers are known without loading it
         yield C.filter_pairs_problem(config["cnn"]["filters"]["pairs"], width)
-        yield C.gradcam_layer_problem(config["cnn"]["gradcam"]["layer"])
+        for method, key in _LAYER_KEYS.items():
+            yield C.layer_problem(f"cnn.{method}.{key}", config["cnn"][method][key])
+    for key in ("methods", "sanity_methods"):
+        yield C.method_overrides_problem(
+            f"quality.{key}", config["quality"][key], config["cnn"], _SCHEMA
+        )
     figure_layers = BERT["similarity"]["figure_layers"]
     yield C.layers_problem("bert.similarity.figure_layers", figure_layers, states, model)
     slide_layer = [REPORT["thresholds"]["slide_layer"]]
@@ -389,6 +400,14 @@ def quality_method_params(overrides):
     settings with the quality overrides."""
     cnn = {m: result_config(f"cnn.{m}") for m in QUALITY_METHODS}
     return {m: canonical(v) for m, v in Q.method_params(cnn, QUALITY_METHODS, overrides).items()}
+
+
+# A sanity job's method settings and code version, per method (rules/quality.smk)
+SANITY_METHOD_PARAMS = quality_method_params(QUALITY["sanity_methods"]) if QUALITY_ON else {}
+SANITY_CODE = {
+    m: rule_code("quality_chunk", f"assets.sources.{SOURCE.NAME}", f"cnn.methods.{m}")
+    for m in (QUALITY_METHODS if QUALITY_ON else [])
+}
 
 
 # ---- controlled shortcut (rules/shortcut.smk)

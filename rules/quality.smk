@@ -38,31 +38,33 @@ rule quality_chunk:
 
 
 rule quality_sanity:
-    """Cascading randomisation (Adebayo et al. 2018) of every scored method on one chunk of the
-    first quality.sanity_images images."""
+    """Cascading randomisation (Adebayo et al. 2018) of one scored method on one chunk of the
+    first quality.sanity_images images: one job per method and chunk, so the cascade spreads
+    over the cores instead of running as one long tail (the rows are the same)."""
     input:
         unpack(quality_images_input),
         checkpoint=MODEL_FILE,
     output:
-        csv=P.quality_sanity(R, "{chunk}"),
+        csv=P.quality_sanity(R, "{method}.{chunk}"),
     log:
-        P.log(R, "quality_sanity", "{chunk}"),
+        P.log(R, "quality_sanity", "{method}.{chunk}"),
     benchmark:
-        P.benchmark(R, "quality_sanity", "{chunk}")
+        P.benchmark(R, "quality_sanity", "{method}.{chunk}")
+    wildcard_constraints:
+        method="|".join(QUALITY_METHODS) or "none",
+        chunk=r"\d+",
+    group:
+        "sanity"
     conda:
         ENV
     threads: 1
     resources:
         gpu=1,
     params:
-        code=rule_code(
-            "quality_chunk",
-            f"assets.sources.{SOURCE.NAME}",
-            *(f"cnn.methods.{m}" for m in QUALITY_METHODS),
-        ),
+        code=lambda wc: SANITY_CODE[wc.method],
         positions=lambda wc: list(SANITY_CHUNKS[int(wc.chunk)]),
         quality=SANITY_PARAMS,
-        method_params=quality_method_params(QUALITY["sanity_methods"]),
+        method_params=lambda wc: {wc.method: SANITY_METHOD_PARAMS[wc.method]},
         seed=config["seed"],
     script:
         step_script("quality_chunk")
@@ -73,7 +75,11 @@ rule quality_merge:
     input:
         chunks=[P.quality_chunk(R, k) for k in range(len(QUALITY_CHUNKS))],
         curves=[P.quality_chunk(R, k, "npz") for k in range(len(QUALITY_CHUNKS))],
-        sanity=[P.quality_sanity(R, k) for k in range(len(SANITY_CHUNKS))],
+        sanity=[
+            P.quality_sanity(R, f"{m}.{k}")
+            for m in QUALITY_METHODS
+            for k in range(len(SANITY_CHUNKS))
+        ],
     output:
         scores=P.quality_scores(R),
         agreement=P.quality_agreement(R),

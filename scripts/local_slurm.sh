@@ -68,7 +68,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-MinJobAge=600
+# finished jobs stay visible 2 h: squeue status checks, and tests read their records (scontrol)
+# after a run of up to 25 minutes
+MinJobAge=7200
 SlurmdTimeout=300
 InactiveLimit=0
 KillWait=10

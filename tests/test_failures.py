@@ -93,7 +93,7 @@ def test_shipped_configs_pass_every_dag_check(extra):
     layer, pairs = homework_layers(BASE)  # "auto" on the Classifier, as rules/common.smk does
     assert (layer, pairs) == (36, [[6, 0], [15, 0], [21, 0], [23, 0]])
     assert checks.filter_pairs_problem(pairs, width) is None
-    assert checks.gradcam_layer_problem(layer) is None
+    assert checks.layer_problem("cnn.gradcam.layer", layer) is None
     bert = {**BASE["bert"], **cfg.get("bert", {})}
     states = checks.hidden_states_of(bert, "embedding")
     assert states == 13
@@ -129,7 +129,26 @@ def test_torch_free_layer_table_is_the_real_models(width):
         (lambda: checks.filter_pairs_problem([[6, 0], [6, 999]], 0.125), ["cnn.filters.pairs.1"]),
         (lambda: checks.filter_pairs_problem([[38, 0]], 1.0), ["cnn.filters.pairs.0"]),
         (lambda: checks.filter_pairs_problem([[34, 64]], 0.125), ["cnn.filters.pairs.0", "0-63"]),
-        (lambda: checks.gradcam_layer_problem(38), ["cnn.gradcam.layer", "0-37"]),
+        (lambda: checks.layer_problem("cnn.gradcam.layer", 38), ["cnn.gradcam.layer", "0-37"]),
+        (lambda: checks.layer_problem("cnn.layercam.layer", -1), ["cnn.layercam.layer", "0-37"]),
+        (
+            lambda: checks.method_overrides_problem(
+                "quality.methods", {"rise": {"maskz": 3}}, BASE["cnn"], SCHEMA
+            ),
+            ["quality.methods.rise.maskz", "not a key of cnn.rise", "masks"],
+        ),
+        (
+            lambda: checks.method_overrides_problem(
+                "quality.sanity_methods", {"occlusion": {"stride": 0}}, BASE["cnn"], SCHEMA
+            ),
+            ["quality.sanity_methods.occlusion.stride", "minimum"],
+        ),
+        (
+            lambda: checks.method_overrides_problem(
+                "quality.methods", {"lrp": {}}, BASE["cnn"], SCHEMA
+            ),
+            ["quality.methods.lrp", "not a CNN method"],
+        ),
         (
             lambda: checks.layers_problem(
                 "bert.similarity.figure_layers",

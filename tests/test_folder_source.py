@@ -344,7 +344,7 @@ def test_bad_folder_input_is_one_line_and_writes_nothing(tmp_path, case):
 def test_a_cuda_out_of_memory_batch_is_retried_in_halves(caplog):
     """The quality stage's predictions: an OOM at a batch of 8 gives the same probabilities from
     two batches of 4 (then 2), and says so in the log."""
-    from workflow_scripts.quality.stage import predictor
+    from workflow_scripts.quality.scoring import predictor
 
     class Picky(torch.nn.Module):
         def __init__(self):

@@ -192,3 +192,29 @@ def test_ctrl_c_during_a_jobs_imports_is_one_line(test_build, workspace):
     assert "interrupted while starting; nothing written" in out, out[-3000:]
     assert finished == set()
     assert left_to_do(test_build, workspace) == stopped_jobs(workspace, finished) != {}
+
+
+def test_a_stopped_jobs_error_block_is_filtered_before_the_handler_runs():
+    """A group Ctrl-C reaches a job that has just started at once; Snakemake's job thread may log
+    its status-130 failure before the main thread's handler sets `received`: still filtered, still
+    counted, and a failure of another status still shown."""
+    import logging
+    from types import SimpleNamespace
+
+    from workflow_scripts.core.interrupt import Interrupt, InterruptedJobs
+
+    def record(event, msg, **extra):
+        r = logging.LogRecord("snakemake", logging.ERROR, "", 0, msg, (), None)
+        r.event = SimpleNamespace(value=event)
+        for k, v in extra.items():
+            setattr(r, k, v)
+        return r
+
+    interrupt = Interrupt()
+    jobs = InterruptedJobs(interrupt)
+    stopped = "Command 'python x.py' returned non-zero exit status 130."
+    assert not jobs.filter(record("error", stopped))
+    assert not jobs.filter(record("job_error", "Error in rule", rule_name="embedding_similarity"))
+    assert interrupt.stopped == 1 and not interrupt.received
+    assert jobs.filter(record("error", "Command 'python y.py' returned non-zero exit status 1."))
+    assert jobs.filter(record("job_error", "Error in rule", rule_name="other"))

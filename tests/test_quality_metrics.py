@@ -16,7 +16,10 @@ from quantus.functions.perturb_func import noisy_linear_imputation
 from quantus.functions.similarity_func import ssim as quantus_ssim
 from torch import nn
 
+from workflow_scripts.quality import faithfulness as F
+from workflow_scripts.quality import localisation as L
 from workflow_scripts.quality import metrics as M
+from workflow_scripts.quality import randomisation as R
 from workflow_scripts.quality import stats as S
 
 H = W = 16
@@ -83,7 +86,7 @@ def quantus_localisation(cls, a, s, **kwargs):
 def test_relevance_mass_equals_quantus_on_non_negative_maps(maps_masks):
     a, s = maps_masks
     q = quantus_localisation(quantus.RelevanceMassAccuracy, a, s)
-    ours = [M.relevance_mass(ai, si) for ai, si in zip(a, s)]
+    ours = [L.relevance_mass(ai, si) for ai, si in zip(a, s)]
     np.testing.assert_allclose(ours, q, rtol=1e-6)
 
 
@@ -92,7 +95,7 @@ def test_relevance_mass_counts_only_positive_attribution_unlike_quantus(maps_mas
     signed = a - 0.4
     q_signed = quantus_localisation(quantus.RelevanceMassAccuracy, signed, s)
     q_clipped = quantus_localisation(quantus.RelevanceMassAccuracy, np.maximum(signed, 0), s)
-    ours = np.array([M.relevance_mass(ai, si) for ai, si in zip(signed, s)])
+    ours = np.array([L.relevance_mass(ai, si) for ai, si in zip(signed, s)])
     np.testing.assert_allclose(ours, q_clipped, rtol=1e-6)
     # Quantus keeps the signed sums, ours the positive part: documented, really different here
     expected_signed = [(ai[si].sum() / ai.sum()) for ai, si in zip(signed, s)]
@@ -104,7 +107,7 @@ def test_relevance_mass_counts_only_positive_attribution_unlike_quantus(maps_mas
 def test_relevance_rank_equals_quantus(maps_masks):
     a, s = maps_masks
     q = quantus_localisation(quantus.RelevanceRankAccuracy, a, s)
-    np.testing.assert_allclose([M.relevance_rank(ai, si) for ai, si in zip(a, s)], q, rtol=1e-12)
+    np.testing.assert_allclose([L.relevance_rank(ai, si) for ai, si in zip(a, s)], q, rtol=1e-12)
 
 
 def test_pointing_game_equals_quantus_with_a_single_maximum(maps_masks):
@@ -115,7 +118,7 @@ def test_pointing_game_equals_quantus_with_a_single_maximum(maps_masks):
         inside = si if i % 2 == 0 else ~si
         ai[np.unravel_index(np.flatnonzero(inside.ravel())[0], (H, W))] = 2.0
     q = quantus_localisation(quantus.PointingGame, a, s)
-    ours = [M.pointing_game(ai, si) for ai, si in zip(a, s)]
+    ours = [L.pointing_game(ai, si) for ai, si in zip(a, s)]
     np.testing.assert_array_equal(ours, q)
     assert set(ours) == {0.0, 1.0}
 
@@ -127,16 +130,16 @@ def test_pointing_game_ties_score_the_share_inside_unlike_quantus():
     a[3:7, 0] = 1.0  # a plateau of 4 maximal pixels, 1 inside the mask
     q = quantus_localisation(quantus.PointingGame, a[None], mask[None])
     assert q[0] == 1.0  # Quantus: any maximal pixel inside is a hit
-    assert M.pointing_game(a, mask) == pytest.approx(0.25)  # ours: a random tie-break
+    assert L.pointing_game(a, mask) == pytest.approx(0.25)  # ours: a random tie-break
     # so a constant map scores chance (Quantus refuses constant maps)
-    assert M.pointing_game(np.ones((H, W)), mask) == M.chance(mask)["pointing_game"] == 0.25
+    assert L.pointing_game(np.ones((H, W)), mask) == M.chance(mask)["pointing_game"] == 0.25
 
 
 def test_roc_auc_equals_quantus_with_and_without_ties(maps_masks):
     a, s = maps_masks
     for maps in (a, np.round(a * 4) / 4):  # the second has many ties
         q = quantus_localisation(quantus.AUC, maps, s)
-        np.testing.assert_allclose([M.roc_auc(ai, si) for ai, si in zip(maps, s)], q, rtol=1e-12)
+        np.testing.assert_allclose([L.roc_auc(ai, si) for ai, si in zip(maps, s)], q, rtol=1e-12)
 
 
 @pytest.mark.parametrize("fill", ["blur", "mean"])
@@ -152,7 +155,7 @@ def test_deletion_curve_equals_quantus_pixel_flipping(fill):
     rng = np.random.default_rng(2)
     x = torch.from_numpy(rng.random((1, 3, size, size)).astype(np.float32))
     a = rng.random((size, size))
-    filled = M.fill_image(x, fill).numpy().reshape(-1)
+    filled = F.fill_image(x, fill).numpy().reshape(-1)
 
     def write_fill(arr, indices, **kwargs):
         out = arr.copy()
@@ -168,7 +171,7 @@ def test_deletion_curve_equals_quantus_pixel_flipping(fill):
         a_batch=a[None, None],
         device="cpu",
     )
-    ours = M.perturbation_curve(
+    ours = F.perturbation_curve(
         softmax_of(model), x, a, target, mode="deletion", fill=fill, steps=steps
     )
     assert len(ours) == steps + 1
@@ -184,14 +187,14 @@ def test_road_imputation_equals_quantus_noisy_linear_imputation():
     for frac in (0.1, 0.6, 0.95):
         unknown = rng.random((12, 20)) < frac
         q = noisy_linear_imputation(img, indices=np.flatnonzero(unknown), noise=0.0)
-        np.testing.assert_allclose(M.road_impute(img, unknown, noise=0.0), q, atol=1e-12)
+        np.testing.assert_allclose(F.road_impute(img, unknown, noise=0.0), q, atol=1e-12)
     # known pixels stay, imputed ones lie within the known range (a weighted mean), noise seeded
     unknown = rng.random((12, 20)) < 0.5
-    out = M.road_impute(img, unknown, noise=0.0)
+    out = F.road_impute(img, unknown, noise=0.0)
     np.testing.assert_array_equal(out[:, ~unknown], img[:, ~unknown])
     assert out.min() >= img.min() and out.max() <= img.max()
-    r1 = M.road_impute(img, unknown, rng=np.random.default_rng(7))
-    r2 = M.road_impute(img, unknown, rng=np.random.default_rng(7))
+    r1 = F.road_impute(img, unknown, rng=np.random.default_rng(7))
+    r2 = F.road_impute(img, unknown, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(r1, r2)
     assert np.std(r1 - out) == pytest.approx(0.01 * np.sqrt(unknown.mean()), rel=0.15)
 
@@ -214,8 +217,8 @@ def test_cascading_randomisation_equals_quantus_mprt():
         explain_func=explain_batch,
         device="cpu",
     )
-    ours = M.cascading_randomisation(model, saliency, x, target, seed=seed)
-    assert [r["layer"] for r in ours] == ["fc", "conv2", "conv1"] == M.cascade_layers(model)
+    ours = R.cascading_randomisation(model, saliency, x, target, seed=seed)
+    assert [r["layer"] for r in ours] == ["fc", "conv2", "conv1"] == R.cascade_layers(model)
     assert list(q) == ["original", "fc", "conv2", "conv1"]
     assert q["original"][0] == pytest.approx(1.0)
     for row in ours:
@@ -232,12 +235,12 @@ def test_ssim_and_spearman_equal_quantus_and_scipy():
         m = np.abs(m)
         return (m - m.min()) / (m.max() - m.min())
 
-    assert M.ssim(a, b) == pytest.approx(quantus_ssim(norm(a), norm(b)), abs=1e-12)
-    assert M.ssim(a, a) == pytest.approx(1.0)
-    assert M.spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a.ravel(), b.ravel())[0])
+    assert R.ssim(a, b) == pytest.approx(quantus_ssim(norm(a), norm(b)), abs=1e-12)
+    assert R.ssim(a, a) == pytest.approx(1.0)
+    assert R.spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a.ravel(), b.ravel())[0])
     tied = np.round(b * 3)
-    assert M.spearman(a, tied) == pytest.approx(scipy.stats.spearmanr(a.ravel(), tied.ravel())[0])
-    assert np.isnan(M.spearman(a, np.ones((H, W))))
+    assert R.spearman(a, tied) == pytest.approx(scipy.stats.spearmanr(a.ravel(), tied.ravel())[0])
+    assert np.isnan(R.spearman(a, np.ones((H, W))))
 
 
 # ---------------------------------------------------------------- analytic cases: localisation
@@ -286,9 +289,9 @@ def test_pointing_tolerance_dilates_the_mask():
     mask[4:8, 4:8] = True
     a = np.zeros((H, W))
     a[4, 10] = 1.0  # 3 px right of the mask (column 7 is its last)
-    assert M.pointing_game(a, mask) == 0.0
-    assert M.pointing_game(a, mask, tolerance=2) == 0.0
-    assert M.pointing_game(a, mask, tolerance=3) == 1.0
+    assert L.pointing_game(a, mask) == 0.0
+    assert L.pointing_game(a, mask, tolerance=2) == 0.0
+    assert L.pointing_game(a, mask, tolerance=3) == 1.0
     assert M.chance(mask, tolerance=3)["pointing_game"] > M.chance(mask)["pointing_game"] == 1 / 16
 
 
@@ -297,8 +300,8 @@ def test_degenerate_inputs_give_nan():
     a = np.random.default_rng(8).random((H, W))
     assert all(np.isnan(v) for v in M.localisation(a, mask).values())
     mask[0, 0] = True
-    assert np.isnan(M.relevance_mass(-a, mask))  # no positive attribution
-    assert np.isnan(M.roc_auc(a, np.ones((H, W), bool)))
+    assert np.isnan(L.relevance_mass(-a, mask))  # no positive attribution
+    assert np.isnan(L.roc_auc(a, np.ones((H, W), bool)))
     with pytest.raises(ValueError, match="same H x W"):
         M.localisation(a, mask[:8])
 
@@ -328,13 +331,13 @@ def test_mean_fill_curves_of_a_linear_model_follow_the_closed_form(steps):
     n = np.arange(steps + 1) * n_pix // steps
     bump = n * (n_pix - n) / (2 * n_pix)
     for mode, sign in (("deletion", -1), ("insertion", 1)):
-        curve = M.perturbation_curve(
+        curve = F.perturbation_curve(
             linear_predict(alpha, beta), x, values, 1, mode=mode, fill="mean", steps=steps
         )
         expected = alpha + beta * c * ((n_pix - 1) / 2 + sign * bump)
         np.testing.assert_allclose(curve, expected, rtol=1e-12)
     # AUC of the deletion parabola in closed form (trapezoid of the sampled points)
-    assert M.curve_auc(expected) == pytest.approx(
+    assert F.curve_auc(expected) == pytest.approx(
         np.trapezoid(expected, np.linspace(0, 1, steps + 1))
     )
 
@@ -343,7 +346,7 @@ def test_blur_of_a_constant_image_changes_nothing_and_road_ends_at_the_mean():
     x = torch.full((1, 3, H, W), 0.3, dtype=torch.float64)
     a = np.random.default_rng(9).random((H, W))
     for fill in ("blur", "mean", "road"):
-        curve = M.perturbation_curve(
+        curve = F.perturbation_curve(
             linear_predict(), x, a, 1, mode="deletion", fill=fill, steps=8, road_noise=0.0
         )
         np.testing.assert_allclose(curve, curve[0], rtol=1e-9)
@@ -354,18 +357,18 @@ def test_road_curves_are_seeded_and_use_the_imputed_image():
     x = torch.from_numpy(rng.random((1, 3, H, W)))
     a = rng.random((H, W))
     kw = dict(mode="deletion", fill="road", steps=8)
-    c1 = M.perturbation_curve(linear_predict(), x, a, 1, seed=1, **kw)
-    c2 = M.perturbation_curve(linear_predict(), x, a, 1, seed=1, **kw)
-    c3 = M.perturbation_curve(linear_predict(), x, a, 1, seed=2, **kw)
+    c1 = F.perturbation_curve(linear_predict(), x, a, 1, seed=1, **kw)
+    c2 = F.perturbation_curve(linear_predict(), x, a, 1, seed=1, **kw)
+    c3 = F.perturbation_curve(linear_predict(), x, a, 1, seed=2, **kw)
     np.testing.assert_array_equal(c1, c2)
     assert not np.array_equal(c1, c3)
     # step 4 of 8 (noise off) = the model on x with the top half imputed
-    clean = M.perturbation_curve(linear_predict(), x, a, 1, road_noise=0.0, **kw)
+    clean = F.perturbation_curve(linear_predict(), x, a, 1, road_noise=0.0, **kw)
     top = np.zeros(H * W, bool)
     top[np.argsort(-a.ravel())[: H * W // 2]] = True
-    imputed = M.road_impute(x[0].numpy(), top.reshape(H, W), noise=0.0)
+    imputed = F.road_impute(x[0].numpy(), top.reshape(H, W), noise=0.0)
     assert clean[4] == pytest.approx(0.2 + 1e-3 * imputed.sum(), rel=1e-12)
-    ins = M.perturbation_curve(linear_predict(), x, a, 1, mode="insertion", fill="road", steps=8)
+    ins = F.perturbation_curve(linear_predict(), x, a, 1, mode="insertion", fill="road", steps=8)
     assert ins[-1] == pytest.approx(c1[0], rel=1e-12)  # everything inserted = x
 
 
@@ -381,27 +384,27 @@ def test_faithfulness_normalises_against_the_random_order_in_few_batched_calls()
 
     a = saliency(model, x, 0)
     steps, seed = 10, 3
-    out = M.faithfulness(predict, x, a, 0, fill="blur", steps=steps, seed=seed, batch_size=16)
+    out = F.faithfulness(predict, x, a, 0, fill="blur", steps=steps, seed=seed, batch_size=16)
     assert calls == [16, 16, 12]  # 4 curves x 11 images
     assert out["deletion_norm"] == out["deletion_auc_random"] - out["deletion_auc"]
     assert out["insertion_norm"] == out["insertion_auc"] - out["insertion_auc_random"]
     for mode in ("deletion", "insertion"):
-        method = M.perturbation_curve(
+        method = F.perturbation_curve(
             softmax_of(model), x, a, 0, mode=mode, fill="blur", steps=steps
         )
-        rand = M.perturbation_curve(
+        rand = F.perturbation_curve(
             softmax_of(model), x, a, 0, mode=mode, fill="blur", steps=steps,
-            order=M.random_order(a.shape, seed),
+            order=F.random_order(a.shape, seed),
         )  # fmt: skip
         np.testing.assert_allclose(out[f"{mode}_curve"], method, atol=1e-6)
         np.testing.assert_allclose(out[f"{mode}_curve_random"], rand, atol=1e-6)
-        assert out[f"{mode}_auc"] == pytest.approx(M.curve_auc(method), abs=1e-6)
+        assert out[f"{mode}_auc"] == pytest.approx(F.curve_auc(method), abs=1e-6)
     # the per-image random baseline, computed once and shared by every method's map
     calls.clear()
-    base = M.random_baseline(predict, x, 0, fill="blur", steps=steps, seed=seed, batch_size=16)
+    base = F.random_baseline(predict, x, 0, fill="blur", steps=steps, seed=seed, batch_size=16)
     assert calls == [16, 6]
     calls.clear()
-    shared = M.faithfulness(
+    shared = F.faithfulness(
         predict, x, a, 0, fill="blur", steps=steps, seed=seed, batch_size=16, random=base
     )
     assert calls == [16, 6]  # only the method's 2 x 11 images
@@ -411,20 +414,20 @@ def test_faithfulness_normalises_against_the_random_order_in_few_batched_calls()
     # a perfect-order map of the linear model: deleting the brightest pixels first beats random
     xs = torch.from_numpy(rng.random((1, 3, H, W)))
     bright = xs[0].sum(0).numpy()
-    lin = M.faithfulness(linear_predict(), xs, bright, 1, fill="mean", steps=8, seed=0)
+    lin = F.faithfulness(linear_predict(), xs, bright, 1, fill="mean", steps=8, seed=0)
     assert lin["deletion_norm"] > 0 and lin["insertion_norm"] > 0
-    flipped = M.faithfulness(linear_predict(), xs, -bright, 1, fill="mean", steps=8, seed=0)
+    flipped = F.faithfulness(linear_predict(), xs, -bright, 1, fill="mean", steps=8, seed=0)
     assert flipped["deletion_norm"] < 0 and flipped["insertion_norm"] < 0
 
 
 def test_curve_auc_and_random_order():
-    assert M.curve_auc([1, 1, 1]) == 1.0
-    assert M.curve_auc([1, 0]) == 0.5
-    assert M.curve_auc([0, 1, 0]) == 0.5
-    o = M.random_order((H, W), 5)
+    assert F.curve_auc([1, 1, 1]) == 1.0
+    assert F.curve_auc([1, 0]) == 0.5
+    assert F.curve_auc([0, 1, 0]) == 0.5
+    o = F.random_order((H, W), 5)
     np.testing.assert_array_equal(np.sort(o), np.arange(H * W))
-    np.testing.assert_array_equal(o, M.random_order((H, W), 5))
-    assert not np.array_equal(o, M.random_order((H, W), 6))
+    np.testing.assert_array_equal(o, F.random_order((H, W), 5))
+    assert not np.array_equal(o, F.random_order((H, W), 6))
 
 
 # ---------------------------------------------------------------- sanity and agreement
@@ -435,26 +438,26 @@ def test_cascading_randomisation_leaves_the_model_and_the_rng_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng_before = torch.get_rng_state()
     x = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
-    r1 = M.cascading_randomisation(model, saliency, x, 0, seed=1)
+    r1 = R.cascading_randomisation(model, saliency, x, 0, seed=1)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert torch.equal(torch.get_rng_state(), rng_before)
-    assert r1 == M.cascading_randomisation(model, saliency, x, 0, seed=1)
-    assert r1 != M.cascading_randomisation(model, saliency, x, 0, seed=2)
-    only_top = M.cascading_randomisation(model, saliency, x, 0, seed=1, layers=["fc"])
+    assert r1 == R.cascading_randomisation(model, saliency, x, 0, seed=1)
+    assert r1 != R.cascading_randomisation(model, saliency, x, 0, seed=2)
+    only_top = R.cascading_randomisation(model, saliency, x, 0, seed=1, layers=["fc"])
     assert only_top == r1[:1]
     with pytest.raises(ValueError, match="relu1"):
-        M.cascading_randomisation(model, saliency, x, 0, seed=1, layers=["relu1"])
+        R.cascading_randomisation(model, saliency, x, 0, seed=1, layers=["relu1"])
 
 
 def test_agreement_is_pairwise_spearman():
     rng = np.random.default_rng(12)
     maps = {"a": rng.random((H, W)), "b": rng.random((H, W)), "c": rng.random((H, W))}
     maps["c"] = maps["a"] ** 3  # same ranks as a
-    out = M.agreement(maps)
+    out = R.agreement(maps)
     assert list(out) == [("a", "b"), ("a", "c"), ("b", "c")]
     assert out[("a", "c")] == pytest.approx(1.0)
-    assert out[("a", "b")] == pytest.approx(M.spearman(maps["a"], maps["b"]))
+    assert out[("a", "b")] == pytest.approx(R.spearman(maps["a"], maps["b"]))
 
 
 # ---------------------------------------------------------------- bootstrap

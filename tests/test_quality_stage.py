@@ -1,4 +1,4 @@
-"""The quality stage (rules/quality.smk, workflow_scripts/quality/stage.py): which images, which
+"""The quality stage (rules/quality.smk, workflow_scripts/quality/): which images, which
 methods, the tables and summary of the test build, determinism, the exact rerun sets, quiz 11."""
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import pytest
 import torch
 import yaml
 
-from workflow_scripts.cnn.layers import homework_layers
+from workflow_scripts.cnn.layers import with_homework_layers
 from workflow_scripts.cnn.methods import registry
 from workflow_scripts.core import paths
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.quality import metrics as M
-from workflow_scripts.quality import stage
+from workflow_scripts.quality import plan, scoring, summary
+from workflow_scripts.quality.faithfulness import faithfulness
 from workflow_scripts.report.evaluators.quality import food_mass_quality, section
 
 from conftest import ROOT, jobs_of, snakemake, workflow_args
 
-QUALITY = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
+QUALITY_JOBS = {"quality_chunk": 2, "quality_merge": 1, "quality_figures": 1}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}
 
 
@@ -29,14 +30,16 @@ def config(*files) -> dict:
     """config.yaml with the given files merged over it, as Snakemake merges --configfile."""
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     for f in files:
-        cfg = stage.merged(cfg, yaml.safe_load((ROOT / f).read_text()))
+        cfg = plan.merged(cfg, yaml.safe_load((ROOT / f).read_text()))
     return cfg
 
 
 TEST = config("config/test.yaml")
 # "auto" layers as rules/common.smk resolves them on the homework Classifier
-TEST["cnn"]["gradcam"]["layer"], TEST["cnn"]["filters"]["pairs"] = homework_layers(TEST)
-SCORED = stage.scored_methods(registry(), TEST["quality"]["exclude"])
+with_homework_layers(TEST)
+SCORED = plan.scored_methods(registry(), TEST["quality"]["exclude"])
+# one sanity job per scored method (the test config's 2 sanity images: one chunk)
+QUALITY = {**QUALITY_JOBS, "quality_sanity": len(SCORED)}
 
 
 # ---------------------------------------------------------------- pure parts
@@ -44,33 +47,33 @@ SCORED = stage.scored_methods(registry(), TEST["quality"]["exclude"])
 
 def test_selection_takes_the_first_images_of_each_class_then_cuts():
     labels = np.array([3, 0, 1, 0, 2, 1] + list(range(11)) * 2)
-    chosen = stage.select_indices(labels, 2, 22)
+    chosen = plan.select_indices(labels, 2, 22)
     assert [labels[i] for i in chosen] == [c for c in range(11) for _ in range(2)]
     assert chosen[:4] == [1, 3, 2, 5]  # class 0 then class 1, in split order
-    assert stage.select_indices(labels, 2, 3) == chosen[:3]  # a prefix: jobs do not depend on it
+    assert plan.select_indices(labels, 2, 3) == chosen[:3]  # a prefix: jobs do not depend on it
     with pytest.raises(UserError, match="quality.images_per_class: 4 requested but class"):
-        stage.select_indices(labels, 4, 44)
+        plan.select_indices(labels, 4, 44)
 
 
 def test_image_count_and_chunks():
     q = {"images": 23, "images_per_class": 2, "sanity_images": 5}
     with pytest.raises(UserError, match="quality.images: 23 exceeds images_per_class"):
-        stage.image_count(q, True, [])
-    assert stage.image_count({**q, "images": 22}, True, []) == 22
-    assert stage.image_count(q, False, ["0_0", "1_1"]) == 2  # hw9: the observed images
-    chunks = stage.chunk_ranges(23, 6)
+        plan.image_count(q, True, [])
+    assert plan.image_count({**q, "images": 22}, True, []) == 22
+    assert plan.image_count(q, False, ["0_0", "1_1"]) == 2  # hw9: the observed images
+    chunks = plan.chunk_ranges(23, 6)
     assert [list(r) for r in chunks][-1] == [18, 19, 20, 21, 22]
     assert [i for r in chunks for i in r] == list(range(23))
-    assert stage.sanity_count(q, 4) == 4 and stage.sanity_count(q, 9) == 5
+    assert plan.sanity_count(q, 4) == 4 and plan.sanity_count(q, 9) == 5
 
 
 def test_methods_come_from_the_registry():
     reg = registry()
-    assert stage.scored_methods(reg, ["filters"]) == [m for m in reg if m != "filters"]
-    assert stage.scored_methods(reg, []) == list(reg)
+    assert plan.scored_methods(reg, ["filters"]) == [m for m in reg if m != "filters"]
+    assert plan.scored_methods(reg, []) == list(reg)
     with pytest.raises(UserError, match=r"quality.exclude: \['nope'\]"):
-        stage.scored_methods(reg, ["nope"])
-    p = stage.method_params(TEST["cnn"], ["lime", "saliency"], TEST["quality"]["methods"])
+        plan.scored_methods(reg, ["nope"])
+    p = plan.method_params(TEST["cnn"], ["lime", "saliency"], TEST["quality"]["methods"])
     assert p["lime"]["num_samples"] == TEST["quality"]["methods"]["lime"]["num_samples"]
     assert p["lime"]["segmentation"] == TEST["cnn"]["lime"]["segmentation"]
     assert p["saliency"] == TEST["cnn"]["saliency"]
@@ -78,23 +81,26 @@ def test_methods_come_from_the_registry():
 
 def test_quality_map_key_order_and_refusal():
     a, b = np.ones((4, 4)), np.zeros((4, 4))
-    assert stage.quality_map("x", {"map_raw": a, "pixel_weights": b}) is not None
-    assert stage.quality_map("x", {"map_raw": a, "pixel_weights": b}).sum() == 16
-    assert stage.quality_map("lime", {"pixel_weights": b}).sum() == 0
+    assert scoring.quality_map("x", {"map_raw": a, "pixel_weights": b}) is not None
+    assert scoring.quality_map("x", {"map_raw": a, "pixel_weights": b}).sum() == 16
+    assert scoring.quality_map("lime", {"pixel_weights": b}).sum() == 0
     with pytest.raises(UserError, match="method filters produces no per-pixel map"):
-        stage.quality_map("filters", {"activation_6_0": a})
+        scoring.quality_map("filters", {"activation_6_0": a})
 
 
-def _entry(diffs_ab, lower=False):
+METRIC = "relevance_rank"  # any registered metric where higher is better
+
+
+def _entry(diffs_ab):
     """A metric's summary for methods a, b, c where a - b = diffs_ab per image, c far below."""
     n = len(diffs_ab)
     rows = []
     for i, d in enumerate(diffs_ab):
         base = 0.5 + 0.01 * (i % 3)
-        rows += [("a", f"i{i}", "m", base + d), ("b", f"i{i}", "m", base), ("c", f"i{i}", "m", 0.0)]
-    s = stage.summarise(rows, [], [], ["a", "b", "c"], {"n": 500, "seed": 0})
-    assert s["metrics"]["m"]["by_method"]["a"]["n"] == n
-    return s["metrics"]["m"]
+        rows += [(m, f"i{i}", METRIC, v) for m, v in (("a", base + d), ("b", base), ("c", 0.0))]
+    s = summary.summarise(rows, [], [], ["a", "b", "c"], {"n": 500, "seed": 0})
+    assert s["metrics"][METRIC]["by_method"]["a"]["n"] == n
+    return s["metrics"][METRIC]
 
 
 def test_ranking_states_a_win_only_when_the_ci_excludes_zero():
@@ -102,13 +108,39 @@ def test_ranking_states_a_win_only_when_the_ci_excludes_zero():
     assert [r["method"] for r in clear["ranking"]] == ["a", "b", "c"]
     assert clear["ranking"][0]["vs_next"]["verdict"] == ">"
     assert clear["ranking"][0]["vs_next"]["low"] > 0
-    assert stage.ranking_line("m", clear).startswith("a > (diff +0.1")
+    assert summary.ranking_line(METRIC, clear).startswith("a > (diff +0.1")
     tie = _entry([0.1, -0.1] * 10)
     assert tie["ranking"][0]["vs_next"]["verdict"] == "≈"
-    d = stage.pair_difference(clear, "b", "a")  # stored as (a, b): the reverse is negated
-    assert d["mean"] == pytest.approx(-stage.pair_difference(clear, "a", "b")["mean"])
-    assert d["low"] == pytest.approx(-stage.pair_difference(clear, "a", "b")["high"])
-    assert stage.verdict({"low": 0.1, "high": 0.2}, lower_is_better=True) == "<"
+    d = summary.pair_difference(clear, "b", "a")  # stored as (a, b): the reverse is negated
+    assert d["mean"] == pytest.approx(-summary.pair_difference(clear, "a", "b")["mean"])
+    assert d["low"] == pytest.approx(-summary.pair_difference(clear, "a", "b")["high"])
+    assert summary.verdict({"low": 0.1, "high": 0.2}, lower_is_better=True) == "<"
+
+
+def test_metric_registry_directions_and_references():
+    """Direction and reference row come from the registry (not from the metric's name)."""
+    assert M.lower_is_better("deletion_auc_blur") and not M.lower_is_better("insertion_auc_road")
+    assert not M.lower_is_better("deletion_norm_mean")  # random - method: higher is better
+    assert M.info("pointing_game")["reference"] == "chance"
+    assert M.info("deletion_auc_mean")["reference"] == "random"
+    assert M.info("insertion_norm_blur")["reference_mean"] == 0.0
+    with pytest.raises(KeyError, match="not a registered quality metric"):
+        M.info("deletion_auc_sepia")
+    mask = np.zeros((10, 10), bool)
+    mask[2:4, 2:4] = True
+    assert M.chance(mask, 1) == {
+        "relevance_mass": 0.04,
+        "relevance_rank": 0.04,
+        "pointing_game": 0.12,  # the 2 x 2 square grown by 1 px: 4 + 8 edge neighbours
+        "roc_auc": 0.5,
+    }
+    a = np.where(mask, 1.0, 0.0)
+    assert M.localisation(a, mask) == {
+        "relevance_mass": 1.0,
+        "relevance_rank": 1.0,
+        "pointing_game": 1.0,
+        "roc_auc": 1.0,
+    }
 
 
 def test_shared_random_curves_equal_metrics_faithfulness():
@@ -126,14 +158,14 @@ def test_shared_random_curves_equal_metrics_faithfulness():
     x = torch.rand(1, 3, 16, 16)
     maps = {"m1": np.random.default_rng(1).random((16, 16)), "m2": np.arange(256.0).reshape(16, 16)}
     f = {"fills": ["blur", "mean"], "steps": 8, "blur_sigma": 2.0}
-    rows, curves = stage.faithfulness_rows(predict, x, maps, 1, "img", f, seed=3, batch=7)
+    rows, curves = scoring.faithfulness_rows(predict, x, maps, 1, "img", f, seed=3, batch=7)
     got = {(m, k): v for m, _, k, v in rows}
     from workflow_scripts.cnn.methods import image_seed
 
     seed = image_seed(3, "img") % (2**32)
     for fill in f["fills"]:
         for m, a in maps.items():
-            ref = M.faithfulness(
+            ref = faithfulness(
                 predict, x, a, 1, fill=fill, steps=8, seed=seed, blur_sigma=2.0, batch_size=7
             )
             for key in ("deletion_auc", "insertion_auc", "deletion_norm", "insertion_norm"):
@@ -156,7 +188,7 @@ def _csv(path) -> list[dict]:
 def test_scores_hold_every_scored_method_and_metric(test_build):
     rows = _csv(test_build.out / "quality" / "scores.csv")
     fills = TEST["quality"]["faithfulness"]["fills"]
-    metrics = set(stage.LOCALISATION) | {
+    metrics = set(M.LOCALISATION) | {
         f"{k}_{fill}"
         for fill in fills
         for k in ("deletion_auc", "insertion_auc", "deletion_norm", "insertion_norm")
@@ -168,7 +200,7 @@ def test_scores_hold_every_scored_method_and_metric(test_build):
     assert not any(r["method"] == "filters" for r in rows)  # excluded
     for m in SCORED:  # one value per image and metric
         assert sum(r["method"] == m for r in rows) == len(images) * len(metrics)
-    assert {("chance", k) for k in stage.LOCALISATION} <= found
+    assert {("chance", k) for k in M.LOCALISATION} <= found
     assert {("random", f"deletion_auc_{fill}") for fill in fills} <= found
 
 
@@ -213,11 +245,11 @@ def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
         test_build.out / "assets/dataset/test.npz", q["images_per_class"], position + 1, [position]
     )
     model = load_checkpoint(test_build.out / "assets/checkpoint.pth")
-    params = stage.method_params(TEST["cnn"], SCORED, q["methods"])
+    params = plan.method_params(TEST["cnn"], SCORED, q["methods"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the job ran (threads: 1): float sums in the same order
     try:
-        rows, _ = stage.score_images(
+        rows, _ = scoring.score_images(
             model, x, masks, labels, names, params, q, torch.device("cpu"), 25
         )
     finally:
@@ -250,11 +282,17 @@ def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
         ("quality: {pointing_tolerance: 0}", {"quality_chunk": 2}),
         ("quality: {methods: {smoothgrad: {samples: 4}}}", {"quality_chunk": 2}),
         ("quality: {sanity_methods: {lime: {num_samples: 12}}}", {"quality_sanity": 1}),
-        ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": 1}),
+        ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": len(SCORED)}),
         ("quality: {bootstrap: {n: 300}}", {}),
         # another selection of images: every job that holds one
-        ("quality: {images: 12, images_per_class: 2}", {"quality_chunk": 2, "quality_sanity": 1}),
-        ("quality: {images: 13, images_per_class: 2}", {"quality_chunk": 3, "quality_sanity": 1}),
+        (
+            "quality: {images: 12, images_per_class: 2}",
+            {"quality_chunk": 2, "quality_sanity": len(SCORED)},
+        ),
+        (
+            "quality: {images: 13, images_per_class: 2}",
+            {"quality_chunk": 3, "quality_sanity": len(SCORED)},
+        ),
     ],
 )
 def test_a_quality_parameter_reruns_only_quality_jobs_and_the_report(
@@ -283,7 +321,8 @@ def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):
         "gradcam_0": 1,  # the test config's two chunks of observed images (cnn.images_per_job)
         "gradcam_1": 1,
         "gradcam_figure": 1,
-        **QUALITY,
+        **QUALITY_JOBS,
+        "quality_sanity": 1,  # Grad-CAM's own sanity job
         **QUIZ,
     }
 
@@ -314,7 +353,7 @@ def _summary(diffs) -> dict:
             ("smoothgrad", f"i{i}", "relevance_mass", 0.4 + d),
             ("chance", f"i{i}", "relevance_mass", 0.15),
         ]
-    s = stage.summarise(rows, [], [], ["saliency", "smoothgrad"], {"n": 500, "seed": 0})
+    s = summary.summarise(rows, [], [], ["saliency", "smoothgrad"], {"n": 500, "seed": 0})
     return {**s, "images": len(diffs), "excluded": ["filters"], "sanity_images": 0}
 
 

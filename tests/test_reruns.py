@@ -26,9 +26,23 @@ def every_method(ks=CHUNKS) -> dict[str, int]:
 
 
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}  # downstream of every analysis
-# the quality stage of the test config (2 chunks, 1 sanity job): reruns with the model or a
-# scored method's settings (tests/test_quality_stage.py has its own parameters)
-QUALITY = {"quality_chunk": 2, "quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
+# the quality stage of the test config (2 chunks, one sanity job per scored method): reruns with
+# the model or a scored method's settings (tests/test_quality_stage.py has its own parameters)
+SCORED = [m for m in METHODS if m != "filters"]  # the test config's quality.exclude: [filters]
+
+
+def quality(*methods) -> dict[str, int]:
+    """The quality jobs a change reruns: both chunks, the sanity job of each method it touches
+    (one per scored method: 1 chunk of sanity images), merge and figures."""
+    return {
+        "quality_chunk": 2,
+        "quality_sanity": len(methods),
+        "quality_merge": 1,
+        "quality_figures": 1,
+    }
+
+
+QUALITY = quality(*SCORED)  # a new model: every method's sanity job
 # no stability reruns on the test config: the quality stage decides quiz 11 (over its images, with
 # a bootstrap CI), and no other question depends on a seed on the offline set (the hw9 fixture in
 # test_workflow.py runs them)
@@ -51,16 +65,16 @@ def test_nothing_changed_nothing_runs(test_build, tmp_path):
 @pytest.mark.parametrize(
     "method, override, extra",
     [
-        ("saliency", "cnn: {saliency: {objective: logit}}", QUALITY),
+        ("saliency", "cnn: {saliency: {objective: logit}}", quality("saliency")),
         # the quality stage sets its own num_samples: not rerun
         ("lime", "cnn: {lime: {num_samples: 60}}", {}),
-        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", QUALITY),
+        ("smoothgrad", "cnn: {smoothgrad: {noise: paper}}", quality("smoothgrad")),
         ("filters", "cnn: {filters: {pairs: [[6, 0]]}}", {}),  # not scored by quality
         # the quiz's IG step comparison uses the IG settings too
         (
             "integrated_gradients",
             "cnn: {integrated_gradients: {variant: ig}}",
-            {**chunks("ig_steps"), **QUALITY},
+            {**chunks("ig_steps"), **quality("integrated_gradients")},
         ),
     ],
 )
@@ -78,14 +92,20 @@ def test_one_method_parameter_reruns_only_that_method(
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("cnn/methods/smoothgrad.py", {**chunks("smoothgrad"), "smoothgrad_figure": 1, **QUALITY}),
+        (
+            "cnn/methods/smoothgrad.py",
+            {**chunks("smoothgrad"), "smoothgrad_figure": 1, **quality("smoothgrad")},
+        ),
+        # the noise tunnel wraps IG (it imports the module): its jobs follow IG's code
         (
             "cnn/methods/integrated_gradients.py",
             {
                 **chunks("integrated_gradients"),
                 **chunks("ig_steps"),
+                **chunks("noise_tunnel"),
                 "integrated_gradients_figure": 1,
-                **QUALITY,
+                "noise_tunnel_figure": 1,
+                **quality("integrated_gradients", "noise_tunnel"),
             },
         ),
         # bert/pipeline.py, the run layer of the BERT jobs (bert_model's too), imports all three
@@ -189,13 +209,21 @@ def test_one_bert_or_report_parameter_reruns_only_its_part(
 
 
 # Speed-only settings (config/schema.yaml `x-speed-only`) and a value each that differs from the
-# test config's; the key list must match the schema, so a new speed-only key needs a case here.
+# test config's; the key list must match the schema: a new speed-only key needs a case here,
+# except a method's batch size (cnn.<method>.batch_size: 7, read from the schema).
+def _method_batch_sizes() -> dict:
+    from workflow_scripts.core.config import load_schema, speed_only_keys
+
+    from conftest import ROOT
+
+    keys = speed_only_keys(load_schema(ROOT / "config/schema.yaml"))
+    return {k: 7 for k in keys if k.startswith("cnn.") and k.endswith(".batch_size")}
+
+
 SPEED_VALUES = {
     "device": "cpu",
     "threads": 1,
-    "cnn.lime.batch_size": 7,
-    "cnn.smoothgrad.batch_size": 7,
-    "cnn.integrated_gradients.batch_size": 7,
+    **_method_batch_sizes(),
     "hw9.retries": 5,
     "hw9.timeout": 30,
     "quality.batch_size": 7,
@@ -228,9 +256,9 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
     [
         (
             "cnn: {smoothgrad: {seed: 1}}",
-            {**chunks("smoothgrad"), "smoothgrad_figure": 1, **QUALITY},
+            {**chunks("smoothgrad"), "smoothgrad_figure": 1, **quality("smoothgrad")},
         ),
-        ("cnn: {lime: {seed: 1}}", {**chunks("lime"), "lime_figure": 1, **QUALITY}),
+        ("cnn: {lime: {seed: 1}}", {**chunks("lime"), "lime_figure": 1, **quality("lime")}),
         ("cnn: {filters: {seed: 1}}", {**chunks("filters"), "filters_figure": 1}),
         # quality.methods sets its own samples: the quality jobs keep theirs
         ("cnn: {smoothgrad: {samples: 7}}", {**chunks("smoothgrad"), "smoothgrad_figure": 1}),
@@ -240,7 +268,7 @@ def test_speed_only_setting_reruns_nothing(test_build, tmp_path, key):
                 **chunks("integrated_gradients"),
                 **chunks("ig_steps"),
                 "integrated_gradients_figure": 1,
-                **QUALITY,
+                **quality("integrated_gradients"),  # the noise tunnel sets its own IG steps
             },
         ),
         (

@@ -22,7 +22,7 @@ from workflow_scripts.assets.offline_dataset import (
     marker_mask,
     render_split,
 )
-from workflow_scripts.cnn.layers import homework_layers
+from workflow_scripts.cnn.layers import with_homework_layers
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.quality import shortcut as S
 from workflow_scripts.quality.shortcut_report import markdown
@@ -31,7 +31,7 @@ from conftest import ROOT, copy_workflow, jobs_of, snakemake, workflow_args
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
 # "auto" layers as rules/common.smk resolves them on the homework Classifier
-CONFIG["cnn"]["gradcam"]["layer"], CONFIG["cnn"]["filters"]["pairs"] = homework_layers(CONFIG)
+with_homework_layers(CONFIG)
 TEST = yaml.safe_load((ROOT / "config" / "test.yaml").read_text(encoding="utf-8"))
 CPU = torch.device("cpu")
 
@@ -183,12 +183,58 @@ def test_measurement_is_deterministic_and_reported(tmp_path):
     for m, r in a["methods"].items():  # an untrained model's Grad-CAM can be all zero: nan
         assert len(r["per_image"]) == 2 and r["n"] == np.isfinite(r["per_image"]).sum(), m
         assert r["n"] == 0 or r["low"] <= r["mean"] <= r["high"], m
-        assert r["reveals"] == (r["low"] > 2.0 * a["chance"])
-    assert sorted(a["reveal"] + a["hide"]) == sorted(a["methods"])
+        votes = {s["reveals"] for s in r["statistics"].values()}
+        assert set(r["statistics"]) == {"relevance_mass", "relevance_rank", "pointing_game"}
+        for stat, s in r["statistics"].items():
+            assert s["reveals"] == (s["low"] > 2.0 * a["chances"][stat]), (m, stat)
+        assert r["verdict"] == (
+            "split" if len(votes) > 1 else "reveals" if True in votes else "hides"
+        )
+        np.testing.assert_equal(r["mean"], r["statistics"]["relevance_mass"]["mean"])  # the figure
+    assert sorted(a["reveal"] + a["hide"] + a["split"]) == sorted(a["methods"])
+    # rank and mass share the marker's area share as chance; pointing the same without tolerance
+    assert a["chances"] == {k: 144 / 128**2 for k in a["chances"]}
     text = markdown(a, "..")
     assert "../figures/quality/shortcut_mass.png" in text
     assert f"{100 * a['reliance']['accuracy_with_marker']:.1f} %" in text
     assert all(f"| {m} |" in text for m in a["methods"])
+
+
+def test_a_coarse_map_on_the_marker_splits_the_verdict():
+    """An 8 x 8 map (16-px cells, upsampled) whose one hot cell holds the marker, on a diffuse
+    background: its top pixels are in the marker's cell (rank and pointing reveal it), but the
+    12-px marker holds only 144 of the map's ~2,700 units of mass, so mass alone hides it. The
+    verdict is split and the report says where the statistics disagree and why."""
+    from workflow_scripts.quality import metrics as M
+
+    marker = {"size": 12, "colour": [255, 0, 255], "x": 4, "y": 4}
+    mask = marker_mask(marker, 128)
+    rng = np.random.default_rng(0)
+    maps = []
+    for _ in range(6):
+        coarse = 0.1 * rng.random((8, 8)) + 0.1
+        coarse[0, 0] = 1.0
+        maps.append(np.kron(coarse, np.ones((16, 16))))
+    scores = {"coarse": {k: [M.localisation(a, mask)[k] for a in maps] for k in S.statistics()}}
+    chances = M.chance(mask)
+    r = S.judge(scores, chances, {"reveal_factor": 8.0, "seed": 0, "bootstrap": 200})["coarse"]
+    stats = r["statistics"]
+    # the hot cell's 256 tied pixels: the first 144 by flat index are rows 0-8, 60 of them marker
+    assert stats["relevance_rank"]["mean"] == pytest.approx(60 / 144)
+    assert stats["pointing_game"]["mean"] == pytest.approx(144 / 256)  # ties: the marker's share
+    assert stats["relevance_mass"]["mean"] == pytest.approx(np.mean([144 / a.sum() for a in maps]))
+    assert not stats["relevance_mass"]["reveals"]
+    assert stats["relevance_rank"]["reveals"] and stats["pointing_game"]["reveals"]
+    assert r["verdict"] == "split" and not r["reveals"]
+    data = {
+        "methods": {"coarse": r},
+        "chances": {k: chances[k] for k in S.statistics()},
+        "split": ["coarse"],
+    }
+    from workflow_scripts.quality.shortcut_report import _disagreement
+
+    line = _disagreement(data, S.statistics())
+    assert "coarse (reveals by relevance rank, pointing game; not by relevance mass)" in line
 
 
 def test_stale_dataset_is_one_line(tmp_path):

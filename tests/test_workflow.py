@@ -24,7 +24,9 @@ OFFLINE_BERT = {
 BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
 CNN_FIGURES = {f"{m}_figure": 1 for m in names()}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1}
-QUALITY_JOBS = {"quality_sanity": 1, "quality_merge": 1, "quality_figures": 1}
+# one sanity job per scored method (quality.exclude: filters), one chunk of sanity images
+SCORED = [m for m in names() if m != "filters"]
+QUALITY_JOBS = {"quality_sanity": len(SCORED), "quality_merge": 1, "quality_figures": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):

@@ -27,6 +27,38 @@ def homework_layers(config) -> tuple:
     )
 
 
+def resolve_auto(config, cam, pairs) -> None:
+    """Set, in place, what a method block leaves to others: every one-layer method's "auto" layer
+    (LAYER_KEY: Grad-CAM and the CAM family) to `cam`, the filters' pairs to `pairs` (what a
+    source resolved "auto" to), and a wrapper's `inner_settings` (INNER_KEY) to the wrapped
+    method's block with the wrapper's overrides over it."""
+    from workflow_scripts.cnn.methods import inner_methods, layer_methods
+
+    cnn = config["cnn"]
+    for method, key in layer_methods().items():
+        if method in cnn and cnn[method][key] == "auto":
+            cnn[method][key] = cam
+    cnn["filters"]["pairs"] = pairs
+    for method, key in inner_methods().items():
+        if method in cnn:
+            block = cnn[method]
+            # the inner batch size is a speed setting, never a rerun trigger: left out (the
+            # wrapper runs its inner method at the device's auto batch size)
+            inner = {k: v for k, v in cnn[block[key]].items() if k != "batch_size"}
+            block["inner_settings"] = {**inner, **block.get("inner_settings", {})}
+
+
+def with_homework_layers(config):
+    """The config with every "auto" layer as the workflow resolves it on the homework Classifier
+    (in place; returned for convenience)."""
+    cnn = config["cnn"]
+    auto = {**cnn, "gradcam": {**cnn["gradcam"], "layer": "auto"}}
+    cam, _ = homework_layers({**config, "cnn": auto})
+    _, pairs = homework_layers(config)
+    resolve_auto(config, cam, pairs)
+    return config
+
+
 def inner(model):
     """The model the user gave (a preprocessing wrapper's `net`), whose paths the config names."""
     return model.net if getattr(model, "XAI_WRAPPER", False) else model

@@ -73,11 +73,12 @@ def filter_pairs_problem(pairs, width: float) -> str | None:
     return None
 
 
-def gradcam_layer_problem(layer) -> str | None:
+def layer_problem(key: str, layer) -> str | None:
+    """A method's layer (config `key`) given as an index must exist in the homework Classifier."""
     n = len(cnn_modules())
     if isinstance(layer, int) and not 0 <= layer < n:
         return (
-            f"config key cnn.gradcam.layer: {layer} is not an index into model.cnn; use 0-{n - 1} "
+            f"config key {key}: {layer} is not an index into model.cnn; use 0-{n - 1} "
             "(36 is the last conv block's ReLU)"
         )
     return None
@@ -103,4 +104,28 @@ def layers_problem(key: str, layers, states: int | None, model: str) -> str | No
             f"config key {key}: layer {bad[0]} does not exist; {model} has {states} hidden "
             f"states (0 = the embeddings, {states - 1} = the last layer): use 0-{states - 1}"
         )
+    return None
+
+
+def method_overrides_problem(key: str, overrides: dict, cnn: dict, schema: dict) -> str | None:
+    """quality.methods / quality.sanity_methods: each key a configured method, each of its keys
+    one of that method's, and the merged block valid against the method's schema entry."""
+    import jsonschema
+
+    for method, over in (overrides or {}).items():
+        if method not in cnn or not isinstance(cnn[method], dict):
+            known = ", ".join(k for k, v in cnn.items() if isinstance(v, dict))
+            return f"config key {key}.{method}: not a CNN method; use one of {known}"
+        unknown = [k for k in over if k not in cnn[method]]
+        if unknown:
+            return (
+                f"config key {key}.{method}.{unknown[0]}: not a key of cnn.{method} (its keys: "
+                f"{', '.join(cnn[method]) or 'none'})"
+            )
+        entry = schema["properties"]["cnn"]["properties"][method]
+        try:
+            jsonschema.validate({**cnn[method], **over}, entry)
+        except jsonschema.ValidationError as e:
+            where = ".".join(map(str, e.absolute_path))
+            return f"config key {key}.{method}.{where}: {e.message}"
     return None

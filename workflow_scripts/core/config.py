@@ -13,7 +13,15 @@ from workflow_scripts.core.errors import UserError
 
 
 def load_schema(path) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """The schema, with `cnn.required` = every registered method (the method registry is the one
+    list of methods; schema.yaml holds each method's block, not the list)."""
+    from workflow_scripts.cnn.methods import names
+
+    schema = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    cnn = schema.get("properties", {}).get("cnn")
+    if cnn is not None:
+        cnn["required"] = names()
+    return schema
 
 
 def non_finite(value, path: tuple = ()) -> tuple[str, float] | None:

@@ -129,10 +129,12 @@ class InterruptedJobs(logging.Filter):
         self._pending: list[bool] = []  # per stopped job to come: did it say so itself?
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.interrupt.received:
-            return True
         event = getattr(getattr(record, "event", None), "value", None)
         message = str(record.msg)
+        # A job's status 130 is its own interrupt guard's (or SIGINT's): filtered even before the
+        # handler has run. A Ctrl-C to the process group reaches a job that has just started at
+        # once, and Snakemake's job thread can log its failure before the main thread (where
+        # Python runs signal handlers) has set `received`.
         if event == "error" and (_STOPPED in message or _KILLED in message):
             self.interrupt.stopped += 1
             self._pending.append(_STOPPED in message)
@@ -143,5 +145,7 @@ class InterruptedJobs(logging.Filter):
             rule = getattr(record, "rule_name", "?")  # the job's own line, which it had no time for
             record.event, record.args = None, ()
             record.msg = f"ERROR: rule {rule}: interrupted while starting; nothing written"
+            return True
+        if not self.interrupt.received and not self.interrupt.stopped:
             return True
         return message not in _SHUTDOWN

@@ -21,7 +21,8 @@ def mass_figure(data: dict, path) -> None:
     rows = [data["methods"][m] for m in methods]
     mean = np.array([r["mean"] for r in rows])
     err = np.array([[r["mean"] - r["low"] for r in rows], [r["high"] - r["mean"] for r in rows]])
-    colours = ["tab:red" if r["reveals"] else "tab:grey" for r in rows]
+    shade = {"reveals": "tab:red", "split": "tab:orange", "hides": "tab:grey"}
+    colours = [shade[r["verdict"]] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(methods) + 1.6))
     y = np.arange(len(methods))[::-1]
     ax.barh(y, mean, xerr=err, color=colours, capsize=3)
@@ -34,7 +35,8 @@ def mass_figure(data: dict, path) -> None:
     ax.set_title(
         f"class {data['class']} ({data['class_name']}): accuracy {rel['accuracy_with_marker']:.0%} "
         f"with marker, {rel['accuracy_without_marker']:.0%} without; flip rate "
-        f"{rel['flip_rate']:.1%}\nred: reveals the shortcut; grey: hides it",
+        f"{rel['flip_rate']:.1%}\nred: every statistic reveals the shortcut; orange: they "
+        "disagree; grey: none does",
         fontsize=9,
     )
     ax.legend(loc="lower right", fontsize=8)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workflow_scripts.quality.stage import image_name, select_indices
+from workflow_scripts.quality.plan import image_name, select_indices
 
 
 def from_dataset(test_npz, per_class: int, count: int, positions) -> tuple:

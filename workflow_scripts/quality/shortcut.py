@@ -5,11 +5,14 @@ Reliance is measured on the same test images rendered twice, without the marker 
 pasted (both deterministic: the marker is a solid square drawn on top, and the clean image is
 re-rendered from its own random stream): the shortcut class's accuracy with vs without it, and the
 flip rate, the share of other classes' images (not predicted as the shortcut class when clean)
-that the pasted marker turns into the shortcut class. Per registered method, the share of the
-positive attribution on the marker's pixels, on the first `eval_images` test images of the class
-with the marker, next to the marker's area share (what a map that ignores the marker puts there
-on average). Rule: a method *reveals* the shortcut when the lower end of the 95 % bootstrap CI of
-its mean share is above `reveal_factor` x that area share; otherwise it *hides* it.
+that the pasted marker turns into the shortcut class. Per registered method, on the first
+`eval_images` test images of the class with the marker, every localisation statistic of the
+metric registry whose chance level is an area share (relevance mass, relevance rank, pointing
+game), each next to its chance level for the marker. Rule: a statistic *reveals* the shortcut when
+the lower end of the 95 % bootstrap CI of its mean is above `reveal_factor` x its chance level; a
+method reveals it when every statistic does, hides it when none does, and is *split* otherwise
+(mass inside a 12-px square penalises a coarse, upsampled 8 x 8 map by construction, while rank
+and pointing only read its order).
 """
 
 from __future__ import annotations
@@ -24,11 +27,16 @@ from workflow_scripts.assets.offline_dataset import (
 )
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.homework import CLASS_NAMES
-from workflow_scripts.quality.metrics import chance as chance_of
-from workflow_scripts.quality.metrics import relevance_mass
+from workflow_scripts.quality import metrics as M
 from workflow_scripts.quality.stats import bootstrap_ci
 
 LEVEL = 0.95  # the bootstrap CI's level
+MASS = "relevance_mass"  # the statistic the figure draws
+
+
+def statistics() -> list[str]:
+    """The registry's localisation metrics judged against k x chance (area-share chance)."""
+    return [name for name, e in M.LOCALISATION.items() if e.get("area_chance")]
 
 
 def method_map(arrays: dict) -> np.ndarray | None:
@@ -86,12 +94,12 @@ def reliance(model, clean: np.ndarray, labels: np.ndarray, cls: int, marker: dic
     }
 
 
-def marker_masses(
+def marker_scores(
     model, clean: np.ndarray, labels: np.ndarray, cls: int, marker: dict, count: int, params, device
 ) -> tuple[list[str], dict, list[str], dict]:
     """Every registered method on the first `count` images of class `cls` with the marker pasted,
-    explaining `cls`: (image names, {method: per-image marker mass}, methods without a map,
-    {method: map of the first image})."""
+    explaining `cls`: (image names, {method: {statistic: per-image values}}, methods without a
+    map, {method: map of the first image})."""
     from workflow_scripts.assets.train import to_tensor
     from workflow_scripts.cnn import methods
     from workflow_scripts.cnn.attribute import explain_image
@@ -105,20 +113,51 @@ def marker_masses(
     mask = marker_mask(marker, clean.shape[1])
     marked = paste_marker(clean[idx], marker)
     names = [f"shortcut_{i}" for i in idx]
-    masses = {m: [] for m in methods.registry()}
+    stats = statistics()
+    scores = {m: {k: [] for k in stats} for m in methods.registry()}
     no_map: list[str] = []
     examples = {}
     for j, name in enumerate(names):
         x = to_tensor(marked[j : j + 1])[0]
-        for m in [m for m in masses if m not in no_map]:
+        for m in [m for m in scores if m not in no_map]:
             a = method_map(explain_image(m, model, x, cls, name, params[m], device))
             if a is None:  # known after the first image: the method is not run again
                 no_map.append(m)
                 continue
-            masses[m].append(relevance_mass(a, mask))
+            values = M.localisation(a, mask)
+            for k in stats:
+                scores[m][k].append(values[k])
             if j == 0:
                 examples[m] = a
-    return names, {m: v for m, v in masses.items() if m not in no_map}, no_map, examples
+    return names, {m: v for m, v in scores.items() if m not in no_map}, no_map, examples
+
+
+def judge(scores: dict, chances: dict, cfg: dict) -> dict:
+    """{method: {statistic: per-image values}} -> per method: each statistic's bootstrap CI,
+    chance, ratio and verdict, and the method's verdict (reveals / hides / split); the mass's
+    numbers at the top level (the figure draws them)."""
+    k = cfg["reveal_factor"]
+    per_method = {}
+    for m, by_stat in scores.items():
+        judged = {}
+        for stat, values in by_stat.items():
+            ci = bootstrap_ci(values, seed=cfg["seed"], n_boot=cfg["bootstrap"], level=LEVEL)
+            judged[stat] = {
+                **ci,
+                "chance": chances[stat],
+                "ratio_to_chance": ci["mean"] / chances[stat],
+                "reveals": bool(ci["low"] > k * chances[stat]),
+                "per_image": [float(v) for v in values],
+            }
+        votes = {r["reveals"] for r in judged.values()}
+        verdict = "split" if len(votes) > 1 else "reveals" if votes == {True} else "hides"
+        per_method[m] = {
+            **judged[MASS],
+            "reveals": verdict == "reveals",
+            "verdict": verdict,
+            "statistics": judged,
+        }
+    return per_method
 
 
 def measure(model, test: dict, spec: dict, seed: int, cfg: dict, params: dict, device):
@@ -132,31 +171,25 @@ def measure(model, test: dict, spec: dict, seed: int, cfg: dict, params: dict, d
     clean = clean_test_images(test, spec, seed)
     labels = np.asarray(test["labels"])
     rel = reliance(model, clean, labels, cls, marker, device)
-    names, masses, no_map, example_maps = marker_masses(
+    names, scores, no_map, example_maps = marker_scores(
         model, clean, labels, cls, marker, cfg["eval_images"], params, device
     )
-    chance = chance_of(marker_mask(marker, clean.shape[1]))["relevance_mass"]  # its area share
-    k = cfg["reveal_factor"]
-    per_method = {}
-    for m, values in masses.items():
-        ci = bootstrap_ci(values, seed=cfg["seed"], n_boot=cfg["bootstrap"], level=LEVEL)
-        per_method[m] = {
-            **ci,
-            "ratio_to_chance": ci["mean"] / chance,
-            "reveals": bool(ci["low"] > k * chance),
-            "per_image": [float(v) for v in values],
-        }
+    chances = M.chance(marker_mask(marker, clean.shape[1]))  # area shares of the marker
+    per_method = judge(scores, chances, cfg)
     first = int(np.flatnonzero(labels == cls)[0])
     data = {
         "class": cls,
         "class_name": CLASS_NAMES[cls] if cls < len(CLASS_NAMES) else str(cls),
         "marker": dict(marker),
         "shares": {k_: sc[k_] for k_ in ("p", "p_other", "test_p")},
-        "chance": chance,
-        "reveal_factor": k,
+        "chance": chances[MASS],
+        "chances": {stat: chances[stat] for stat in statistics()},
+        "reveal_factor": cfg["reveal_factor"],
         "rule": (
-            f"a method reveals the shortcut when the low end of the {LEVEL:.0%} bootstrap CI of "
-            f"its mean marker mass is above {k:g} x the marker's area share ({k * chance:.4f})"
+            f"a statistic ({', '.join(statistics())}) reveals the shortcut when the low end of "
+            f"the {LEVEL:.0%} bootstrap CI of its mean is above {cfg['reveal_factor']:g} x its "
+            "chance level; a method reveals it when every statistic does, hides it when none "
+            "does, and is split otherwise"
         ),
         "bootstrap": cfg["bootstrap"],
         "seed": cfg["seed"],
@@ -164,8 +197,9 @@ def measure(model, test: dict, spec: dict, seed: int, cfg: dict, params: dict, d
         "eval_images": names,
         "methods": per_method,
         "no_map": no_map,
-        "reveal": [m for m, r in per_method.items() if r["reveals"]],
-        "hide": [m for m, r in per_method.items() if not r["reveals"]],
+        "reveal": [m for m, r in per_method.items() if r["verdict"] == "reveals"],
+        "hide": [m for m, r in per_method.items() if r["verdict"] == "hides"],
+        "split": [m for m, r in per_method.items() if r["verdict"] == "split"],
     }
     examples = {
         "image_marked": paste_marker(clean[first], marker),

@@ -4,18 +4,55 @@ from __future__ import annotations
 
 from workflow_scripts.cnn.methods import registry
 from workflow_scripts.core import paths as P
+from workflow_scripts.quality import metrics as M
 
 
 def _pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f} %"
 
 
+_VERDICT = {"reveals": "**reveals**", "hides": "hides", "split": "*split*"}
+
+
+def _label(stat: str) -> str:
+    return M.LOCALISATION[stat]["label"]
+
+
+def _cell(r: dict) -> str:
+    if r["n"] == 0:
+        return "no finite value"
+    return f"{_pct(r['mean'])} [{_pct(r['low'])} - {_pct(r['high'])}] ({r['ratio_to_chance']:.1f}x)"
+
+
+def _chances(data: dict) -> str:
+    return ", ".join(f"{_label(s)} {_pct(c, 2)}" for s, c in data["chances"].items())
+
+
+def _disagreement(data: dict, stats: list[str]) -> str:
+    """Where the statistics disagree, which says what: mass counts how much of the positive
+    attribution falls on the marker, rank and pointing only where its top pixels are."""
+    parts = []
+    for name in data["split"]:
+        by = data["methods"][name]["statistics"]
+        yes = [_label(s) for s in stats if by[s]["reveals"]]
+        no = [_label(s) for s in stats if not by[s]["reveals"]]
+        parts.append(f"{name} (reveals by {', '.join(yes)}; not by {', '.join(no)})")
+    return (
+        "**Where the statistics disagree**: "
+        + "; ".join(parts)
+        + ". Mass inside the small marker penalises a coarse map by construction (an upsampled "
+        "8 x 8 map spreads its mass over the neighbourhood even when its peak is on the marker), "
+        "while rank and pointing read only the map's order."
+    )
+
+
 def markdown(data: dict, root) -> str:
-    """Markdown of the shortcut finding: reliance, each method's marker mass vs chance with its CI
-    and verdict, the rule, and the two figures linked under `root` (the results folder as the
-    report sees it, e.g. ".." from report/; "" gives paths relative to the results folder)."""
+    """Markdown of the shortcut finding: reliance, each method's statistics vs chance with their
+    CIs and its verdict, where the statistics disagree, the rule, and the two figures linked
+    under `root` (the results folder as the report sees it, e.g. ".." from report/; "" gives
+    paths relative to the results folder)."""
     rel, m = data["reliance"], data["marker"]
-    chance = data["chance"]
+    stats = list(data["chances"])
     lines = [
         f"A {m['size']} x {m['size']} px square of colour {tuple(m['colour'])} at "
         f"(x={m['x']}, y={m['y']}) was drawn into {_pct(data['shares']['p'], 0)} of class "
@@ -37,29 +74,28 @@ def markdown(data: dict, root) -> str:
         f"{_pct(rel['other_accuracy_without_marker'])} / "
         f"{_pct(rel['other_accuracy_with_marker'])} |",
         "",
-        f"**Which methods show it**: mean share of each method's positive attribution on the "
-        f"marker's pixels over {len(data['eval_images'])} of class {data['class']}'s test images "
-        f"with the marker (95 % bootstrap CI, {data['bootstrap']} resamples, seed {data['seed']}); "
-        f"chance = the marker's area share, {_pct(chance, 2)}. Rule: {data['rule']}.",
+        f"**Which methods show it**: over {len(data['eval_images'])} of class "
+        f"{data['class']}'s test images with the marker, each statistic's mean (95 % bootstrap "
+        f"CI, {data['bootstrap']} resamples, seed {data['seed']}) and its ratio to chance: "
+        f"{_chances(data)}. Rule: {data['rule']}.",
         "",
-        "| method | marker mass | 95 % CI | x chance | verdict |",
-        "|---|---|---|---|---|",
+        "| method | " + " | ".join(_label(s) for s in stats) + " | verdict |",
+        "|---|" + "---|" * (len(stats) + 1),
     ]
     known = [m for m in registry() if m in data["methods"]]  # the methods' order (JSON sorts)
-    for name in known + sorted(set(data["methods"]) - set(known)):
+    methods = known + sorted(set(data["methods"]) - set(known))
+    for name in methods:
         r = data["methods"][name]
-        verdict = "**reveals**" if r["reveals"] else "hides"
-        lines.append(
-            f"| {name} | {_pct(r['mean'])} | {_pct(r['low'])} - {_pct(r['high'])} | "
-            f"{r['ratio_to_chance']:.1f} | {verdict} |"
-        )
+        cells = [_cell(r["statistics"][s]) for s in stats]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_VERDICT[r['verdict']]} |")
     if data["no_map"]:
         lines += ["", f"Not scored (no class-attribution map): {', '.join(data['no_map'])}."]
     reveal = ", ".join(data["reveal"]) or "none"
     hide = ", ".join(data["hide"]) or "none"
+    lines += ["", f"Reveal the shortcut: {reveal}. Hide it: {hide}."]
+    if data["split"]:
+        lines += ["", _disagreement(data, stats)]
     lines += [
-        "",
-        f"Reveal the shortcut: {reveal}. Hide it: {hide}.",
         "",
         f"![marker mass per method]({P.shortcut_figure(root, 'mass')})",
         "",

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from workflow_scripts.core.io import atomic_path
 from workflow_scripts.core.provenance import code_header
+from workflow_scripts.quality.metrics import LOCALISATION
 from workflow_scripts.report import render
 from workflow_scripts.report.evaluators.quality import section
 from workflow_scripts.report.quiz import versions, wall_times
 
 TITLE = "Explanations of your model"
-LOCALISATION = ("relevance_mass", "relevance_rank", "pointing_game", "roc_auc")
 
 
 def document(model: dict, quality: dict | None, meta: dict, results) -> dict:

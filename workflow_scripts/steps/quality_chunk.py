@@ -3,7 +3,7 @@ import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during 
 from workflow_scripts.assets import sources
 from workflow_scripts.cnn.fastpath import auto_batch
 from workflow_scripts.core.step import run, speed, torch_device
-from workflow_scripts.quality import stage
+from workflow_scripts.quality import scoring, tables
 
 
 def main(smk):
@@ -15,14 +15,16 @@ def main(smk):
     params = {m: {**cfg, **speed(smk, f"cnn.{m}")} for m, cfg in smk.params.method_params.items()}
     batch = auto_batch(speed(smk, "quality")["batch_size"], device)
     if smk.rule == "quality_sanity":
-        rows = stage.sanity_images(
+        rows = scoring.sanity_images(
             model, images, labels, names, params, q["seed"], device, q["sanity_layers"]
         )
-        stage.write_rows(smk.output.csv, stage.SANITY_COLUMNS, rows)
+        tables.write_rows(smk.output.csv, tables.SANITY_COLUMNS, rows)
         return
-    rows, curves = stage.score_images(model, images, masks, labels, names, params, q, device, batch)
-    stage.write_rows(smk.output.csv, stage.SCORE_COLUMNS, rows)
-    stage.write_curves(smk.output.npz, curves, names)
+    rows, curves = scoring.score_images(
+        model, images, masks, labels, names, params, q, device, batch
+    )
+    tables.write_rows(smk.output.csv, tables.SCORE_COLUMNS, rows)
+    tables.write_curves(smk.output.npz, curves, names)
 
 
 run(snakemake, main)  # noqa: F821

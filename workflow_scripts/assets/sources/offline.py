@@ -26,7 +26,7 @@ def observed_candidates(config) -> list[str]:
 
 
 def quality_count(config, observed) -> int:
-    from workflow_scripts.quality.stage import image_count
+    from workflow_scripts.quality.plan import image_count
 
     return image_count(config["quality"], True, observed)
 

@@ -12,11 +12,20 @@ literals, what the rest of the workflow needs to know about it:
     FIGURE        its figure layout (read by workflow_scripts/figures/cnn.py)
     HOOKS         (optional, False) True when it hooks a module of the model: a model without
                   hookable modules (TorchScript) leaves it out
+    LAYER_KEY     (optional, None) the key of its config block naming the one layer it hooks;
+                  "auto" there is resolved when the DAG is built, as Grad-CAM's (cnn/layers.py),
+                  and the homework Classifier's index range is checked before any job
+    CHECK         (optional) how benchmarks/gpu_check.py compares its CPU and device artifacts:
+                  {"compared": artifact keys (or prefixes), "tolerance": largest relative
+                  difference, "float32_only": bool, "equality"/"dry": config overrides}
 
-and one function, `explain(model, x, target, *, image, device, **cfg) -> dict` of artifact arrays
-for one image (x: 1 x 3 x H x W, target: the label as a 1-element tensor), with its config keys
-keyword-only: a renamed key fails loudly instead of binding a wrong value. The literals are read
-without importing the module (`ast`), so building the DAG never imports torch; `load` imports it.
+and two functions: `passes(cfg, model=None) -> {pass kind: count}`, its unavoidable passes per
+image for the compute bound (benchmarks/bound.py: "forward", "gradient", or "stack<layer>", a
+forward+backward of model.cnn up to that layer), and `explain(model, x, target, *, image, device,
+**cfg) -> dict` of artifact arrays for one image (x: 1 x 3 x H x W, target: the label as a
+1-element tensor), with its config keys keyword-only: a renamed key fails loudly instead of binding
+a wrong value. The literals are read without importing the module (`ast`), so building the DAG
+never imports torch; `load` imports it.
 Adding a method is adding a module here, its config block, its schema entry and its test: rules,
 figures, report and the parametrised tests read this registry.
 """
@@ -34,7 +43,20 @@ import numpy as np
 from workflow_scripts.core.arrays import minmax
 
 METADATA = ("NAME", "ORDER", "PREPARE", "VARIANT_KEYS", "FIGURE")
-OPTIONAL = {"HOOKS": False}  # HOOKS: hooks a module of the model (not possible in TorchScript)
+# HOOKS: hooks a module of the model (not possible in TorchScript); LAYER_KEY: the config key of
+# the layer it hooks; CHECK: its CPU/device comparison (benchmarks/gpu_check.py)
+CHECK_DEFAULTS = {
+    "compared": ("map_raw",),
+    "tolerance": 1e-6,
+    "float32_only": False,
+    "equality": {},
+    "dry": {},
+}
+# INNER_KEY: the config key naming another method it wraps, whose block is resolved into its own
+# `inner_settings` when the DAG is built (noise_tunnel)
+# REFERENCE: the library implementation benchmarks/bench_methods.py times it against (the module's
+# `reference(model, x, target, cfg)` runs it)
+OPTIONAL = {"HOOKS": False, "LAYER_KEY": None, "INNER_KEY": None, "CHECK": {}, "REFERENCE": None}
 PREPARATIONS = ("inference", "gradients", "raw")
 
 
@@ -59,7 +81,10 @@ def _declared(path: Path) -> dict | None:
             f"the file name and PREPARE one of {PREPARATIONS} (missing: {missing})"
         )
     found["VARIANT_KEYS"] = tuple(found["VARIANT_KEYS"])
-    return {**OPTIONAL, **found}
+    found = {**OPTIONAL, **found}
+    found["CHECK"] = {**CHECK_DEFAULTS, **found["CHECK"]}
+    found["CHECK"]["compared"] = tuple(found["CHECK"]["compared"])
+    return found
 
 
 @functools.cache
@@ -78,6 +103,16 @@ def load(name: str):
     if name not in registry():
         raise KeyError(f"unknown CNN method {name!r}; registered: {', '.join(registry())}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def layer_methods() -> dict[str, str]:
+    """{method: its config key naming the one layer it hooks} (Grad-CAM and the CAM family)."""
+    return {n: m["LAYER_KEY"] for n, m in registry().items() if m["LAYER_KEY"]}
+
+
+def inner_methods() -> dict[str, str]:
+    """{method: its config key naming the method it wraps}."""
+    return {n: m["INNER_KEY"] for n, m in registry().items() if m["INNER_KEY"]}
 
 
 def variant_name(name: str, params: dict) -> str:

@@ -30,6 +30,13 @@ ORDER = 4
 PREPARE = "raw"  # hooks modules by index or path; builds its own fast stack per cnn index
 HOOKS = True
 VARIANT_KEYS = ("start",)
+# Adam amplifies rounding over its steps: compared on objective curves and activation maps
+CHECK = {
+    "compared": ("objective_", "activation_"),
+    "tolerance": 1e-4,
+    "equality": {"iterations": 10},
+    "dry": {"iterations": 2},
+}
 FIGURE = {
     "title": "Filter explanation",
     "per": "pairs",
@@ -283,3 +290,11 @@ def explain_many(
         seed=[image_seed(seed, name) for name in images],
     )
     return [_per_image(out, pairs, i) for i in range(len(images))]
+
+
+def passes(cfg: dict, model=None) -> dict:
+    """Per pair: `iterations` steps of the stack up to its layer and the final evaluation."""
+    out: dict = {}
+    for layer, _ in cfg["pairs"]:
+        out[f"stack{layer}"] = out.get(f"stack{layer}", 0) + cfg["iterations"] + 0.5
+    return out

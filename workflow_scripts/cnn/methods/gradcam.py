@@ -23,18 +23,21 @@ BatchNorm into its conv (a conv index would then hook the conv+BN output) and wr
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workflow_scripts.cnn.layers import label, module_at
-from workflow_scripts.core.errors import UserError
+from workflow_scripts.cnn.cam import activations_gradients, artifacts, upsample
+
+KEY = "cnn.gradcam.layer"
 
 NAME = "gradcam"
 ORDER = 6
 PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
 HOOKS = True
 VARIANT_KEYS = ("layer",)
+REFERENCE = "pytorch-grad-cam GradCAM"  # what benchmarks/bench_methods.py times it against
+LAYER_KEY = "layer"
+CHECK = {"compared": ("cam_layer_res",)}
 FIGURE = {
     "title": "Grad-CAM",
     "rows": [
@@ -44,70 +47,49 @@ FIGURE = {
 }
 
 
-def _module(model, layer):
-    """The module `layer` names (an index into model.cnn or a module path, cnn/layers.py), or a
-    UserError naming the config key."""
-    return module_at(model, layer, "cnn.gradcam.layer")
-
-
 def gradcam(model, x: torch.Tensor, target: torch.Tensor, layer) -> dict:
     """Grad-CAM of each image of the batch x (N x 3 x H x W) for the logits `target` (N labels).
 
     Returns tensors: activations A (N x C x h x w), weights alpha (N x C), cam (N x h x w, after
     the ReLU), upsampled (N x H x W, cam resized to the input) and logits (N x 11).
     """
-    module = _module(model, layer)
-    captured = []
-    handle = module.register_forward_hook(lambda m, inputs, output: captured.append(output))
-    try:
-        with torch.enable_grad():
-            # the input requires grad so the activations do even when the parameters do not
-            logits = model(x.detach().clone().requires_grad_(True))
-    finally:
-        handle.remove()
-    if len(captured) != 1 or not torch.is_tensor(captured[0]) or captured[0].dim() != 4:
-        got = (
-            "no output"
-            if not captured
-            else f"{len(captured)} outputs"
-            if len(captured) > 1
-            else f"output of shape {tuple(getattr(captured[0], 'shape', ()))}"
-        )
-        raise UserError(
-            f"config key cnn.gradcam.layer is {layer!r}: "
-            f"{f'model.cnn[{layer}]' if isinstance(layer, int) else label(layer)} "
-            f"({type(module).__name__}) gave {got}; Grad-CAM needs one N x C x h x w output "
-            "per forward pass"
-        )
-    acts = captured[0]
-    # one image's gradient never depends on the batch (eval mode): summing target logits is
-    # per image
-    score = logits.gather(1, target.reshape(-1, 1)).sum()
-    (grads,) = torch.autograd.grad(score, acts)
+    acts, grads, logits, module = activations_gradients(model, x, target, layer, KEY)
     alpha = grads.mean(dim=(2, 3))
     cam = F.relu((alpha[:, :, None, None] * acts).sum(1))
-    upsampled = F.interpolate(
-        cam[:, None], size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False
-    )[:, 0]
     return {
-        "activations": acts.detach(),
-        "weights": alpha.detach(),
-        "cam": cam.detach(),
-        "upsampled": upsampled.detach(),
-        "logits": logits.detach(),
+        "activations": acts,
+        "weights": alpha,
+        "cam": cam,
+        "upsampled": upsample(cam, x.shape[-2:]),
+        "logits": logits,
+        "module": module,
     }
 
 
 def explain(model, x: torch.Tensor, target: torch.Tensor, *, image: str, device, layer) -> dict:
     """The artifact arrays of one image (x: 1 x 3 x H x W)."""
     out = gradcam(model, x, target, layer)
-    up = out["upsampled"][0].cpu().numpy()
     return {
-        "attribution": up,
-        "map_raw": up.copy(),
-        "cam_layer_res": out["cam"][0].cpu().numpy(),
-        "weights": out["weights"][0].cpu().numpy(),
-        "layer": layer if isinstance(layer, int) else np.asarray(str(layer)),
+        **artifacts(out["cam"], out["weights"], x, layer, out["module"]),
         "target": int(target[0]),
-        "module": type(_module(model, layer)).__name__,
     }
+
+
+def passes(cfg: dict, model=None) -> dict:
+    return {"gradient": 1}
+
+
+def reference(model, x, target, cfg: dict):
+    return _grad_cam_package("GradCAM", model, x, target, cfg["layer"])
+
+
+def _grad_cam_package(cls: str, model, x, target, layer):
+    """pytorch-grad-cam's `cls` on the same layer and targets (shared by the CAM family)."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from workflow_scripts.cnn.layers import module_at
+
+    module = module_at(model, layer)
+    with getattr(pytorch_grad_cam, cls)(model=model, target_layers=[module]) as cam:
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target])

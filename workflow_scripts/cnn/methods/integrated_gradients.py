@@ -22,6 +22,8 @@ NAME = "integrated_gradients"
 ORDER = 5
 PREPARE = "gradients"
 VARIANT_KEYS = ("variant",)
+REFERENCE = "captum IntegratedGradients"  # what benchmarks/bench_methods.py times it against
+CHECK = {"equality": {"steps": 10}, "dry": {"steps": 3}}
 FIGURE = {
     "title": "Integrated Gradients",
     "facts": [
@@ -172,3 +174,17 @@ def explain(
         "path_factors": out["path_factors"][0],
         "path_off_line": float(out["path_off_line"][0]),
     }
+
+
+def passes(cfg: dict, model=None) -> dict:
+    """`steps` gradients, and f(x), f(baseline) for the completeness check of variant ig."""
+    return {"gradient": cfg["steps"], "forward": 2 if cfg["variant"] == "ig" else 0}
+
+
+def reference(model, x, target, cfg: dict):
+    """Captum's IntegratedGradients with the same number of steps."""
+    from captum.attr import IntegratedGradients
+
+    return IntegratedGradients(model).attribute(
+        x, baselines=torch.zeros_like(x), target=target, n_steps=cfg["steps"]
+    )

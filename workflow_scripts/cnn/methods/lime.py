@@ -28,8 +28,17 @@ NAME = "lime"
 ORDER = 1
 PREPARE = "inference"
 VARIANT_KEYS = ("feature_map", "output")
+REFERENCE = "lime LimeImageExplainer"  # what benchmarks/bench_methods.py times it against
 # Keys where NaN means "lime marked no pixel of that sign" (the run layer lets them through).
 ABSENT_AS_NAN = ("overlay_positive_channels", "overlay_negative_channels")
+# the classifier runs in float32 (the homework's FloatTensor) and a ridge fit follows it
+CHECK = {
+    "compared": ("weights",),
+    "tolerance": 1e-3,
+    "float32_only": True,
+    "equality": {"num_samples": 100},
+    "dry": {"num_samples": 30},
+}
 FIGURE = {"title": "LIME", "rows": [{"show": "rgb", "key": "overlay", "titles": True}]}
 
 
@@ -284,3 +293,35 @@ def explain(
         "overlay_channels_from": channel_source,
         **perturbation_facts(hwc, segments, feature_map, raw["data"]),
     }
+
+
+def passes(cfg: dict, model=None) -> dict:
+    return {"forward": cfg["num_samples"]}
+
+
+def reference(model, x, target, cfg: dict):
+    """The lime package's explain_instance with the same samples and segmentation."""
+    import contextlib
+    import io
+
+    import torch
+    from lime.lime_image import LimeImageExplainer
+
+    @torch.no_grad()
+    def predict(batch):
+        return model(torch.FloatTensor(batch).permute(0, 3, 1, 2)).numpy()
+
+    out = []
+    with contextlib.redirect_stderr(io.StringIO()):  # lime's progress bar
+        for im in x.permute(0, 2, 3, 1).double().numpy():
+            seg = segment(im, **cfg["segmentation"])
+            out.append(
+                LimeImageExplainer(random_state=cfg["seed"]).explain_instance(
+                    im,
+                    predict,
+                    segmentation_fn=lambda a, s=seg: s,
+                    num_samples=cfg["num_samples"],
+                    top_labels=cfg["top_labels"],
+                )
+            )
+    return out

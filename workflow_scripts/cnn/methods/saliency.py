@@ -15,6 +15,8 @@ NAME = "saliency"
 ORDER = 2
 PREPARE = "gradients"
 VARIANT_KEYS = ("objective",)
+REFERENCE = "captum Saliency"  # what benchmarks/bench_methods.py times it against
+CHECK = {"compared": ("map_raw",)}
 FIGURE = {
     "title": "Saliency map",
     "rows": [
@@ -65,3 +67,14 @@ def explain(
         "grad_abs_max": float(out["grad_abs_max"][0]),
         "grad_abs_mean": float(out["grad_abs_mean"][0]),
     }
+
+
+def passes(cfg: dict, model=None) -> dict:
+    return {"gradient": 1}
+
+
+def reference(model, x, target, cfg: dict):
+    """Captum's Saliency (the logit's gradient: the same passes as either objective)."""
+    from captum.attr import Saliency
+
+    return Saliency(model).attribute(x.clone(), target=target, abs=False)

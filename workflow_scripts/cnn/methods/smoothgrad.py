@@ -18,6 +18,8 @@ NAME = "smoothgrad"
 ORDER = 3
 PREPARE = "gradients"
 VARIANT_KEYS = ("noise", "objective")
+REFERENCE = "captum NoiseTunnel(Saliency)"  # what benchmarks/bench_methods.py times it against
+CHECK = {"equality": {"samples": 8}, "dry": {"samples": 3}}
 FIGURE = {
     "title": "SmoothGrad",
     "facts": [{"key": "noise_std", "text": "noise std {lo:.3g}-{hi:.3g}"}],
@@ -127,3 +129,16 @@ def explain(
         "noise_std": float(out["noise_std"][0]),
         "rgb": normalize(att).transpose(1, 2, 0),
     }
+
+
+def passes(cfg: dict, model=None) -> dict:
+    return {"gradient": cfg["samples"]}
+
+
+def reference(model, x, target, cfg: dict):
+    """Captum's NoiseTunnel around Saliency with the same number of noisy copies."""
+    from captum.attr import NoiseTunnel, Saliency
+
+    return NoiseTunnel(Saliency(model)).attribute(
+        x.clone(), nt_type="smoothgrad", nt_samples=cfg["samples"], stdevs=0.1, target=target
+    )

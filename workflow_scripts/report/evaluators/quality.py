@@ -9,13 +9,12 @@ measurement of a shortcut asset set, or None.
 from __future__ import annotations
 
 from workflow_scripts.core import paths
-from workflow_scripts.quality.stage import pair_difference, ranking_line, verdict
+from workflow_scripts.quality import metrics as M
+from workflow_scripts.quality.summary import pair_difference, ranking_line, verdict
 from workflow_scripts.report.evaluators.base import Answer, evaluator, substitute_cnn
 from workflow_scripts.report.evaluators.gradients import food_concentration
 
 MASS = "relevance_mass"
-# metrics the section ranks, in this order (faithfulness ones per configured fill)
-HEADLINE = ("relevance_mass", "relevance_rank", "pointing_game", "roc_auc")
 
 
 def _quiz11_noise(q, source, quality=False):
@@ -96,8 +95,9 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
         "A ranking step says '>' when the paired difference's CI excludes 0, '≈' (a tie) when "
         "it holds 0."
     ]
-    order = [m for m in HEADLINE if m in summary["metrics"]]
-    order += [m for m in summary["metrics"] if "_norm_" in m]
+    # every localisation metric, then the normalised faithfulness scores (per configured fill)
+    order = [m for m in M.LOCALISATION if m in summary["metrics"]]
+    order += [m for m in summary["metrics"] if M.info(m).get("reference_mean") is not None]
     for metric in order:
         paragraphs.append(f"**{metric}**: {ranking_line(metric, summary['metrics'][metric])}")
     if summary.get("sanity"):
