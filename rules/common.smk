@@ -363,6 +363,13 @@ try:
     QUALITY_CHUNKS = Q.chunk_ranges(QUALITY_N, QUALITY["images_per_job"])
     _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON and LIMITS["sanity"] else 0
     SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
+    QUALITY_BUDGETS = Q.image_budgets(QUALITY["method_images"], QUALITY_METHODS)
+    # (method, chunk) of every sanity job: a method's budget also bounds its sanity images
+    SANITY_JOBS = [
+        (m, k)
+        for k, chunk in enumerate(SANITY_CHUNKS)
+        for m in Q.chunk_methods(QUALITY_METHODS, QUALITY_BUDGETS, chunk)
+    ]
 except UserError as _error:
     raise WorkflowError(str(_error))
 
@@ -402,6 +409,18 @@ def quality_method_params(overrides):
     return {m: canonical(v) for m, v in Q.method_params(cnn, QUALITY_METHODS, overrides).items()}
 
 
+def chunk_method_params(chunks, k, params: dict) -> dict:
+    """The settings of the methods chunk k scores (quality.method_images leaves the expensive
+    ones out of the chunks past their budget)."""
+    return {m: params[m] for m in Q.chunk_methods(params, QUALITY_BUDGETS, chunks[int(k)])}
+
+
+def chunk_budgets(chunks, k, methods) -> dict:
+    """The budgets that end inside chunk k (params: only the chunks a budget cuts rerun)."""
+    return Q.chunk_budgets(methods, QUALITY_BUDGETS, chunks[int(k)])
+
+
+QUALITY_METHOD_PARAMS = quality_method_params(QUALITY["methods"]) if QUALITY_ON else {}
 # A sanity job's method settings and code version, per method (rules/quality.smk)
 SANITY_METHOD_PARAMS = quality_method_params(QUALITY["sanity_methods"]) if QUALITY_ON else {}
 SANITY_CODE = {

@@ -31,7 +31,10 @@ rule quality_chunk:
         ),
         positions=lambda wc: list(QUALITY_CHUNKS[int(wc.chunk)]),
         quality=CHUNK_PARAMS,
-        method_params=quality_method_params(QUALITY["methods"]),
+        method_params=lambda wc: chunk_method_params(
+            QUALITY_CHUNKS, wc.chunk, QUALITY_METHOD_PARAMS
+        ),
+        budgets=lambda wc: chunk_budgets(QUALITY_CHUNKS, wc.chunk, QUALITY_METHODS),
         seed=config["seed"],
     script:
         step_script("quality_chunk")
@@ -65,6 +68,7 @@ rule quality_sanity:
         positions=lambda wc: list(SANITY_CHUNKS[int(wc.chunk)]),
         quality=SANITY_PARAMS,
         method_params=lambda wc: {wc.method: SANITY_METHOD_PARAMS[wc.method]},
+        budgets=lambda wc: chunk_budgets(SANITY_CHUNKS, wc.chunk, [wc.method]),
         seed=config["seed"],
     script:
         step_script("quality_chunk")
@@ -75,11 +79,7 @@ rule quality_merge:
     input:
         chunks=[P.quality_chunk(R, k) for k in range(len(QUALITY_CHUNKS))],
         curves=[P.quality_chunk(R, k, "npz") for k in range(len(QUALITY_CHUNKS))],
-        sanity=[
-            P.quality_sanity(R, f"{m}.{k}")
-            for m in QUALITY_METHODS
-            for k in range(len(SANITY_CHUNKS))
-        ],
+        sanity=[P.quality_sanity(R, f"{m}.{k}") for m, k in SANITY_JOBS],
     output:
         scores=P.quality_scores(R),
         agreement=P.quality_agreement(R),

@@ -117,37 +117,6 @@ def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
     )
 
 
-def test_same_seed_same_checkpoint(test_build, run_snakemake, tmp_path):
-    """Rebuilding from scratch reproduces the dataset, the trained weights and a random method's
-    map."""
-    out = test_build.out
-    again = tmp_path / "test"
-    run_snakemake(
-        "train_classifier",
-        again / "attributions/smoothgrad/0_0.npz",
-        "--cores",
-        "2",
-        "--configfile",
-        "config/test.yaml",
-        "--config",
-        f"results={tmp_path}",
-    )
-    with (
-        np.load(out / "attributions/smoothgrad/0_0.npz") as a,
-        np.load(again / "attributions/smoothgrad/0_0.npz") as b,
-    ):
-        assert np.array_equal(a["attribution"], b["attribution"])
-    for split in ("train", "test"):
-        with (
-            np.load(out / f"assets/dataset/{split}.npz") as a,
-            np.load(again / f"assets/dataset/{split}.npz") as b,
-        ):
-            assert all(np.array_equal(a[k], b[k]) for k in ("images", "masks", "labels"))
-    sa = torch.load(out / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]
-    sb = torch.load(again / "assets/checkpoint.pth", weights_only=True)["model_state_dict"]
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 def test_observed_tensors_are_the_loader_output(test_build):
     out = test_build.out
     paths, _ = get_paths_labels(out / "assets/food")

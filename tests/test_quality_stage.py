@@ -67,6 +67,22 @@ def test_image_count_and_chunks():
     assert plan.sanity_count(q, 4) == 4 and plan.sanity_count(q, 9) == 5
 
 
+def test_image_budgets_cut_the_chunks_they_reach():
+    methods = ["saliency", "rise", "occlusion"]
+    budgets = plan.image_budgets({"rise": 8, "occlusion": 6}, methods)
+    with pytest.raises(UserError, match=r"quality.method_images: \['nope'\] are not scored"):
+        plan.image_budgets({"nope": 3}, methods)
+    first, second = plan.chunk_ranges(11, 6)
+    assert plan.chunk_methods(methods, budgets, first) == methods
+    assert plan.chunk_methods(methods, budgets, second) == ["saliency", "rise"]
+    assert plan.chunk_budgets(methods, budgets, first) == {}  # occlusion ends at its end
+    assert plan.chunk_budgets(methods, budgets, second) == {"rise": 8}
+    kept = [p for p in second if plan.scored_here("rise", p, budgets)]
+    assert kept == [6, 7] and plan.scored_here("saliency", 10, budgets)
+    params = {m: {} for m in methods}
+    assert list(scoring.within_budget(params, 7, budgets)) == ["saliency", "rise"]
+
+
 def test_methods_come_from_the_registry():
     reg = registry()
     assert plan.scored_methods(reg, ["filters"]) == [m for m in reg if m != "filters"]
@@ -198,8 +214,13 @@ def test_scores_hold_every_scored_method_and_metric(test_build):
     found = {(r["method"], r["metric"]) for r in rows}
     assert {(m, k) for m in SCORED for k in metrics} <= found
     assert not any(r["method"] == "filters" for r in rows)  # excluded
-    for m in SCORED:  # one value per image and metric
-        assert sum(r["method"] == m for r in rows) == len(images) * len(metrics)
+    budgets = TEST["quality"]["method_images"]
+    for m in SCORED:  # one value per image (of the method's budget: the first ones) and metric
+        mine = [r for r in rows if r["method"] == m]
+        n = min(budgets.get(m, len(images)), len(images))
+        assert len(mine) == n * len(metrics), m
+        assert {r["image"] for r in mine} == {f"test_{i}" for i in range(n)}, m
+    assert min(budgets.values()) < len(images)  # the test config exercises a budget
     assert {("chance", k) for k in M.LOCALISATION} <= found
     assert {("random", f"deletion_auc_{fill}") for fill in fills} <= found
 
@@ -228,6 +249,9 @@ def test_quality_figures_and_report_section(test_build):
         assert (test_build.out / paths.quality_figure("", name)).stat().st_size > 5000
     md = (test_build.out / "report" / "quiz.md").read_text()
     assert "## Which explanation to trust" in md and "**relevance_mass**:" in md
+    # the budgeted methods' n, in the note and beside their CIs
+    assert "quality.method_images" in md and "kernel_shap n=4, occlusion n=6" in md
+    assert "] n=4 |" in md
     answers = json.loads((test_build.out / "report" / "answers.json").read_text())
     q11 = next(a for a in answers["answers"] if a["id"] == 11)
     assert "paired" in " ".join(q11["numbers"])
@@ -250,7 +274,16 @@ def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
     torch.set_num_threads(1)  # as the job ran (threads: 1): float sums in the same order
     try:
         rows, _ = scoring.score_images(
-            model, x, masks, labels, names, params, q, torch.device("cpu"), 25
+            model,
+            x,
+            masks,
+            labels,
+            names,
+            params,
+            q,
+            torch.device("cpu"),
+            25,
+            budget=([position], q["method_images"]),
         )
     finally:
         torch.set_num_threads(threads)
@@ -261,6 +294,8 @@ def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
     }
     again = {(m, k): v for m, _, k, v in rows}
     assert again == built
+    # the methods whose budget ends before this image did not score it
+    assert {m for m, _ in again} == {m for m in SCORED if q["method_images"].get(m, 99) > position}
 
 
 # ---------------------------------------------------------------- exact rerun sets
@@ -284,6 +319,9 @@ def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
         ("quality: {sanity_methods: {lime: {num_samples: 12}}}", {"quality_sanity": 1}),
         ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": len(SCORED)}),
         ("quality: {bootstrap: {n: 300}}", {}),
+        # a budget reruns only the chunks whose images it adds or removes
+        ("quality: {method_images: {kernel_shap: 5}}", {"quality_chunk": 1}),
+        ("quality: {method_images: {occlusion: 8}}", {"quality_chunk": 1}),
         # another selection of images: every job that holds one
         (
             "quality: {images: 12, images_per_class: 2}",
@@ -314,6 +352,11 @@ def test_fewer_images_rerun_only_the_chunk_that_changes(test_build, tmp_path):
         "quality_figures": 1,
         **QUIZ,
     }
+
+
+def test_a_budget_that_cuts_no_image_reruns_nothing(test_build, tmp_path):
+    n = TEST["quality"]["images"]
+    assert dry_run(test_build, tmp_path, f"quality: {{method_images: {{gradcam: {n}}}}}") == {}
 
 
 def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):

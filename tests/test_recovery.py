@@ -427,6 +427,7 @@ def test_a_killed_run_resumes_without_unlock_and_matches_a_clean_run(resumed):
 
 def test_identical_runs_give_identical_bytes_outside_wall_time_fields(resumed):
     """(c) The session's clean build and the resumed build (every job of it ran afresh, in another
-    working directory and workflow copy): byte-identical except the WALL_TIME fields."""
+    working directory and workflow copy): byte-identical except the WALL_TIME fields -- the same
+    seed gives the same dataset, checkpoint and maps (so no other test rebuilds them to see it)."""
     assert resumed.proc.returncode == 0
     assert differences(resumed.clean.out, resumed.out) == []

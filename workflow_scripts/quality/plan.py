@@ -76,3 +76,33 @@ def merged(base: dict, override: dict) -> dict:
 def method_params(cnn: dict, methods, overrides: dict) -> dict:
     """{method: its cnn.<method> block with the quality overrides applied}."""
     return {m: merged(cnn[m], overrides.get(m, {})) for m in methods}
+
+
+def image_budgets(spec: dict, methods) -> dict[str, int]:
+    """quality.method_images: {method: at most this many quality images} for the expensive
+    methods (the first ones, so every method's images are a prefix and pairs compare on it)."""
+    unknown = sorted(set(spec) - set(methods))
+    if unknown:
+        raise UserError(
+            f"config key quality.method_images: {unknown} are not scored methods "
+            f"(scored: {', '.join(methods)}); remove them"
+        )
+    return {m: int(n) for m, n in spec.items()}
+
+
+def chunk_methods(methods, budgets: dict, chunk: range) -> list[str]:
+    """The methods a chunk of image positions scores: those whose budget reaches into it."""
+    return [m for m in methods if budgets.get(m, chunk.stop) > chunk.start]
+
+
+def chunk_budgets(methods, budgets: dict, chunk: range) -> dict[str, int]:
+    """The budgets that end inside a chunk ({} for a chunk every method scores whole), so a
+    budget change reruns only the chunks it cuts."""
+    return {
+        m: budgets[m] for m in methods if m in budgets and chunk.start < budgets[m] < chunk.stop
+    }
+
+
+def scored_here(method: str, position: int, budgets: dict) -> bool:
+    """Whether the image at quality position `position` is within the method's budget."""
+    return position < budgets.get(method, position + 1)

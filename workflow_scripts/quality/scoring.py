@@ -16,6 +16,7 @@ import numpy as np
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.quality import metrics as M
 from workflow_scripts.quality.metrics import CHANCE, MODES, RANDOM
+from workflow_scripts.quality.plan import scored_here
 
 # Where a method's per-pixel map lives in its artifact, first found wins: the gradient methods'
 # and Grad-CAM's unnormalised map, LIME's superpixel weights painted on the pixels (signed; the
@@ -124,25 +125,35 @@ def _one_line_per_image(what: str, count: int):
     xai.info("%s: %d images in %.1f s", what, count, time.perf_counter() - start)
 
 
-def score_images(model, images, masks, labels, names, params: dict, q: dict, device, batch):
+def within_budget(params: dict, position: int, budgets: dict | None) -> dict:
+    """The methods (and settings) that score the image at this quality position."""
+    return {m: p for m, p in params.items() if scored_here(m, position, budgets or {})}
+
+
+def score_images(
+    model, images, masks, labels, names, params: dict, q: dict, device, batch, budget=None
+):
     """Every method's map of each image, then its scores: (rows, curves {key: [n, steps+1]}).
 
-    images: N x 3 x H x W float tensor in [0, 1]; masks: N x H x W bool or None (hw9)."""
+    images: N x 3 x H x W float tensor in [0, 1]; masks: N x H x W bool or None (hw9).
+    budget: (positions of the images, {method: image budget}) -- a method scores only the
+    images before its budget (quality.method_images); None: every method every image."""
     with _one_line_per_image(f"quality: {len(params)} methods scored", len(names)):
-        return _score_images(model, images, masks, labels, names, params, q, device, batch)
+        return _score_images(model, images, masks, labels, names, params, q, device, batch, budget)
 
 
-def _score_images(model, images, masks, labels, names, params: dict, q: dict, device, batch):
+def _score_images(model, images, masks, labels, names, params, q, device, batch, budget):
     from workflow_scripts.cnn.attribute import explain_image
 
     predict = predictor(model, device)
+    positions, budgets = budget or (range(len(names)), {})
     rows, curves = [], {}
     prepared: dict = {}  # each method's prepared model, shared by the job's images
     for i, name in enumerate(names):
         label = int(labels[i])
         maps = {
             m: quality_map(m, explain_image(m, model, images[i], label, name, p, device, prepared))
-            for m, p in params.items()
+            for m, p in within_budget(params, positions[i], budgets).items()
         }
         if masks is not None:
             rows += localisation_rows(
@@ -171,9 +182,11 @@ def sanity_layers(model, which: str) -> list[str]:
     return [n for n in names if isinstance(modules[n], (nn.Conv2d, nn.Linear))]
 
 
-def sanity_images(model, images, labels, names, params: dict, seed: int, device, which="all"):
+def sanity_images(
+    model, images, labels, names, params: dict, seed: int, device, which="all", budget=None
+):
     """Cascading randomisation of every method on each image: rows (method, image, step, layer,
-    spearman, ssim); step 1 = the output layer re-initialised."""
+    spearman, ssim); step 1 = the output layer re-initialised. budget: as score_images'."""
     import torch
 
     from workflow_scripts.cnn.attribute import explain_image
@@ -181,13 +194,14 @@ def sanity_images(model, images, labels, names, params: dict, seed: int, device,
     from workflow_scripts.quality.randomisation import cascading_randomisation
 
     out = []
+    positions, budgets = budget or (range(len(names)), {})
     layers = sanity_layers(model, which)
     with _one_line_per_image(
         f"quality sanity: {len(params)} methods x {len(layers)} randomised layers", len(names)
     ):
         for i, name in enumerate(names):
             label = int(labels[i])
-            for m, p in params.items():
+            for m, p in within_budget(params, positions[i], budgets).items():
 
                 def explain(net, x, target, m=m, p=p, name=name):
                     arrays = explain_image(m, net, x[0].cpu(), int(target), name, p, device)

@@ -13,15 +13,16 @@ def main(smk):
     model = source.load_model(smk.input.checkpoint, device=device)
     images, masks, labels, names = source.quality_images(smk, smk.params.positions)
     params = {m: {**cfg, **speed(smk, f"cnn.{m}")} for m, cfg in smk.params.method_params.items()}
+    budget = (smk.params.positions, smk.params.budgets)
     batch = auto_batch(speed(smk, "quality")["batch_size"], device)
     if smk.rule == "quality_sanity":
         rows = scoring.sanity_images(
-            model, images, labels, names, params, q["seed"], device, q["sanity_layers"]
+            model, images, labels, names, params, q["seed"], device, q["sanity_layers"], budget
         )
         tables.write_rows(smk.output.csv, tables.SANITY_COLUMNS, rows)
         return
     rows, curves = scoring.score_images(
-        model, images, masks, labels, names, params, q, device, batch
+        model, images, masks, labels, names, params, q, device, batch, budget
     )
     tables.write_rows(smk.output.csv, tables.SCORE_COLUMNS, rows)
     tables.write_curves(smk.output.npz, curves, names)

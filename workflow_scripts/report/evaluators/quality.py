@@ -66,10 +66,21 @@ def food_mass_quality(ctx, q):
     )
 
 
-def _ci(v: dict) -> str:
+def _ci(v: dict, images: int | None = None) -> str:
+    """'mean [low, high]', with 'n=K' when the method scored fewer than all `images` (a budget)."""
     if v.get("mean") is None:
         return "n/a"
-    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+    n = f" n={v['n']}" if images is not None and v.get("n", images) < images else ""
+    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]{n}"
+
+
+def budgeted(summary: dict) -> dict[str, int]:
+    """{method: images it scored}, of the methods that scored fewer than all (method_images)."""
+    seen: dict[str, int] = {}
+    for e in summary["metrics"].values():
+        for m, v in e["by_method"].items():
+            seen[m] = max(seen.get(m, 0), v.get("n") or 0)
+    return {m: n for m, n in seen.items() if n < summary["images"]}
 
 
 def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
@@ -95,6 +106,13 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
         "A ranking step says '>' when the paired difference's CI excludes 0, '≈' (a tie) when "
         "it holds 0."
     ]
+    cut = budgeted(summary)
+    if cut:
+        paragraphs.append(
+            "Scored on fewer images (config quality.method_images, the first ones; a pair of "
+            "methods is compared on the images both scored): "
+            + ", ".join(f"{m} n={n}" for m, n in cut.items())
+        )
     # every localisation metric, then the normalised faithfulness scores (per configured fill)
     order = [m for m in M.LOCALISATION if m in summary["metrics"]]
     order += [m for m in summary["metrics"] if M.info(m).get("reference_mean") is not None]
@@ -123,7 +141,7 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
         ref = e.get("reference", {})
         rows.append(
             [metric + (" (lower better)" if e["lower_is_better"] else "")]
-            + [_ci(e["by_method"][m]) for m in methods]
+            + [_ci(e["by_method"][m], summary["images"]) for m in methods]
             + [f"{ref['name']} {ref['mean']:.3f}" if ref.get("mean") is not None else ""]
         )
     return {
