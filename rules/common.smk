@@ -363,7 +363,7 @@ try:
     QUALITY_CHUNKS = Q.chunk_ranges(QUALITY_N, QUALITY["images_per_job"])
     _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON and LIMITS["sanity"] else 0
     SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
-    QUALITY_BUDGETS = Q.image_budgets(QUALITY["method_images"], QUALITY_METHODS)
+    QUALITY_BUDGETS = Q.image_budgets(QUALITY["method_images"], QUALITY_METHODS, METHODS)
     # (method, chunk) of every sanity job: a method's budget also bounds its sanity images
     SANITY_JOBS = [
         (m, k)

@@ -69,9 +69,11 @@ def test_image_count_and_chunks():
 
 def test_image_budgets_cut_the_chunks_they_reach():
     methods = ["saliency", "rise", "occlusion"]
-    budgets = plan.image_budgets({"rise": 8, "occlusion": 6}, methods)
-    with pytest.raises(UserError, match=r"quality.method_images: \['nope'\] are not scored"):
-        plan.image_budgets({"nope": 3}, methods)
+    registered = [*methods, "lime"]
+    budgets = plan.image_budgets({"rise": 8, "occlusion": 6, "lime": 2}, methods, registered)
+    assert budgets == {"rise": 8, "occlusion": 6}  # lime is not scored: its budget is moot
+    with pytest.raises(UserError, match=r"quality.method_images: \['nope'\] are not registered"):
+        plan.image_budgets({"nope": 3}, methods, registered)
     first, second = plan.chunk_ranges(11, 6)
     assert plan.chunk_methods(methods, budgets, first) == methods
     assert plan.chunk_methods(methods, budgets, second) == ["saliency", "rise"]

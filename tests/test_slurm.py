@@ -21,8 +21,10 @@ from conftest import ROOT, copy_workflow, jobs_of, snakemake
 SCRIPT = ROOT / "scripts" / "local_slurm.sh"
 # the test node: 2 CPUs; packing limits for the grouped jobs
 NODE = ["--cores", "2", "--resources", "mem_mb=8000", "gpu=1"]
-# one sanity job per scored method (quality.exclude: filters) on the test config's one chunk
-SCORED = [m for m in names() if m != "filters"]
+# the quality stage scores two methods here (where its jobs run is the point; every method is
+# scored in the test build elsewhere): one sanity job each on the test config's one chunk
+SCORED = ["saliency", "gradcam"]
+TWO_SCORED = "quality: {exclude: [%s]}\n" % ", ".join(m for m in names() if m not in SCORED)
 # the workflow's job groups (group: in rules/), by the rules in them
 GROUPED = ("observed_image", "quality_sanity", *(f"{m}_" for m in (*names(), "ig_steps")))
 
@@ -70,12 +72,15 @@ def slurm_job(job_id: str) -> str:
 
 def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
     wf = copy_workflow(tmp_path / "wf")
-    planned = jobs_of(snakemake("-n", "--configfile", "config/test.yaml", cwd=wf).stdout)
+    two = tmp_path / "two_scored.yaml"
+    two.write_text(TWO_SCORED)
+    planned = jobs_of(snakemake("-n", "--configfile", "config/test.yaml", two, cwd=wf).stdout)
     proc = snakemake(
         "--profile",
         "profiles/slurm",
         "--configfile",
         "config/test.yaml",
+        two,
         *NODE,
         cwd=wf,
         timeout=1500,
@@ -130,6 +135,7 @@ def test_pipeline_on_slurm_and_exact_resubmission(cluster, tmp_path):
         "profiles/slurm",
         "--configfile",
         "config/test.yaml",
+        two,
         override,
         *NODE,
         cwd=wf,

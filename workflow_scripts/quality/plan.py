@@ -78,16 +78,17 @@ def method_params(cnn: dict, methods, overrides: dict) -> dict:
     return {m: merged(cnn[m], overrides.get(m, {})) for m in methods}
 
 
-def image_budgets(spec: dict, methods) -> dict[str, int]:
+def image_budgets(spec: dict, methods, registered) -> dict[str, int]:
     """quality.method_images: {method: at most this many quality images} for the expensive
-    methods (the first ones, so every method's images are a prefix and pairs compare on it)."""
-    unknown = sorted(set(spec) - set(methods))
+    scored methods (the first ones, so every method's images are a prefix and pairs compare on
+    it); a budget of an excluded method is moot, an unregistered name refused."""
+    unknown = sorted(set(spec) - set(registered))
     if unknown:
         raise UserError(
-            f"config key quality.method_images: {unknown} are not scored methods "
-            f"(scored: {', '.join(methods)}); remove them"
+            f"config key quality.method_images: {unknown} are not registered methods "
+            f"(registered: {', '.join(registered)}); remove them"
         )
-    return {m: int(n) for m, n in spec.items()}
+    return {m: int(n) for m, n in spec.items() if m in methods}
 
 
 def chunk_methods(methods, budgets: dict, chunk: range) -> list[str]:
