@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workflow_scripts.cnn.methods import normalize
+from workflow_scripts.cnn.rules import per_call
 
 NAME = "deeplift"
 ORDER = 17
@@ -141,25 +142,12 @@ def rescaled(model, maxpool: str = "gradient"):
         raise ValueError(f"deeplift maxpool must be one of {MAXPOOL}, not {maxpool!r}")
     kinds = ELEMENTWISE + (POOLS if maxpool == "rescale" else ())
     mods = [m for m in model.modules() if isinstance(m, kinds)]
-    inputs: dict[int, list] = {}
 
-    def pre(module, args):
-        # the module works on a copy: an in-place ReLU leaves the input (and its graph) intact
-        inputs.setdefault(id(module), []).append(args[0])
-        return (args[0].clone(),)
-
-    def post(module, args, out):
-        inp = inputs[id(module)].pop()
+    def replace(module, inp, out):
         return (_pool if isinstance(module, POOLS) else _elementwise)(module, inp, out)
 
-    handles = [
-        h for m in mods for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))
-    ]
-    try:
+    with per_call(mods, replace):
         yield len(mods)
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def deeplift(

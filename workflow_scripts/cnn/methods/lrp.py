@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workflow_scripts.cnn.rules import per_call
+
 NAME = "lrp"
 ORDER = 18
 PREPARE = "raw"  # hooks the model's modules (on a canonised copy)
@@ -200,7 +202,6 @@ def layer_rules(model, composite: str) -> dict[nn.Module, str]:
 def propagating(model, composite: str, epsilon: float):
     """The (canonised) model with every module's rule hooked in, per call."""
     rules = layer_rules(model, composite)
-    inputs: dict[int, list] = {}
 
     def rule_of(module):
         if module in rules:
@@ -210,22 +211,12 @@ def propagating(model, composite: str, epsilon: float):
             return lambda x, r: r
         return lambda x, r: _norm(module, x, r, epsilon)
 
-    def pre(module, args):
-        inputs.setdefault(id(module), []).append(args[0])
-        return (args[0].clone(),)  # an in-place activation leaves the input (and graph) intact
-
-    def post(module, args, out):
-        return _Rule.apply(inputs[id(module)].pop(), out, rule_of(module))
+    def replace(module, inp, out):
+        return _Rule.apply(inp, out, rule_of(module))
 
     hooked = [m for _, m in _leaves(model) if isinstance(m, LAYERS + ACTIVATIONS + AVERAGES)]
-    handles = [
-        h for m in hooked for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))
-    ]
-    try:
+    with per_call(hooked, replace):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def lrp(model, x: torch.Tensor, target: int, composite: str, epsilon: float) -> dict:
