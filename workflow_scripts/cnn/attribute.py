@@ -32,6 +32,15 @@ PREPARE = {
 }
 
 
+def preparation(method: str, params: dict) -> str:
+    """The PREPARE a method's model gets: its own, or a wrapper's inner method's (noise_tunnel:
+    prepared once per job, as its inner method alone would be)."""
+    registry = methods.registry()
+    inner = params.get(registry[method]["INNER_KEY"] or "")
+    # a missing or unknown inner method: the method's own, and its explain says what is wrong
+    return registry[inner]["PREPARE"] if inner in registry else registry[method]["PREPARE"]
+
+
 def explain_image(
     method: str,
     model,
@@ -64,7 +73,7 @@ def explain_images(
     equal what explain_image gives it alone. `before_each(name)` runs before each image (the
     step re-seeds the global generators there, so an image never depends on the ones before it).
     """
-    meta, module = methods.registry()[method], methods.load(method)
+    module = methods.load(method)
     model = model.to(device).eval()
     cfg = dict(params)
     if "batch_size" in cfg:  # 0 = auto: a speed setting, resolved for this device
@@ -83,7 +92,7 @@ def explain_images(
             logits = model(x)[0].cpu()
         refuse_non_finite(method, name, {"logits": logits})
         if method not in cache:  # once per model and method (the same function, other kernels)
-            cache[method] = PREPARE[meta["PREPARE"]](model, device)
+            cache[method] = PREPARE[preparation(method, params)](model, device)
         start = time.perf_counter()
         target = torch.tensor([label], device=device)
 
@@ -130,7 +139,7 @@ def _explain_batched(method, module, model, items, params, cfg, device, before_e
         with torch.no_grad():
             logits.append(model(x[None])[0].cpu())
         refuse_non_finite(method, name, {"logits": logits[-1]})
-    prepared = PREPARE[methods.registry()[method]["PREPARE"]](model, device)
+    prepared = PREPARE[preparation(method, params)](model, device)
     labels = torch.tensor([label for _, label, _ in items], device=device)
     start = time.perf_counter()
     arrays = module.explain_many(

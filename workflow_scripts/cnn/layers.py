@@ -30,22 +30,16 @@ def homework_layers(config) -> tuple:
 def resolve_auto(config, cam, pairs) -> None:
     """Set, in place, what a method block leaves to others: every one-layer method's "auto" layer
     (LAYER_KEY: Grad-CAM and the CAM family) to `cam`, the filters' pairs to `pairs` (what a
-    source resolved "auto" to), and a wrapper's `inner_settings` (INNER_KEY) to the wrapped
-    method's block with the wrapper's overrides over it."""
-    from workflow_scripts.cnn.methods import inner_methods, layer_methods
+    source resolved "auto" to), then the wrappers' inner settings (methods.resolve_inner: after
+    the layers, so a wrapped CAM gets its resolved layer)."""
+    from workflow_scripts.cnn.methods import layer_methods, resolve_inner
 
     cnn = config["cnn"]
     for method, key in layer_methods().items():
         if method in cnn and cnn[method][key] == "auto":
             cnn[method][key] = cam
     cnn["filters"]["pairs"] = pairs
-    for method, key in inner_methods().items():
-        if method in cnn:
-            block = cnn[method]
-            # the inner batch size is a speed setting, never a rerun trigger: left out (the
-            # wrapper runs its inner method at the device's auto batch size)
-            inner = {k: v for k, v in cnn[block[key]].items() if k != "batch_size"}
-            block["inner_settings"] = {**inner, **block.get("inner_settings", {})}
+    resolve_inner(cnn)
 
 
 def with_homework_layers(config):

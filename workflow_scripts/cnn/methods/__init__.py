@@ -115,6 +115,18 @@ def inner_methods() -> dict[str, str]:
     return {n: m["INNER_KEY"] for n, m in registry().items() if m["INNER_KEY"]}
 
 
+def resolve_inner(cnn: dict) -> None:
+    """Set, in place, each wrapper's `inner_settings` (INNER_KEY) to the wrapped method's block
+    with the wrapper's overrides over it, so a change in the inner block reruns the wrapper."""
+    for method, key in inner_methods().items():
+        if method in cnn:
+            block = cnn[method]
+            # the inner batch size is a speed setting, never a rerun trigger: left out (the
+            # wrapper runs its inner method at the device's auto batch size)
+            inner = {k: v for k, v in cnn[block[key]].items() if k != "batch_size"}
+            block["inner_settings"] = {**inner, **block.get("inner_settings", {})}
+
+
 def variant_name(name: str, params: dict) -> str:
     """A name for what the configured variant computes, e.g. 'feature_map=lime,output=logits'."""
     return ",".join(f"{k}={params[k]}" for k in registry()[name]["VARIANT_KEYS"])

@@ -24,7 +24,7 @@ from workflow_scripts.cnn.methods import guided_backprop, image_seed, integrated
 
 NAME = "noise_tunnel"
 ORDER = 13
-PREPARE = "raw"  # the inner method's own preparation is made here
+PREPARE = "raw"  # the run layer gives it its inner method's (cnn/attribute.preparation)
 INNER_KEY = "inner"
 VARIANT_KEYS = ("inner", "kind")
 REFERENCE = "captum NoiseTunnel"  # what benchmarks/bench_methods.py times it against
@@ -71,13 +71,11 @@ def explain(
     stdev: float,
     seed: int,
 ) -> dict:
-    """The artifact arrays of one image (x: 1 x 3 x H x W)."""
-    from workflow_scripts.cnn.attribute import PREPARE
-
+    """The artifact arrays of one image (x: 1 x 3 x H x W); `model` prepared for the inner
+    method."""
     if inner not in INNER:
         raise ValueError(f"noise_tunnel inner must be one of {sorted(INNER)}, not {inner!r}")
     module = INNER[inner]
-    net = PREPARE[module.PREPARE](model, torch.device(device))
     g = torch.Generator().manual_seed(image_seed(seed, image))
     sd = stdev * float(x.max() - x.min())
     noise = (torch.randn(samples, *x.shape[1:], generator=g, dtype=x.dtype) * sd).to(x.device)
@@ -88,7 +86,7 @@ def explain(
         settings["batch_size"] = auto_batch(settings.get("batch_size", 0), torch.device(device))
 
     def attribute(xn):
-        out = module.explain(net, xn, target, image=image, device=device, **settings)
+        out = module.explain(model, xn, target, image=image, device=device, **settings)
         return torch.as_tensor(np.asarray(out["attribution"]))
 
     a = tunnel(attribute, x, noise, kind).numpy()
