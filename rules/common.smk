@@ -498,8 +498,16 @@ def report_line(root):
             cost_line(P.benchmarks(root), CNN_METHODS, len(observed_names()), QUALITY_N, sanity),
             file=sys.stderr,
         )
+    counts = ""
+    if HOMEWORK and os.path.exists(P.answers(root)):  # "30 questions: 20 answered (...)"
+        import json
+
+        from workflow_scripts.report.render import count_line
+
+        with open(P.answers(root), encoding="utf-8") as fh:
+            counts = "\n" + count_line(json.load(fh)["answers"])
     print(
-        f"\n{'Quiz report' if HOMEWORK else 'Report'}: {os.path.abspath(html)}\n"
+        f"{counts}\n{'Quiz report' if HOMEWORK else 'Report'}: {os.path.abspath(html)}\n"
         f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
         + (f" {files}" if files else ""),
         file=sys.stderr,

@@ -123,3 +123,19 @@ def test_observed_tensors_are_the_loader_output(test_build):
     for p in paths[:3]:
         with np.load(out / f"assets/observed/{p.stem}.npz") as z:
             assert np.array_equal(z["image"], load_batch([p]).numpy()[0])
+
+
+def test_start_and_done_lines_name_the_item(test_build):
+    """A job's first and last lines carry its wildcard values (`rule hidden_pca (q2): start`);
+    a job without wildcards is named by its rule."""
+    from types import SimpleNamespace
+
+    from workflow_scripts.core.step import job_name
+
+    text = (test_build.out / "logs/hidden_pca/q2.log").read_text()
+    assert "rule hidden_pca (q2): start (threads=" in text
+    assert "rule hidden_pca (q2): done in" in text
+    assert job_name(SimpleNamespace(rule="quality_sanity", wildcards=["lime", "0"])) == (
+        "quality_sanity (lime, 0)"
+    )
+    assert job_name(SimpleNamespace(rule="train_classifier", wildcards=[])) == "train_classifier"

@@ -12,6 +12,8 @@ import zipfile
 import pytest
 import yaml
 
+from workflow_scripts.report.render import count_line
+
 from conftest import ROOT, snakemake, workflow_args
 
 STATUSES = {"answered", "answered with a substitute", "not answerable"}
@@ -297,7 +299,7 @@ def test_every_registered_method_figure_is_in_the_report(test_build):
 def test_a_run_is_quiet_and_ends_with_the_report(test_build):
     """The default profile and the Snakefile's console filter: no per-job rule blocks, no 'Shell
     command: None', no scheduling chatter; Snakemake's step count and the pipeline's own lines
-    stay; the run ends with quiz.html and the report command."""
+    stay; the run ends with the quiz count line, quiz.html and the report command."""
     out = test_build.proc.stdout + test_build.proc.stderr
     assert "Shell command: None" not in out and "    input: " not in out
     for chatter in ("Select jobs to execute...", "Finished jobid: ", "Execute 1 jobs..."):
@@ -308,3 +310,6 @@ def test_a_run_is_quiet_and_ends_with_the_report(test_build):
     assert f"Quiz report: {html}" in out and "Snakemake's report: snakemake --report " in out
     tail = out[out.index("Quiz report: ") :].splitlines()
     assert len(tail) <= 4, tail  # after it only Snakemake's log path and elapsed time
+    answers = json.loads((test_build.out / "report/answers.json").read_text())["answers"]
+    before = out[: out.index("Quiz report: ")].rstrip().splitlines()
+    assert before[-1] == count_line(answers) and before[-1].startswith("30 questions: ")

@@ -161,7 +161,7 @@ def _stop_job(smk):
 
     def handler(signum, frame):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        log.error("ERROR: rule %s: interrupted; partial outputs removed", smk.rule)
+        log.error("ERROR: rule %s: interrupted; partial outputs removed", job_name(smk))
         with contextlib.suppress(OSError):
             _remove(list(smk.output))
             remove_stale_temps(list(smk.output))
@@ -204,6 +204,12 @@ def run(smk, fn, exit_now: bool = False) -> None:
         _exit_now()
 
 
+def job_name(smk) -> str:
+    """'hidden_pca (q2)': the rule and its wildcard values, so a start line says which item."""
+    values = [str(v) for v in getattr(smk, "wildcards", [])]
+    return f"{smk.rule} ({', '.join(values)})" if values else smk.rule
+
+
 def _run(smk, fn) -> None:
     try:
         _setup_logging(list(smk.log))
@@ -212,14 +218,14 @@ def _run(smk, fn) -> None:
         _fail(smk, os_error_line(exc, list(smk.log)) or f"{exc.filename}: {exc.strerror}", 1)
     remove_stale_temps(list(smk.output))  # temporaries of an interrupted run of this job
     start = time.perf_counter()
-    log.info("rule %s: start (threads=%s)", smk.rule, smk.threads)
+    log.info("rule %s: start (threads=%s)", job_name(smk), smk.threads)
     try:
         fn(smk)
         _record_provenance(smk)
     except UserError as exc:
         _fail(smk, str(exc), 1)
     except KeyboardInterrupt:  # in-process callers; a job stops in _stop_job
-        _fail(smk, f"rule {smk.rule}: interrupted; partial outputs removed", 130)
+        _fail(smk, f"rule {job_name(smk)}: interrupted; partial outputs removed", 130)
     except OSError as exc:
         line = os_error_line(exc, list(smk.output))
         if line is None:
@@ -231,4 +237,4 @@ def _run(smk, fn) -> None:
         log.exception("rule %s failed", smk.rule)
         _remove(list(smk.output))
         raise
-    log.info("rule %s: done in %.1f s", smk.rule, time.perf_counter() - start)
+    log.info("rule %s: done in %.1f s", job_name(smk), time.perf_counter() - start)
