@@ -121,6 +121,21 @@ def test_connection_that_keeps_dropping_fails_cleanly(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_a_host_that_does_not_resolve_fails_at_once_without_retries(tmp_path, caplog, monkeypatch):
+    """No name resolution (no network here): one error naming the host, no retry, no wait."""
+    import socket
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    caplog.set_level("WARNING", logger="xai")
+    with pytest.raises(UserError, match=r"cannot resolve files\.example\.org \(no network") as err:
+        download("https://files.example.org/b.zip", tmp_path / "b.zip", retries=5, backoff=10)
+    assert "\n" not in str(err.value) and leftovers(tmp_path) == []
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]
+
+
 def test_wrong_size_and_wrong_hash_are_refused(server, tmp_path):
     with pytest.raises(UserError, match="expected 127,524,956"):
         download(f"{server}/ok.bin", tmp_path / "bundle.zip", size=127_524_956)

@@ -174,6 +174,9 @@ def test_hw9_corrupt_checkpoint_fails_clearly_leaving_nothing(run_snakemake, tmp
     assert proc.returncode != 0
     assert "ERROR: no source gave the HW9 bundle (local: " in proc.stderr
     assert "checkpoint.pth in ml2022spring-hw9.zip: not a readable torch checkpoint" in proc.stderr
+    # one "what to do" block after the ERROR line, and the job's lines are printed once
+    assert proc.stderr.count("What to do, any one of:") == 1
+    assert proc.stderr.count("hw9 source local failed") <= 1 and "Logfile " not in proc.stderr
     assets = tmp_path / "results/hw9/assets"
     assert not assets.exists() or sorted(p.name for p in assets.iterdir()) == []
 

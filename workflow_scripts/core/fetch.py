@@ -14,9 +14,11 @@ import http.client
 import logging
 import os
 import shutil
+import socket
 import stat
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -127,6 +129,12 @@ def _transfer(
             TimeoutError,
             OSError,
         ) as exc:
+            host = unresolved_host(url, exc)
+            if host:  # no name resolution: no network here, and retrying will not bring one
+                raise UserError(
+                    f"{url}: cannot resolve {host} (no network or no DNS here); "
+                    "download it on a machine with internet"
+                ) from exc
             if attempt >= retries:
                 reason = getattr(exc, "reason", exc)
                 raise UserError(
@@ -144,6 +152,15 @@ def _transfer(
             part.stat().st_size if part.exists() else 0,
         )
         time.sleep(delay)
+
+
+def unresolved_host(url: str, exc: BaseException) -> str | None:
+    """The host of `url` when `exc` is a failed name lookup (socket.gaierror, also inside
+    urllib's URLError), else None: the one network failure that no retry can fix."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.gaierror) or isinstance(exc, socket.gaierror):
+        return urllib.parse.urlsplit(url).hostname or url
+    return None
 
 
 def _total_length(resp, offset: int) -> int | None:
