@@ -250,9 +250,12 @@ def test_quality_figures_and_report_section(test_build):
     for name in ("metrics", "curves", "sanity"):
         assert (test_build.out / paths.quality_figure("", name)).stat().st_size > 5000
     md = (test_build.out / "report" / "quiz.md").read_text()
-    assert "## Which explanation to trust" in md and "**relevance_mass**:" in md
+    assert (
+        "## Which explanation to trust" in md
+        and "**Localisation** (relevance mass): trust **" in md
+    )
     # the budgeted methods' n, in the note and beside their CIs
-    assert "quality.method_images" in md and "kernel_shap n=4, occlusion n=6" in md
+    assert "quality.method_images" in md and "KernelSHAP n=4, Occlusion n=6" in md
     assert "] n=4 |" in md
     answers = json.loads((test_build.out / "report" / "answers.json").read_text())
     q11 = next(a for a in answers["answers"] if a["id"] == 11)
@@ -428,6 +431,37 @@ def test_section_says_when_the_stage_was_off():
     sec = section(None)
     assert "quality.enabled: false" in sec["paragraphs"][0] and sec["figures"] == []
     on = section(_summary([0.1, 0.12] * 5), shortcut_md="## shortcut\n\n| a | b |")
-    assert on["table"]["header"] == ["metric", "saliency", "smoothgrad", "reference"]
-    assert any(p.startswith("**relevance_mass**: smoothgrad > ") for p in on["paragraphs"])
     assert on["markdown"].startswith("## shortcut")
+
+
+def test_the_verdict_comes_first_and_the_table_ranks_readable_names():
+    on = section(_summary([0.1, 0.12] * 5))
+    first = on["paragraphs"][0]
+    assert first.startswith("**Localisation** (relevance mass): trust **SmoothGrad** most (")
+    assert "chance 0.15" in first and "every other method is behind it" in first
+    t = on["table"]
+    assert t["header"] == ["method", "relevance mass ↑"]
+    assert [r[0] for r in t["rows"]] == ["Saliency map", "SmoothGrad"]
+    assert t["ranks"] == [[None, 2], [None, 1]] and t["count"] == 2
+    assert not any("diff +" in p for p in on["paragraphs"])  # the long ranking strings are gone
+    tied = section(_summary([0.1, -0.1] * 10))["paragraphs"][0]
+    assert "; tied with " in tied and tied.endswith("(paired CIs hold 0).")
+
+
+def test_the_verdict_names_the_methods_that_fail_the_sanity_check():
+    rows = [(m, "i0", "relevance_mass", v) for m, v in (("saliency", 0.5), ("rise", 0.4))]
+    rows.append(("chance", "i0", "relevance_mass", 0.2))
+    sanity = [
+        (m, f"i{k}", step, layer, rho, 0.5)
+        for k in range(3)
+        for m, last in (("saliency", 0.05), ("rise", 0.84))
+        for step, layer, rho in ((1, "fc", 0.9), (2, "conv", last))
+    ]
+    s = summary.summarise(rows, [], sanity, ["saliency", "rise"], {"n": 100, "seed": 0})
+    s.update(images=1, excluded=[], sanity_images=3)
+    text = " ".join(section(s)["paragraphs"])
+    assert "**Sanity check** (cascading randomisation): RISE (0.84) barely changes" in text
+    assert "Saliency map (" not in text.split("**Sanity check**")[1]
+    t = section(s)["table"]
+    assert t["header"][-1] == "sanity: Spearman after randomisation ↓"
+    assert [r[-1] for r in t["ranks"]] == [1, 2]  # lower is better

@@ -49,16 +49,28 @@ LOCALISATION = {
 }
 
 FAITHFULNESS = {
-    "deletion_auc": {"curve": "deletion", "higher_is_better": False, "reference": RANDOM},
-    "insertion_auc": {"curve": "insertion", "higher_is_better": True, "reference": RANDOM},
+    "deletion_auc": {
+        "label": "deletion AUC",
+        "curve": "deletion",
+        "higher_is_better": False,
+        "reference": RANDOM,
+    },
+    "insertion_auc": {
+        "label": "insertion AUC",
+        "curve": "insertion",
+        "higher_is_better": True,
+        "reference": RANDOM,
+    },
     # random AUC - method AUC and back: 0 = no better than the random order
     "deletion_norm": {
+        "label": "deletion vs random",
         "curve": "deletion",
         "higher_is_better": True,
         "reference": "random order",
         "reference_mean": 0.0,
     },
     "insertion_norm": {
+        "label": "insertion vs random",
         "curve": "insertion",
         "higher_is_better": True,
         "reference": "random order",

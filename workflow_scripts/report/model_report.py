@@ -71,23 +71,20 @@ def document(model: dict, quality: dict | None, meta: dict, results) -> dict:
 
 
 def page(doc: dict, results, method_figures: dict) -> str:
+    """The page: header facts, the trust section (its verdict first), every method's figure."""
+    from workflow_scripts.report import html as H
+
     p = render.Page({"header": {}, "answers": [], "quality": doc["quality"]}, Path(results))
     p.method_figures = method_figures
     e = html.escape
-    out = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{TITLE}</title>",
-        f"<style>{render.CSS}</style></head><body>",
+    body = [
         f"<h1>{TITLE}</h1>",
         "<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in doc["rows"]),
         "</table>",
         '<p><a href="#trust">Which explanation to trust</a> · <a href="#methods">Every '
         "method's figure</a></p>",
     ]
-    out += render.html_gallery(p) + render.html_quality(p)
-    out += ['<div id="zoom" title="click to close"><img alt="enlarged figure"></div>']
-    out += [render.ZOOM_JS, "</body></html>"]
-    return "\n".join(out) + "\n"
+    return H.page(TITLE, body + H.html_quality(p) + H.html_gallery(p))
 
 
 def write_report(model_json, quality_json, meta: dict, results, method_figures, out_html):

@@ -9,10 +9,12 @@ measurement of a shortcut asset set, or None.
 from __future__ import annotations
 
 from workflow_scripts.core import paths
-from workflow_scripts.quality import metrics as M
-from workflow_scripts.quality.summary import pair_difference, ranking_line, verdict
+from workflow_scripts.quality.summary import pair_difference, verdict
 from workflow_scripts.report.evaluators.base import Answer, evaluator, substitute_cnn
 from workflow_scripts.report.evaluators.gradients import food_concentration
+from workflow_scripts.report.trust import table as trust_table
+from workflow_scripts.report.trust import title as method_title
+from workflow_scripts.report.trust import verdict_paragraphs
 
 MASS = "relevance_mass"
 
@@ -86,10 +88,10 @@ def budgeted(summary: dict) -> dict[str, int]:
 def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
     """The report's quality section as data: title, paragraphs, a table, figures (results-relative)
     and an optional markdown block (the shortcut finding)."""
-    title = "Which explanation to trust"
+    heading = "Which explanation to trust"
     if summary is None:
         return {
-            "title": title,
+            "title": heading,
             "paragraphs": [
                 "The quality stage was off (config quality.enabled: false): no method was scored; "
                 "quiz 11 was answered from the observed images."
@@ -99,55 +101,26 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
             "markdown": shortcut_md,
         }
     methods = summary["methods"]
-    paragraphs = [
-        f"Every method that makes a per-pixel map ({', '.join(methods)}) recomputed on "
-        f"{summary['images']} held-out images and scored; means with bootstrap 95 % CIs "
-        f"(images resampled). Not scored: {', '.join(summary['excluded']) or 'none'}. "
-        "A ranking step says '>' when the paired difference's CI excludes 0, '≈' (a tie) when "
-        "it holds 0."
+    paragraphs = verdict_paragraphs(summary) + [
+        f"How it was measured: every method that makes a per-pixel map ({len(methods)}: "
+        f"{', '.join(method_title(m) for m in methods)}) recomputed on {summary['images']} "
+        "held-out images and scored; means with bootstrap 95 % CIs (images resampled); a "
+        "method leads when the paired difference's CI excludes 0. Not scored: "
+        f"{', '.join(summary['excluded']) or 'none'}. The table shades each column by rank "
+        "(darker = better; ↑ higher is better, ↓ lower); quality/summary.csv has every number "
+        "and every pair's difference."
     ]
     cut = budgeted(summary)
     if cut:
         paragraphs.append(
             "Scored on fewer images (config quality.method_images, the first ones; a pair of "
             "methods is compared on the images both scored): "
-            + ", ".join(f"{m} n={n}" for m, n in cut.items())
-        )
-    # every localisation metric, then the normalised faithfulness scores (per configured fill)
-    order = [m for m in M.LOCALISATION if m in summary["metrics"]]
-    order += [m for m in summary["metrics"] if M.info(m).get("reference_mean") is not None]
-    for metric in order:
-        paragraphs.append(f"**{metric}**: {ranking_line(metric, summary['metrics'][metric])}")
-    if summary.get("sanity"):
-        last = {m: s["spearman"][-1]["mean"] for m, s in summary["sanity"].items()}
-        paragraphs.append(
-            f"**sanity** (cascading randomisation, {summary['sanity_images']} images): "
-            "Spearman of |map| with the intact model's after every layer is re-initialised "
-            "(near 0 = the map depends on the weights, as it should): "
-            + ", ".join(f"{m} {v:.3f}" for m, v in last.items() if v is not None)
-        )
-    if summary.get("agreement"):
-        paragraphs.append(
-            "**agreement** (mean Spearman between two methods' maps): "
-            + ", ".join(
-                f"{p.replace('|', '~')} {v['mean']:.2f}"
-                for p, v in summary["agreement"].items()
-                if v["mean"] is not None
-            )
-        )
-    header = ["metric", *methods, "reference"]
-    rows = []
-    for metric, e in summary["metrics"].items():
-        ref = e.get("reference", {})
-        rows.append(
-            [metric + (" (lower better)" if e["lower_is_better"] else "")]
-            + [_ci(e["by_method"][m], summary["images"]) for m in methods]
-            + [f"{ref['name']} {ref['mean']:.3f}" if ref.get("mean") is not None else ""]
+            + ", ".join(f"{method_title(m)} n={n}" for m, n in cut.items())
         )
     return {
-        "title": title,
+        "title": heading,
         "paragraphs": paragraphs,
-        "table": {"header": header, "rows": rows},
+        "table": trust_table(summary),
         "figures": [paths.quality_figure("", n) for n in ("metrics", "curves", "sanity")],
         "markdown": shortcut_md,
     }
