@@ -71,7 +71,7 @@ def result_config(section=""):
     return canonical(without(node, SPEED_KEYS, f"{section}." if section else ""))
 
 
-# What makes a rerun (README "When does a rerun happen"): every rule's params are canonical
+# What makes a rerun (docs/reruns.md): every rule's params are canonical
 # (canonical(): sorted keys; numbers typed by the schema above), and its `code` param is
 # rule_code(step script, modules it loads by name): the content hash of the project modules on its
 # code path (workflow_scripts/core/codehash.py). No rule has code or workflow files as inputs, so

@@ -1,4 +1,4 @@
-# The controlled shortcut (config offline.shortcut, README "A controlled shortcut"): how much the
+# The controlled shortcut (config offline.shortcut, docs/quality.md, "A controlled shortcut"): how much the
 # CNN trained on the marked offline set relies on the marker, and which explanation methods show
 # it. Only while offline.shortcut.enabled (config/offline_shortcut.yaml); else no rule, no target.
 

@@ -1,7 +1,8 @@
-"""Render config/README.md, the reference of every configuration key, from config/schema.yaml.
+"""Render config/README.md and docs/config-reference.md (the same page: the reference of every
+configuration key, beside the config files and in the docs site) from config/schema.yaml.
 
-python scripts/config_docs.py           # rewrite config/README.md
-python scripts/config_docs.py --check   # exit 1 if config/README.md is out of date
+python scripts/config_docs.py           # rewrite both
+python scripts/config_docs.py --check   # exit 1 if either is out of date
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
 README = ROOT / "config" / "README.md"
+DOCS = ROOT / "docs" / "config-reference.md"
 MAX_DEFAULT = 40
 SPEED_ONLY = "speed only (never reruns)"
 
@@ -203,16 +205,22 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     text = render(_workflow_config().load_schema(SCHEMA))
+    targets = [README, DOCS]
     if args.check:
-        current = README.read_text(encoding="utf-8") if README.exists() else ""
-        if current != text:
+        stale = [
+            p for p in targets if (p.read_text(encoding="utf-8") if p.exists() else "") != text
+        ]
+        if stale:
+            names = ", ".join(
+                str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in stale
+            )
             print(
-                "config/README.md is out of date with config/schema.yaml; "
-                "run: python scripts/config_docs.py"
+                f"{names}: out of date with config/schema.yaml; run: python scripts/config_docs.py"
             )
             return 1
         return 0
-    README.write_text(text, encoding="utf-8")
+    for path in targets:
+        path.write_text(text, encoding="utf-8")
     return 0
 
 

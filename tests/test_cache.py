@@ -1,6 +1,6 @@
 """The cache follows content: an edit to a module reruns exactly the rules whose code path holds
 it; formatting, comments, docstrings, touch, a moved or copied workspace and a restated default
-rerun nothing (README "When does a rerun happen").
+rerun nothing (docs/reruns.md).
 
 The expected rule sets come from outside the mechanism under test (workflow_scripts/core/
 codehash.py): each rule's entry modules as its jobs recorded them (provenance), closed over

@@ -199,6 +199,8 @@ def test_speed_only_keys_follow_refs_and_items():
 
 def test_config_readme_is_up_to_date(schema):
     docs = _config_docs()
+    for page in ("config/README.md", "docs/config-reference.md"):  # the docs site shows it too
+        assert (ROOT / page).read_text(encoding="utf-8") == docs.render(schema), page
     assert (ROOT / "config" / "README.md").read_text(encoding="utf-8") == docs.render(schema), (
         "config/README.md is out of date: run .venv/bin/python scripts/config_docs.py"
     )
@@ -223,6 +225,7 @@ def test_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch, capsys):
     stale = tmp_path / "README.md"
     stale.write_text("# old\n", encoding="utf-8")
     monkeypatch.setattr(docs, "README", stale)
+    monkeypatch.setattr(docs, "DOCS", tmp_path / "config-reference.md")
     assert docs.main(["--check"]) == 1
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "out of date" in out

@@ -74,7 +74,7 @@ def test_directory_flag_gives_the_same_dag(default_jobs, tmp_path):
 
 
 def test_module_import_from_a_project_of_your_own(default_jobs, tmp_path):
-    """The README's "Use it in your own project": config copied, rules imported with a prefix."""
+    """The docs/own-project.md: config copied, rules imported with a prefix."""
     (tmp_path / "config").mkdir()
     (tmp_path / "config/config.yaml").write_bytes((ROOT / "config/config.yaml").read_bytes())
     (tmp_path / "Snakefile").write_text(

@@ -34,7 +34,8 @@ from hw9_fixture import NO_SIZES, bundle_zip, checkpoint_bytes, jpeg
 sys.path.insert(0, str(ROOT / "scripts"))
 from compare_artifacts import compare_npz  # noqa: E402
 
-# What differs between two identical runs (README, "Interruption and recovery"): {results-relative
+# What differs between two identical runs (docs/failures.md, "Interruption and recovery"):
+# {results-relative
 # path pattern: the keys that differ (JSON keys at any depth; .npz keys)}; None: the whole file.
 # The other files are byte-identical, .npz files key by key (numpy stamps the zip entries with the
 # time of writing).

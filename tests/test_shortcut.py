@@ -4,7 +4,8 @@ deterministic on a real one, and the workflow runs it only when asked.
 
 A tiny model trained for a test's time budget (440 images, 2 epochs, width 1/16) did not learn
 the shortcut class at all (0 % on it with or without the marker), so whether a trained model uses
-the marker is shown by the full run (README), and here by an analytic model that sees only the
+the marker is shown by the full run (docs/quality.md), and here by an analytic model that sees
+only the
 marker."""
 
 import copy
