@@ -247,3 +247,32 @@ def test_progress_on_a_terminal_is_a_tqdm_bar(tmp_path, caplog):
         p.update(2_000_000)
         p.moveto(4_000_000)
     assert "bar.bin" in stream.getvalue() and "100%" in stream.getvalue() and not caplog.records
+
+
+def test_a_jobs_loop_logs_each_tenth_once_even_while_its_items_are_quiet(caplog):
+    """Steps: one line per 10 % passed (22 items: 10 lines, counts in order, 100 % last), on
+    xai.progress, which logs while the job holds the `xai` logger at ERROR."""
+    import logging
+
+    from workflow_scripts.core.progress import Steps
+
+    caplog.set_level(logging.INFO)
+    xai = logging.getLogger("xai")
+    level = xai.level
+    xai.setLevel(logging.ERROR)
+    try:
+        steps = Steps("quality", 22)
+        for _ in range(22):
+            logging.getLogger("xai").info("per-image line (quiet)")
+            steps.update()
+    finally:
+        xai.setLevel(level)
+    lines = [r.getMessage() for r in caplog.records if r.name == "xai.progress"]
+    assert len(lines) == 10 and not any("quiet" in r.getMessage() for r in caplog.records)
+    counts = [int(ln.split(": ")[1].split("/")[0]) for ln in lines]
+    assert (
+        counts == sorted(counts)
+        and counts[0] == 3
+        and lines[-1].startswith("quality: 22/22 images (100 %)")
+    )
+    assert all("s left" in ln for ln in lines)

@@ -157,3 +157,37 @@ def _isatty(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+class Steps:
+    """Progress of a job's loop over items, in its log: one line per 10 % passed, with the time
+    so far and an estimate of the rest ("quality: 9/22 images (40 %), 31 s, about 45 s left"), so
+    no long job is silent. Logged on `xai.progress`, which stays at INFO while a job quiets its
+    per-item lines."""
+
+    def __init__(self, desc: str, total: int, unit: str = "images", logger=None):
+        self.desc, self.total, self.unit, self.n = desc, total, unit, 0
+        self.log = logger or logging.getLogger("xai.progress")
+        self.log.setLevel(logging.INFO)
+        self._start, self._decile = time.monotonic(), 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if not self.total:
+            return
+        decile = min(10, 10 * self.n // self.total)
+        if decile <= self._decile:
+            return
+        self._decile = decile
+        spent = time.monotonic() - self._start
+        left = spent * (self.total - self.n) / self.n
+        self.log.info(
+            "%s: %d/%d %s (%d %%), %.0f s, about %.0f s left",
+            self.desc,
+            self.n,
+            self.total,
+            self.unit,
+            100 * self.n // self.total,
+            spent,
+            left,
+        )

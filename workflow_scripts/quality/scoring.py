@@ -144,11 +144,13 @@ def score_images(
 
 def _score_images(model, images, masks, labels, names, params, q, device, batch, budget):
     from workflow_scripts.cnn.attribute import explain_image
+    from workflow_scripts.core.progress import Steps
 
     predict = predictor(model, device)
     positions, budgets = budget or (range(len(names)), {})
     rows, curves = [], {}
     prepared: dict = {}  # each method's prepared model, shared by the job's images
+    steps = Steps("quality", len(names))
     for i, name in enumerate(names):
         label = int(labels[i])
         maps = {
@@ -165,6 +167,7 @@ def _score_images(model, images, masks, labels, names, params, q, device, batch,
         rows += f_rows + agreement_rows(maps, name)
         for key, c in f_curves.items():
             curves.setdefault(key, []).append(np.asarray(c, dtype=np.float64))
+        steps.update()
     return rows, {k: np.stack(v) for k, v in curves.items()}
 
 
@@ -191,6 +194,7 @@ def sanity_images(
 
     from workflow_scripts.cnn.attribute import explain_image
     from workflow_scripts.cnn.methods import image_seed
+    from workflow_scripts.core.progress import Steps
     from workflow_scripts.quality.randomisation import cascading_randomisation
 
     out = []
@@ -199,6 +203,7 @@ def sanity_images(
     with _one_line_per_image(
         f"quality sanity: {len(params)} methods x {len(layers)} randomised layers", len(names)
     ):
+        steps = Steps("quality sanity", len(names))
         for i, name in enumerate(names):
             label = int(labels[i])
             for m, p in within_budget(params, positions[i], budgets).items():
@@ -207,7 +212,7 @@ def sanity_images(
                     arrays = explain_image(m, net, x[0].cpu(), int(target), name, p, device)
                     return quality_map(m, arrays)
 
-                steps = cascading_randomisation(
+                cascade = cascading_randomisation(
                     model,
                     explain,
                     images[i][None].to(device),
@@ -217,6 +222,7 @@ def sanity_images(
                 )
                 out += [
                     (m, name, k + 1, s["layer"], float(s["spearman"]), float(s["ssim"]))
-                    for k, s in enumerate(steps)
+                    for k, s in enumerate(cascade)
                 ]
+            steps.update()
     return out
