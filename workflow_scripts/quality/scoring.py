@@ -150,7 +150,7 @@ def _score_images(model, images, masks, labels, names, params, q, device, batch,
     positions, budgets = budget or (range(len(names)), {})
     rows, curves = [], {}
     prepared: dict = {}  # each method's prepared model, shared by the job's images
-    steps = Steps("quality", len(names))
+    steps = Steps(f"quality ({names[0]} to {names[-1]})" if names else "quality", len(names))
     for i, name in enumerate(names):
         label = int(labels[i])
         maps = {
@@ -203,7 +203,7 @@ def sanity_images(
     with _one_line_per_image(
         f"quality sanity: {len(params)} methods x {len(layers)} randomised layers", len(names)
     ):
-        steps = Steps("quality sanity", len(names))
+        steps = Steps(f"quality sanity ({', '.join(params)})", len(names))
         for i, name in enumerate(names):
             label = int(labels[i])
             for m, p in within_budget(params, positions[i], budgets).items():
