@@ -145,9 +145,9 @@ def test_torch_free_layer_table_is_the_real_models(width):
         ),
         (
             lambda: checks.method_overrides_problem(
-                "quality.methods", {"lrp": {}}, BASE["cnn"], SCHEMA
+                "quality.methods", {"xrai": {}}, BASE["cnn"], SCHEMA
             ),
-            ["quality.methods.lrp", "not a CNN method"],
+            ["quality.methods.xrai", "not a CNN method"],
         ),
         (
             lambda: checks.layers_problem(

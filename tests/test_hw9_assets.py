@@ -262,9 +262,10 @@ def test_no_source_says_what_to_download_and_leaves_nothing(server, cfg, tmp_pat
     msg = str(err.value)
     assert "\n" not in msg
     assert (
-        "Download ml2022spring-hw9.zip from https://www.kaggle.com/competitions/ml2022spring-hw9/data"
-        in msg
+        "What to do, any one of: (1) download ml2022spring-hw9.zip from "
+        "https://www.kaggle.com/competitions/ml2022spring-hw9/data" in msg
     )
+    assert "(2) on a machine with internet" in msg and "(3) serve" in msg
     assert f"put it in {tmp_path / 'data'}/" in msg and "mirror: " in msg and "HTTP 404" in msg
     assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == []
 

@@ -68,17 +68,34 @@ def defaults(method: str, model=None) -> dict:
     return config["cnn"][method]
 
 
+def settings(method: str, model=None, **overrides) -> dict:
+    """The method's settings as a workflow job gets them: the defaults with `overrides` over them,
+    checked against config/schema.yaml (a wrong key or value is a ValueError naming it) and typed
+    as the workflow types them (an integer for a `number` key becomes a float)."""
+    from workflow_scripts.core.config import canonical, config_error, load_schema
+    from workflow_scripts.core.overrides import coerce
+    from workflow_scripts.quality.plan import merged
+
+    config = copy.deepcopy(_config())
+    config["cnn"][method] = merged(defaults(method, model), overrides)
+    schema = load_schema(CONFIG.with_name("schema.yaml"))
+    config = coerce(config, schema)
+    problem = config_error(config, schema)
+    if problem:
+        raise ValueError(problem)
+    return canonical(coerce(config, schema, floats=True)["cnn"][method])
+
+
 def explain(method: str, model, image, target: int, *, device="cpu", name="image", **overrides):
     """The artifact arrays of `method` on one image (3 x H x W tensor in [0, 1], or H x W x 3
-    uint8 array) for class `target`; keyword arguments override the method's defaults (a wrong
-    key fails loudly)."""
+    uint8 array) for class `target`; keyword arguments override the method's defaults (checked:
+    a wrong key or value is a ValueError naming it)."""
     import numpy as np
     import torch
 
     from workflow_scripts.cnn.attribute import explain_image
-    from workflow_scripts.quality.plan import merged
 
     if not isinstance(image, torch.Tensor):
         image = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    params = merged(defaults(method, model), overrides)
+    params = settings(method, model, **overrides)
     return explain_image(method, model, image, int(target), name, params, torch.device(device))

@@ -386,13 +386,10 @@ def obtain(cfg: dict, out_food, out_ckpt) -> str:
             except UserError as exc:
                 log.warning("hw9 source %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
-    raise UserError(
-        f"no source gave the HW9 bundle ({'; '.join(failures)}). What to do, any one of:\n"
-        f"  1. download {BUNDLE} from {KAGGLE_PAGE} (or food.zip and checkpoint.pth) and put "
-        f"it in {cfg['local']}/ (config hw9.local)\n"
-        "  2. on a machine with internet, give Kaggle credentials (KAGGLE_USERNAME and "
-        "KAGGLE_KEY, or ~/.kaggle/kaggle.json): the kaggle source downloads it\n"
-        f"  3. serve {BUNDLE} (or food.zip and checkpoint.pth) over HTTP and set config "
-        "hw9.mirror to its base URL\n"
-        "then rerun"
+    raise UserError(  # one line (each failure above said its own): the sources, then what to do
+        f"no source gave the HW9 bundle ({'; '.join(failures)}). What to do, any one of: "
+        f"(1) download {BUNDLE} from {KAGGLE_PAGE} (or food.zip and checkpoint.pth) and put it "
+        f"in {cfg['local']}/ (config hw9.local); (2) on a machine with internet, give Kaggle "
+        "credentials (KAGGLE_USERNAME and KAGGLE_KEY, or ~/.kaggle/kaggle.json); (3) serve "
+        f"{BUNDLE} over HTTP and set config hw9.mirror to its base URL; then rerun"
     )
