@@ -126,16 +126,21 @@ def test_observed_tensors_are_the_loader_output(test_build):
 
 
 def test_start_and_done_lines_name_the_item(test_build):
-    """A job's first and last lines carry its wildcard values (`rule hidden_pca (q2): start`);
-    a job without wildcards is named by its rule."""
+    """A job's first and last lines carry its wildcards (`rule hidden_pca (item=2): start`); a
+    job without wildcards is named by its rule."""
     from types import SimpleNamespace
+
+    from snakemake.iocontainers import Wildcards
 
     from workflow_scripts.core.step import job_name
 
     text = (test_build.out / "logs/hidden_pca/q2.log").read_text()
-    assert "rule hidden_pca (q2): start (threads=" in text
-    assert "rule hidden_pca (q2): done in" in text
-    assert job_name(SimpleNamespace(rule="quality_sanity", wildcards=["lime", "0"])) == (
-        "quality_sanity (lime, 0)"
+    assert "rule hidden_pca (item=2): start (threads=" in text
+    assert "rule hidden_pca (item=2): done in" in text
+    wildcards = Wildcards(fromdict={"method": "lime", "chunk": "0"})
+    assert job_name(SimpleNamespace(rule="quality_sanity", wildcards=wildcards)) == (
+        "quality_sanity (method=lime, chunk=0)"
     )
-    assert job_name(SimpleNamespace(rule="train_classifier", wildcards=[])) == "train_classifier"
+    assert job_name(SimpleNamespace(rule="train_classifier", wildcards=Wildcards())) == (
+        "train_classifier"
+    )

@@ -205,9 +205,11 @@ def run(smk, fn, exit_now: bool = False) -> None:
 
 
 def job_name(smk) -> str:
-    """'hidden_pca (q2)': the rule and its wildcard values, so a start line says which item."""
-    values = [str(v) for v in getattr(smk, "wildcards", [])]
-    return f"{smk.rule} ({', '.join(values)})" if values else smk.rule
+    """'hidden_pca (item=2)': the rule and its wildcards, so a start line says which item."""
+    wildcards = getattr(smk, "wildcards", None)
+    items = list(wildcards.items()) if hasattr(wildcards, "items") else []
+    named = ", ".join(f"{k}={v}" for k, v in items)
+    return f"{smk.rule} ({named})" if named else smk.rule
 
 
 def _run(smk, fn) -> None:
