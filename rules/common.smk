@@ -505,7 +505,7 @@ def report_line(root):
         from workflow_scripts.report.render import count_line
 
         with open(P.answers(root), encoding="utf-8") as fh:
-            counts = "\n" + count_line(json.load(fh)["answers"])
+            counts = f"\n{count_line(json.load(fh)['answers'])}"
     print(
         f"{counts}\n{'Quiz report' if HOMEWORK else 'Report'}: {os.path.abspath(html)}\n"
         f"Snakemake's report: snakemake --report {os.path.join(root, 'report.zip')}"
