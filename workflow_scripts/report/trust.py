@@ -146,7 +146,17 @@ def table(summary: dict) -> dict:
     }
 
 
+def budgeted(summary: dict) -> dict[str, int]:
+    """{method: images it scored}, of the methods that scored fewer than all (method_images)."""
+    seen: dict[str, int] = {}
+    for e in summary["metrics"].values():
+        for m, v in e["by_method"].items():
+            seen[m] = max(seen.get(m, 0), v.get("n") or 0)
+    return {m: n for m, n in seen.items() if n < summary["images"]}
+
+
 def _cell(v: dict, images: int | None) -> str:
+    """'mean [low, high]', with 'n=K' when the method scored fewer than all `images` (a budget)."""
     if not v or v.get("mean") is None:
         return "n/a"
     n = f" n={v['n']}" if images is not None and v.get("n", images) < images else ""

@@ -12,9 +12,9 @@ from workflow_scripts.core import paths
 from workflow_scripts.quality.summary import pair_difference, verdict
 from workflow_scripts.report.evaluators.base import Answer, evaluator, substitute_cnn
 from workflow_scripts.report.evaluators.gradients import food_concentration
+from workflow_scripts.report.trust import budgeted, verdict_paragraphs
 from workflow_scripts.report.trust import table as trust_table
 from workflow_scripts.report.trust import title as method_title
-from workflow_scripts.report.trust import verdict_paragraphs
 
 MASS = "relevance_mass"
 
@@ -68,21 +68,10 @@ def food_mass_quality(ctx, q):
     )
 
 
-def _ci(v: dict, images: int | None = None) -> str:
-    """'mean [low, high]', with 'n=K' when the method scored fewer than all `images` (a budget)."""
+def _ci(v: dict) -> str:
     if v.get("mean") is None:
         return "n/a"
-    n = f" n={v['n']}" if images is not None and v.get("n", images) < images else ""
-    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]{n}"
-
-
-def budgeted(summary: dict) -> dict[str, int]:
-    """{method: images it scored}, of the methods that scored fewer than all (method_images)."""
-    seen: dict[str, int] = {}
-    for e in summary["metrics"].values():
-        for m, v in e["by_method"].items():
-            seen[m] = max(seen.get(m, 0), v.get("n") or 0)
-    return {m: n for m, n in seen.items() if n < summary["images"]}
+    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
 
 
 def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
