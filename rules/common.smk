@@ -352,7 +352,9 @@ QUALITY_PARAMS = result_config("quality")
 CHUNK_PARAMS = {
     k: QUALITY_PARAMS[k] for k in ("images_per_class", "seed", "pointing_tolerance", "faithfulness")
 }
-SANITY_PARAMS = {k: QUALITY_PARAMS[k] for k in ("images_per_class", "seed", "sanity_layers")}
+SANITY_PARAMS = {
+    k: QUALITY_PARAMS[k] for k in ("images_per_class", "seed", "sanity_layers", "sanity_steps")
+}
 QUALITY_FIGURES = ("metrics", "curves", "sanity")
 # A shortcut asset set (offline.shortcut.enabled, rules/shortcut.smk) adds its finding to the
 # report's quality section.

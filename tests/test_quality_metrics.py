@@ -450,6 +450,26 @@ def test_cascading_randomisation_leaves_the_model_and_the_rng_untouched():
         R.cascading_randomisation(model, saliency, x, 0, seed=1, layers=["relu1"])
 
 
+def test_a_cascade_explained_at_some_steps_equals_the_full_cascade_there():
+    model = tiny_cnn()
+    x = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(3))
+    calls = []
+
+    def counted(net, inputs, target):
+        calls.append(1)
+        return saliency(net, inputs, target)
+
+    full = R.cascading_randomisation(model, saliency, x, 1, seed=5)
+    assert [r["step"] for r in full] == [1, 2, 3]
+    part = R.cascading_randomisation(model, counted, x, 1, seed=5, steps=[1, 3])
+    assert part == [full[0], full[2]]  # the skipped layer is still re-initialised
+    assert len(calls) == 3  # the intact model's map and two steps: the explanations are the cost
+    assert R.evaluated_steps(13, 4) == [1, 5, 9, 13]
+    assert R.evaluated_steps(24, 4) == [1, 9, 16, 24]
+    assert R.evaluated_steps(13, 1) == [13]  # the fully randomised model, always
+    assert R.evaluated_steps(13, 0) == list(range(1, 14)) == R.evaluated_steps(13, 13)
+
+
 def test_agreement_is_pairwise_spearman():
     rng = np.random.default_rng(12)
     maps = {"a": rng.random((H, W)), "b": rng.random((H, W)), "c": rng.random((H, W))}

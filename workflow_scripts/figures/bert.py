@@ -131,7 +131,8 @@ def attention_heads(npz, json_path, out_png) -> None:
         shares, cats, coref = z["mean_shares"], [str(c) for c in z["categories"]], z["coreference"]
     panels = [(cats[i], shares[:, :, i]) for i in range(len(cats))]
     panels.append((f"{s['words']['pronoun']} → {s['words']['antecedent']}", coref))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
+    # constrained layout keeps each colorbar's labels clear of the next panel's "layer" axis
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), layout="constrained")
     for ax, (title, m) in zip(axes, panels):
         im = ax.imshow(m, vmin=0, vmax=max(float(m.max()), 1e-9), cmap="viridis")
         ax.set_title(title)

@@ -82,7 +82,7 @@ def curves_figure(summary: dict, curves: dict, out) -> None:
 
 def sanity_figure(summary: dict, out) -> None:
     sanity = summary["sanity"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), squeeze=False, layout="constrained")
     if not sanity:
         for ax in axes.flat:
             ax.axis("off")
@@ -91,16 +91,19 @@ def sanity_figure(summary: dict, out) -> None:
         return
     methods = summary["methods"]
     for ax, key in zip(axes.flat, ("spearman", "ssim")):
-        layers = []
+        ticks = {}
         for m, s in sanity.items():
             mean = [v["mean"] if v["mean"] is not None else np.nan for v in s[key]]
-            ax.plot(range(1, len(mean) + 1), mean, marker=".", label=m, c=_colour(methods, m))
-            layers = s["layers"]
-        ax.set_xticks(range(1, len(layers) + 1), layers, rotation=90, fontsize=6)
-        ax.set_title(f"{key} of |map| with the intact model's, layers randomised top-down")
+            steps = s.get("steps") or list(range(1, len(mean) + 1))
+            ax.plot(steps, mean, marker=".", label=m, c=_colour(methods, m))
+            ticks.update(zip(steps, s["layers"]))
+        ax.set_xticks(sorted(ticks), [f"{k}: {ticks[k]}" for k in sorted(ticks)], rotation=90)
+        ax.set_title("Spearman" if key == "spearman" else "SSIM")
+        ax.set_xlabel("cascade step: layers re-initialised from the output down")
         ax.axhline(0, c="grey", lw=0.8)
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=9)
+    fig.suptitle("|map| compared with the intact model's map")
     save(fig, out)
 
 

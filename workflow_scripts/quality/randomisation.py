@@ -56,11 +56,24 @@ def cascade_layers(model) -> list[str]:
     return names[::-1]
 
 
-def cascading_randomisation(model, explain_fn, x, target, *, seed, layers=None) -> list[dict]:
+def evaluated_steps(n_layers: int, count: int) -> list[int]:
+    """The cascade steps (1 = the output layer re-initialised, n_layers = all) after which the
+    maps are compared: `count` evenly spaced ones from the first to the last (always the fully
+    randomised model), or every step for 0 or count >= n_layers."""
+    if count <= 0 or count >= n_layers:
+        return list(range(1, n_layers + 1))
+    return sorted({int(round(v)) + 1 for v in np.linspace(n_layers - 1, 0, count)})
+
+
+def cascading_randomisation(
+    model, explain_fn, x, target, *, seed, layers=None, steps=None
+) -> list[dict]:
     """Adebayo et al. 2018: re-initialise layers from the top down, cumulatively, in a copy.
 
     After each layer explain_fn(model_copy, x, target) -> H x W map is compared with the map of
-    the intact model: [{"layer", "spearman": rho(|m0|, |m|), "ssim": ssim(|m0|, |m|)}, ...].
+    the intact model: [{"step", "layer", "spearman": rho(|m0|, |m|), "ssim": ssim(|m0|, |m|)}].
+    steps: the 1-based steps to explain after (None: all); the others only re-initialise their
+    layer, so a step's numbers equal the full cascade's (the explanation is the cost).
     Each layer's reset_parameters() runs right after torch.manual_seed(seed) inside
     torch.random.fork_rng, so the result is seeded and the caller's RNG and model are untouched.
     Quantus's MPRT seeds with seed + 1 before each layer: MPRT(seed=s - 1) gives our "spearman"
@@ -73,13 +86,16 @@ def cascading_randomisation(model, explain_fn, x, target, *, seed, layers=None) 
     for name in names:
         if not hasattr(modules.get(name), "reset_parameters"):
             raise ValueError(f"layer {name!r} is not a module of the model with reset_parameters")
+    wanted = set(range(1, len(names) + 1) if steps is None else steps)
     out = []
-    for name in names:
+    for step, name in enumerate(names, start=1):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             modules[name].reset_parameters()
+        if step not in wanted:
+            continue
         m = np.abs(np.asarray(explain_fn(randomised, x, target), dtype=np.float64))
-        out.append({"layer": name, "spearman": spearman(m0, m), "ssim": ssim(m0, m)})
+        out.append({"step": step, "layer": name, "spearman": spearman(m0, m), "ssim": ssim(m0, m)})
     return out
 
 

@@ -186,22 +186,26 @@ def sanity_layers(model, which: str) -> list[str]:
 
 
 def sanity_images(
-    model, images, labels, names, params: dict, seed: int, device, which="all", budget=None
+    model, images, labels, names, params: dict, seed: int, device, which="all", budget=None, steps=0
 ):
     """Cascading randomisation of every method on each image: rows (method, image, step, layer,
-    spearman, ssim); step 1 = the output layer re-initialised. budget: as score_images'."""
+    spearman, ssim); step 1 = the output layer re-initialised. budget: as score_images'; steps:
+    how many evenly spaced steps are explained (quality.sanity_steps; 0 = every one)."""
     import torch
 
     from workflow_scripts.cnn.attribute import explain_image
     from workflow_scripts.cnn.methods import image_seed
     from workflow_scripts.core.progress import Steps
-    from workflow_scripts.quality.randomisation import cascading_randomisation
+    from workflow_scripts.quality.randomisation import cascading_randomisation, evaluated_steps
 
     out = []
     positions, budgets = budget or (range(len(names)), {})
     layers = sanity_layers(model, which)
+    at = evaluated_steps(len(layers), steps)
     with _one_line_per_image(
-        f"quality sanity: {len(params)} methods x {len(layers)} randomised layers", len(names)
+        f"quality sanity: {len(params)} methods x {len(layers)} randomised layers "
+        f"({len(at)} explained)",
+        len(names),
     ):
         steps = Steps(f"quality sanity ({', '.join(params)})", len(names))
         for i, name in enumerate(names):
@@ -219,10 +223,11 @@ def sanity_images(
                     torch.tensor(label),
                     seed=image_seed(seed, name) % (2**32),
                     layers=layers,
+                    steps=at,
                 )
                 out += [
-                    (m, name, k + 1, s["layer"], float(s["spearman"]), float(s["ssim"]))
-                    for k, s in enumerate(cascade)
+                    (m, name, s["step"], s["layer"], float(s["spearman"]), float(s["ssim"]))
+                    for s in cascade
                 ]
             steps.update()
     return out

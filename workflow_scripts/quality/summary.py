@@ -124,8 +124,9 @@ def ranking_line(metric: str, entry: dict) -> str:
 
 
 def sanity_summary(rows, methods, ci) -> dict:
-    """{method: {"layers": [...], "spearman": [CI per step], "ssim": [...]}}; the last step is the
-    fully randomised model (a map that still matches it ignores the weights)."""
+    """{method: {"steps": [...], "layers": [...], "spearman": [CI per step], "ssim": [...]}} over
+    the explained steps; the last is the fully randomised model (a map that still matches it
+    ignores the weights)."""
     from workflow_scripts.quality.stats import bootstrap_ci
 
     out = {}
@@ -136,6 +137,7 @@ def sanity_summary(rows, methods, ci) -> dict:
         steps = sorted({r[2] for r in mine})
         layers = [next(r[3] for r in mine if r[2] == s) for s in steps]
         out[m] = {
+            "steps": steps,
             "layers": layers,
             **{
                 key: [

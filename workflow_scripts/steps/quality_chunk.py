@@ -17,7 +17,16 @@ def main(smk):
     batch = auto_batch(speed(smk, "quality")["batch_size"], device)
     if smk.rule == "quality_sanity":
         rows = scoring.sanity_images(
-            model, images, labels, names, params, q["seed"], device, q["sanity_layers"], budget
+            model,
+            images,
+            labels,
+            names,
+            params,
+            q["seed"],
+            device,
+            q["sanity_layers"],
+            budget,
+            q["sanity_steps"],
         )
         tables.write_rows(smk.output.csv, tables.SANITY_COLUMNS, rows)
         return
