@@ -55,14 +55,19 @@ def test_small_text_is_found_at_the_saved_dpi():
     plt.close(fig)
 
 
-def test_save_logs_each_problem_with_the_file_name(tmp_path, caplog):
+def test_save_logs_one_line_per_figure_with_the_file_name(tmp_path, caplog):
     fig, ax = plt.subplots(figsize=(3, 3))
-    ax.set_title("tiny", fontsize=5)
+    for size in (5, 5.5, 6):
+        ax.text(0.1, size / 10, f"tiny {size}", fontsize=size)
     with caplog.at_level("WARNING", logger="xai"):
         save(fig, tmp_path / "f.png")
-    assert (tmp_path / "f.png").is_file()
+        fine, ax = plt.subplots(figsize=(3, 3))
+        ax.set_title("readable")
+        save(fine, tmp_path / "g.png")
+    assert (tmp_path / "f.png").is_file() and (tmp_path / "g.png").is_file()
     assert [r.getMessage() for r in caplog.records] == [
-        f"{LAYOUT}: f.png: text 'tiny' is 6.9 px tall (< 9 px)"
+        f"{LAYOUT}: f.png: text 'tiny 5' is 6.9 px tall (< 9 px); text 'tiny 5.5' is 7.6 px "
+        "tall (< 9 px) (and 1 more)"
     ]
 
 
