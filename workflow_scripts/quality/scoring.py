@@ -207,7 +207,7 @@ def sanity_images(
         f"({len(at)} explained)",
         len(names),
     ):
-        steps = Steps(f"quality sanity ({', '.join(params)})", len(names))
+        progress = Steps(f"quality sanity ({', '.join(params)})", len(names))
         for i, name in enumerate(names):
             label = int(labels[i])
             for m, p in within_budget(params, positions[i], budgets).items():
@@ -229,5 +229,5 @@ def sanity_images(
                     (m, name, s["step"], s["layer"], float(s["spearman"]), float(s["ssim"]))
                     for s in cascade
                 ]
-            steps.update()
+            progress.update()
     return out
