@@ -44,7 +44,7 @@ def test_default_dag(run_snakemake, tmp_path):
         **BERT_FIGURES,
         **CNN_FIGURES,
         **QUIZ,
-        "quality_chunk": 5,  # 110 images, 22 per job
+        "quality_chunk": 2,  # 22 images, 11 per job
         **QUALITY_JOBS,
     }
 
