@@ -65,6 +65,28 @@ def test_a_missing_glyph_would_be_caught(tmp_path):
     plt.close(fig)
 
 
+def test_token_labels_cover_no_other_and_the_answer_comes_first():
+    import matplotlib.pyplot as plt
+
+    from workflow_scripts.figures import layout
+
+    rng = np.random.default_rng(1)
+    roles = np.array(["context"] * 40 + ["answer"] + ["question"] * 40)
+    tokens = np.array([f"tok{i}" for i in range(len(roles))])
+    coords = np.concatenate(
+        [rng.normal(0, 0.01, (40, 2)), [[0.0, 0.0]], rng.uniform(-1, 1, (40, 2))]
+    )  # a tight cluster holding the answer, and a spread
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(coords[:, 0], coords[:, 1])
+    bert_figures._label_tokens(ax, coords, roles, tokens, fontsize=9)
+    shown = [t.get_text() for t in ax.texts]
+    assert shown[0] == "tok40"  # the answer, although the context cluster lies on it
+    assert not {f"tok{i}" for i in range(40)} & set(shown)  # the cluster under it: none
+    assert 5 < len(shown) < 41  # of the spread, those that fit
+    assert layout.problems(fig, 100) == []
+    plt.close(fig)
+
+
 def test_pca_grid_and_single_layer_files(tmp_path):
     import json
 

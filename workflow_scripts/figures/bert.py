@@ -74,7 +74,7 @@ def similarity_by_layer(json_path, out_png) -> None:
 
 def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
     """Layers 1-12 of one QA item, as in the homework: answer blue diamonds, question red, context
-    green."""
+    green. Every token is a point; tokens are labelled where a label does not cover another."""
     s = read_json(json_path)
     with np.load(npz) as z:
         coords, roles, tokens = z["coords"], z["roles"], z["tokens"]
@@ -83,17 +83,21 @@ def pca_grid(npz, json_path, out_png, layers=range(1, 13)) -> None:
     rows = -(-len(layers) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.5 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
-        _pca_panel(ax, coords[layer], roles, tokens, layer)
+        _pca_panel(ax, coords[layer], roles, tokens, layer, fontsize=7)
     for ax in list(axes.flat)[len(layers) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
     fig.suptitle(
-        f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})"
+        f"Q{s['item']}: {s['question']} (answer: {s['answer']}; model: {s['model']['name']})\n"
+        f"{LABELLED}"
     )
-    save(fig, out_png, dpi=80)
+    save(fig, out_png)
 
 
-def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
+LABELLED = "labels: answer tokens first, then question, then context, where they cover no other"
+
+
+def _pca_panel(ax, coords, roles, tokens, layer, fontsize) -> None:
     for role, (color, marker) in ROLE_STYLE.items():
         m = roles == role
         ax.scatter(
@@ -104,9 +108,30 @@ def _pca_panel(ax, coords, roles, tokens, layer, fontsize=6) -> None:
             s=18 if role != "answer" else 40,
             label=role,
         )
-    for i in np.flatnonzero(roles != "special"):
-        ax.text(coords[i, 0], coords[i, 1], str(tokens[i]), fontsize=fontsize, alpha=0.7)
     ax.set_title(f"Layer {layer}")
+    _label_tokens(ax, coords, roles, tokens, fontsize)
+
+
+def _label_tokens(ax, coords, roles, tokens, fontsize) -> None:
+    """Label tokens in the order of ROLE_STYLE (answer first), skipping a label that would cover
+    one already placed or leave the panel: the homework labels every token, and in a dense
+    cluster the labels cover each other and none can be read. The axes must be where they will
+    be drawn (no layout engine moves them afterwards)."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled view: label positions depend on it
+    area = ax.get_window_extent(renderer)
+    placed = []
+    for role in ROLE_STYLE:
+        for i in np.flatnonzero(roles == role):
+            t = ax.text(coords[i, 0], coords[i, 1], str(tokens[i]), fontsize=fontsize, alpha=0.7)
+            box = t.get_window_extent(renderer)
+            inside = (
+                area.x0 <= box.x0 and box.x1 <= area.x1 and area.y0 <= box.y0 and box.y1 <= area.y1
+            )
+            if not inside or any(box.overlaps(b) for b in placed):
+                t.remove()
+            else:
+                placed.append(box)
 
 
 def pca_layers(npz, json_path, out_dir) -> None:
@@ -119,9 +144,9 @@ def pca_layers(npz, json_path, out_dir) -> None:
         for layer in range(len(coords)):
             fig, ax = plt.subplots(figsize=(8, 6.5))
             _pca_panel(ax, coords[layer], roles, tokens, layer, fontsize=9)
-            ax.legend(fontsize=8)
-            fig.suptitle(f"Q{s['item']}: {s['question']}", fontsize=9)
-            save(fig, tmp / f"layer{layer}.png", dpi=80)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
+            fig.suptitle(f"Q{s['item']}: {s['question']}\n{LABELLED}", fontsize=9)
+            save(fig, tmp / f"layer{layer}.png")
 
 
 def attention_heads(npz, json_path, out_png) -> None:

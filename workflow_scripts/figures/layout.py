@@ -4,8 +4,6 @@ figure the pipeline writes is checked when it is saved (figures/save.py logs wha
 
 from __future__ import annotations
 
-import itertools
-
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
@@ -40,10 +38,6 @@ def _drawn_texts(fig) -> list[Text]:
     return [t for t in unique.values() if t.get_visible() and t.get_text().strip()]
 
 
-def _owner(text: Text):
-    return text.axes
-
-
 def _panels(fig) -> list:
     """Axes that show something (an empty, hidden grid cell is no panel)."""
     return [
@@ -57,6 +51,22 @@ def _overlap(a: Bbox, b: Bbox) -> bool:
     width = min(a.x1, b.x1) - max(a.x0, b.x0)
     height = min(a.y1, b.y1) - max(a.y0, b.y0)
     return width > TOLERANCE_PX and height > TOLERANCE_PX
+
+
+def _overlapping(texts: list[Text], boxes: dict) -> list[tuple[Text, Text]]:
+    """The overlapping pairs, in the order of `texts` (sweep over left edges: a dense scatter has
+    thousands of labels, and all pairs would dominate the time to save it)."""
+    order = sorted(range(len(texts)), key=lambda i: boxes[id(texts[i])].x0)
+    pairs = []
+    for k, i in enumerate(order):
+        a = boxes[id(texts[i])]
+        for j in order[k + 1 :]:
+            b = boxes[id(texts[j])]
+            if b.x0 >= a.x1 - TOLERANCE_PX:  # this and every later box start right of a
+                break
+            if _overlap(a, b):
+                pairs.append((min(i, j), max(i, j)))
+    return [(texts[i], texts[j]) for i, j in sorted(pairs)]
 
 
 def _name(text: Text) -> str:
@@ -76,12 +86,11 @@ def problems(fig, dpi: float) -> list[str]:
         px = t.get_fontsize() * dpi / 72
         if px < MIN_TEXT_PX - 1e-9:
             out.append(f"text {_name(t)} is {px:.1f} px tall (< {MIN_TEXT_PX} px)")
-    for a, b in itertools.combinations(texts, 2):
-        if _overlap(boxes[id(a)], boxes[id(b)]):
-            out.append(f"texts {_name(a)} and {_name(b)} overlap")
+    out += [f"texts {_name(a)} and {_name(b)} overlap" for a, b in _overlapping(texts, boxes)]
+    panels = [(ax, ax.get_window_extent(renderer)) for ax in _panels(fig)]
     for t in texts:
-        for ax in _panels(fig):
-            if ax is not _owner(t) and _overlap(boxes[id(t)], ax.get_window_extent(renderer)):
+        for ax, area in panels:
+            if ax is not t.axes and _overlap(boxes[id(t)], area):
                 out.append(f"text {_name(t)} lies on another panel")
                 break
     return out

@@ -25,11 +25,20 @@ def _colour(methods, m):
 
 
 def metrics_figure(summary: dict, out) -> None:
+    """Methods down the side (named once per row of panels), one panel per metric."""
     metrics = list(summary["metrics"])
     methods = summary["methods"]
-    cols = 4
+    cols = min(4, max(1, len(metrics)))
     rows = max(1, -(-len(metrics) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.4 * cols + 1.6, 0.6 + 0.24 * len(methods) * rows + 0.9 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    y = np.arange(len(methods))
     for ax, metric in zip(axes.flat, metrics):
         e = summary["metrics"][metric]
         for i, m in enumerate(methods):
@@ -37,20 +46,21 @@ def metrics_figure(summary: dict, out) -> None:
             if v["mean"] is None:
                 continue
             err = [[v["mean"] - v["low"]], [v["high"] - v["mean"]]]
-            ax.errorbar(i, v["mean"], yerr=err, fmt="o", color=_colour(methods, m), capsize=3)
+            ax.errorbar(v["mean"], i, xerr=err, fmt="o", color=_colour(methods, m), capsize=3)
         ref = e.get("reference", {}).get("mean")
         if ref is not None:
-            ax.axhline(ref, ls="--", c="grey", lw=1, label=e["reference"]["name"])
-            ax.legend(fontsize=7, loc="best")
-        ax.set_title(metric + (" (lower better)" if e["lower_is_better"] else ""), fontsize=9)
-        ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=7)
-        ax.tick_params(axis="y", labelsize=7)
+            ax.axvline(ref, ls="--", c="grey", lw=1, label=e["reference"]["name"])
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_title(metric + ("\n(lower better)" if e["lower_is_better"] else ""), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+    axes[0, 0].set_yticks(y, methods)
+    axes[0, 0].set_ylim(len(methods) - 0.5, -0.5)  # first method on top
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.suptitle(
         f"Quality scores, mean and bootstrap 95 % CI over {summary.get('images', '?')} images"
     )
-    fig.tight_layout()
     save(fig, out)
 
 
