@@ -8,6 +8,8 @@
 rule quality_chunk:
     """Every scored method's map of one chunk of quality images, then its localisation,
     faithfulness and agreement scores (one model load per job)."""
+    # The longest jobs of a run: started first, the short ones fill the other cores around them.
+    priority: 10
     input:
         unpack(quality_images_input),
         checkpoint=MODEL_FILE,

@@ -27,6 +27,8 @@ rule offline_dataset:
 
 rule train_classifier:
     """Train the homework Classifier on the offline set; write a homework-format checkpoint."""
+    # First when the data is ready: every CNN job waits for it, and it needs both cores.
+    priority: 100
     input:
         train=rules.offline_dataset.output.train,
         val=rules.offline_dataset.output.val,
