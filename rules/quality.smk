@@ -8,8 +8,6 @@
 rule quality_chunk:
     """Every scored method's map of one chunk of quality images, then its localisation,
     faithfulness and agreement scores (one model load per job)."""
-    # The longest jobs of a run: started first, the short ones fill the other cores around them.
-    priority: 10
     input:
         unpack(quality_images_input),
         checkpoint=MODEL_FILE,
@@ -20,6 +18,8 @@ rule quality_chunk:
         P.log(R, "quality_chunk", "{chunk}"),
     benchmark:
         P.benchmark(R, "quality_chunk", "{chunk}")
+    # The longest jobs of a run: started first, the short ones fill the other cores around them.
+    priority: 10
     conda:
         ENV
     threads: 1

@@ -27,8 +27,6 @@ rule offline_dataset:
 
 rule train_classifier:
     """Train the homework Classifier on the offline set; write a homework-format checkpoint."""
-    # First when the data is ready: every CNN job waits for it, and it needs both cores.
-    priority: 100
     input:
         train=rules.offline_dataset.output.train,
         val=rules.offline_dataset.output.val,
@@ -44,6 +42,8 @@ rule train_classifier:
         P.log(R, "train_classifier"),
     benchmark:
         P.benchmark(R, "train_classifier")
+    # First when the data is ready: every CNN job waits for it, and it needs both cores.
+    priority: 100
     conda:
         SOURCE_ENV
     threads: all_cores()
