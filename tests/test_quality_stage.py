@@ -444,6 +444,9 @@ def test_the_verdict_comes_first_and_the_table_ranks_readable_names():
     assert [r[0] for r in t["rows"]] == ["Saliency map", "SmoothGrad"]
     assert t["ranks"] == [[None, 2], [None, 1]] and t["count"] == 2
     assert not any("diff +" in p for p in on["paragraphs"])  # the long ranking strings are gone
+    # how it was measured goes under the table: the verdict and the table open the section
+    assert on["notes"][0].startswith("How it was measured")
+    assert not any("How it was measured" in p for p in on["paragraphs"])
     tied = section(_summary([0.1, -0.1] * 10))["paragraphs"][0]
     assert "; tied with " in tied and tied.endswith("(paired CIs hold 0).")
 

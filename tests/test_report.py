@@ -192,8 +192,22 @@ BROWSER_PROBE = (
     "  document.documentElement.setAttribute('data-check', JSON.stringify({\n"
     "    imgs, errors: window.__errors, cjk: /[\\u4e00-\\u9fff]/.test(document.body.innerText),\n"
     "    sections: document.querySelectorAll('section[id^=q]').length,\n"
-    "    methods: document.querySelectorAll('#methods img').length, zoom: zoomed()}));\n"
+    "    methods: document.querySelectorAll('#methods img').length, trust: trust(),"
+    " zoom: zoomed()}));\n"
     "});\n"
+    # the trust section scrolled to the top of the window: where its verdict and table lie
+    "function trust() {\n"
+    "  const s = document.getElementById('trust');\n"
+    "  s.scrollIntoView();\n"
+    "  const top = s.getBoundingClientRect().top, t = s.querySelector('table.trust');\n"
+    "  const verdict = [...s.querySelectorAll('p')].filter(p => !t ||"
+    " (p.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING));\n"
+    "  const r = t.getBoundingClientRect();\n"
+    "  return {fold: window.innerHeight, verdict: verdict.map(p => p.innerText.split(' (')[0]),"
+    " verdict_bottom: Math.max(...verdict.map(p => p.getBoundingClientRect().bottom)) - top,"
+    " table_top: r.top - top, rows: t.querySelectorAll('tr').length,"
+    " visible: r.height > 0 && getComputedStyle(t).visibility === 'visible'};\n"
+    "}\n"
     # click the first figure: the overlay opens showing it; a click on it closes it
     "function zoomed() {\n"
     "  const fig = document.querySelector('img.fig'), z = document.getElementById('zoom');\n"
@@ -222,7 +236,8 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("<head>", "<head>" + BROWSER_PROBE, 1), encoding="utf-8")
     dom = subprocess.run(
-        chromium() + ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        chromium()
+        + ["--virtual-time-budget=10000", "--window-size=1280,800", "--dump-dom", probe.as_uri()],
         capture_output=True,
         text=True,
         timeout=120,
@@ -234,6 +249,11 @@ def test_quiz_html_in_a_real_browser(test_build, tmp_path):
     assert check["errors"] == [] and check["cjk"] and check["sections"] == 30
     assert check["methods"] >= 1  # figures of methods no question shows (Grad-CAM), embedded
     assert check["zoom"] == [True, True, True]  # a click enlarges a figure, another closes it
+    # the trust section opens with its verdict in words, then the table, both above the fold
+    trust = check["trust"]
+    assert trust["verdict"][:2] == ["Localisation", "Faithfulness"], trust
+    assert trust["visible"] and trust["rows"] > 2, trust
+    assert trust["verdict_bottom"] < trust["table_top"] < trust["fold"], trust
     # the unmodified page: a screenshot kept with the test's output, and no console errors
     shot = test_build.out / "report/quiz_screenshot.png"
     run = subprocess.run(

@@ -203,6 +203,7 @@ def html_quality(p: Page) -> list[str]:
             "<tr>" + "".join(_ranked_cell(c, k, t.get("count", 0)) for c, k in zip(r, rk)) + "</tr>"
             for r, rk in zip(t["rows"], ranks)
         ] + ["</table>"]
+    out += [f"<p>{inline_md(par)}</p>" for par in sec.get("notes", [])]
     for f in sec["figures"]:  # a figure a question already showed (quiz 11) is linked there
         if f in p.shown:
             q = p.shown[f]

@@ -261,6 +261,8 @@ def md_quality(p: Page) -> list[str]:
         out += ["| " + " | ".join(md_cell(h) for h in t["header"]) + " |"]
         out += ["|" + "---|" * len(t["header"])]
         out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in t["rows"]] + [""]
+    for par in sec.get("notes", []):
+        out += [par, ""]
     out += [f"![quality: {f}]({p.figure_prefix}{f})" for f in sec["figures"]] + [""]
     if sec.get("markdown"):
         out += [sec["markdown"], ""]

@@ -75,8 +75,9 @@ def _ci(v: dict) -> str:
 
 
 def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
-    """The report's quality section as data: title, paragraphs, a table, figures (results-relative)
-    and an optional markdown block (the shortcut finding)."""
+    """The report's quality section as data: title, paragraphs (the verdict), a table, notes (how
+    it was measured: under the table, so the verdict and the table open the section), figures
+    (results-relative) and an optional markdown block (the shortcut finding)."""
     heading = "Which explanation to trust"
     if summary is None:
         return {
@@ -86,11 +87,12 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
                 "quiz 11 was answered from the observed images."
             ],
             "table": None,
+            "notes": [],
             "figures": [],
             "markdown": shortcut_md,
         }
     methods = summary["methods"]
-    paragraphs = verdict_paragraphs(summary) + [
+    notes = [
         f"How it was measured: every method that makes a per-pixel map ({len(methods)}: "
         f"{', '.join(method_title(m) for m in methods)}) recomputed on {summary['images']} "
         "held-out images and scored; means with bootstrap 95 % CIs (images resampled); a "
@@ -101,15 +103,16 @@ def section(summary: dict | None, shortcut_md: str | None = None) -> dict:
     ]
     cut = budgeted(summary)
     if cut:
-        paragraphs.append(
+        notes.append(
             "Scored on fewer images (config quality.method_images, the first ones; a pair of "
             "methods is compared on the images both scored): "
             + ", ".join(f"{method_title(m)} n={n}" for m, n in cut.items())
         )
     return {
         "title": heading,
-        "paragraphs": paragraphs,
+        "paragraphs": verdict_paragraphs(summary),
         "table": trust_table(summary),
+        "notes": notes,
         "figures": [paths.quality_figure("", n) for n in ("metrics", "curves", "sanity")],
         "markdown": shortcut_md,
     }
