@@ -13,8 +13,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The workflow's own folder (the parent of workflow_scripts/): code and defaults live here.
-WORKFLOW_DIR = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # workflow_scripts/, wherever it is installed
+
+
+def _workflow_dir() -> Path:
+    """The workflow's own folder, where its config/ lives: the parent of workflow_scripts/ in a
+    checkout; for an installed package (a deployed module: snakedeploy copies the workflow's
+    config/ into the deployment) the folder Snakemake runs in."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "config" / "schema.yaml").is_file() else Path.cwd()
+
+
+WORKFLOW_DIR = _workflow_dir()
 SCHEMA = WORKFLOW_DIR / "config" / "schema.yaml"
 
 
@@ -35,7 +45,7 @@ def workflow_file(rel) -> str:
 def module_file(module: str) -> str:
     """The source file of a workflow_scripts module, e.g. 'cnn.methods.saliency' (a rule input, so
     that editing the module reruns its jobs)."""
-    return str(WORKFLOW_DIR / "workflow_scripts" / (module.replace(".", "/") + ".py"))
+    return str(PACKAGE_DIR / (module.replace(".", "/") + ".py"))
 
 
 # ---- assets
@@ -280,7 +290,7 @@ def filter_objective_key(layer, filt) -> str:
 def package_files(package: str) -> list[str]:
     """Every source file of a workflow_scripts subpackage, e.g. 'report' (inputs of the rule that
     runs it, so that an edit reruns it)."""
-    return sorted(str(p) for p in (WORKFLOW_DIR / "workflow_scripts" / package).rglob("*.py"))
+    return sorted(str(p) for p in (PACKAGE_DIR / package).rglob("*.py"))
 
 
 def root_of_report(path) -> str:

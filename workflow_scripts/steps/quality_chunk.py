@@ -1,4 +1,7 @@
-import _bootstrap  # noqa: F401  (first: the package on sys.path, Ctrl-C during imports)
+try:  # first: the package on sys.path, Ctrl-C during imports
+    import _bootstrap  # noqa: F401
+except ModuleNotFoundError:  # a deployed module's script, fetched alone: the installed package
+    import workflow_scripts.steps._bootstrap  # noqa: F401
 
 from workflow_scripts.assets import sources
 from workflow_scripts.cnn.fastpath import auto_batch
