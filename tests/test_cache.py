@@ -118,6 +118,24 @@ def test_the_oracle_sees_the_step_scripts_and_their_methods(closures):
     assert "workflow_scripts.steps._bootstrap" in by_rule["quiz_report"]
 
 
+def test_a_template_a_module_names_is_part_of_its_code(tmp_path):
+    """report/html.py reads templates/page.html.j2 (its DATA_FILES): editing the template alone
+    changes the code version of the report rule, and of no rule that does not render pages."""
+    from workflow_scripts.core import codehash
+
+    shutil.copytree(ROOT / "workflow_scripts", tmp_path / "workflow_scripts")
+    rules = {
+        "quiz_report": ("quiz_report",),
+        "saliency": ("attribute", "cnn.methods.saliency"),
+    }
+    before = {r: codehash.rule_code(*a, root=tmp_path)["version"] for r, a in rules.items()}
+    template = tmp_path / "workflow_scripts/report/templates/page.html.j2"
+    template.write_text(template.read_text() + "<!-- edited -->\n")
+    after = {r: codehash.rule_code(*a, root=tmp_path)["version"] for r, a in rules.items()}
+    assert after["quiz_report"] != before["quiz_report"]
+    assert after["saliency"] == before["saliency"]
+
+
 def test_a_relocated_workflow_copy_has_nothing_to_do(test_build, tmp_path):
     """Code is tracked by content, not path or mtime: another copy of the workflow (new paths,
     new modification times, as a fresh clone has) against the finished workspace."""

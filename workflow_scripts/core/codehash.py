@@ -17,7 +17,8 @@ PACKAGE = "workflow_scripts"
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the package
 STEPS = f"{PACKAGE}.steps"  # step scripts: no package; `import _bootstrap` is a sibling file
 
-_PARSED: dict[tuple, tuple[str, frozenset]] = {}  # (path, mtime_ns, size) -> (digest, imports)
+# (path, mtime_ns, size) -> (digest, imports, data files)
+_PARSED: dict[tuple, tuple[str, frozenset, tuple]] = {}
 
 
 def module_file(name: str, root: Path = ROOT) -> Path | None:
@@ -81,8 +82,20 @@ def _imports(tree: ast.AST, name: str, is_package: bool, root: Path) -> set[str]
     return out
 
 
-def _parse(name: str, root: Path) -> tuple[str, frozenset]:
-    """(digest of the normalised source, project modules it imports) of one module."""
+def _data_files(tree: ast.Module) -> tuple[str, ...]:
+    """The module's DATA_FILES literal: files next to it that it reads (a template), whose
+    content is part of its code."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DATA_FILES" for t in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    return ()
+
+
+def _parse(name: str, root: Path) -> tuple[str, frozenset, tuple]:
+    """(digest of the normalised source, project modules it imports, the data files it names) of
+    one module."""
     path = module_file(name, root)
     if path is None:
         raise FileNotFoundError(f"no module {name} under {root}")
@@ -91,10 +104,23 @@ def _parse(name: str, root: Path) -> tuple[str, frozenset]:
     if key not in _PARSED:
         tree = ast.parse(path.read_bytes(), filename=str(path))
         imports = _imports(tree, name, path.name == "__init__.py", root)
+        data = _data_files(tree)
         _strip_docstrings(tree)
         digest = hashlib.sha256(_canon(tree).encode()).hexdigest()[:16]
-        _PARSED[key] = (digest, frozenset(imports))
+        _PARSED[key] = (digest, frozenset(imports), data)
     return _PARSED[key]
+
+
+def _with_data(name: str, digest: str, data: tuple, root: Path) -> str:
+    """The module's digest with its data files' bytes folded in (read each time: a template can
+    change while its module does not)."""
+    if not data:
+        return digest
+    folder = module_file(name, root).parent
+    h = hashlib.sha256(digest.encode())
+    for rel in data:
+        h.update(f"\0{rel}\0".encode() + (folder / rel).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _with_parents(name: str) -> list[str]:
@@ -113,8 +139,8 @@ def closure(entries, root: Path = ROOT) -> dict[str, str]:
         name = todo.pop()
         if name in seen:
             continue
-        digest, imports = _parse(name, root)
-        seen[name] = digest
+        digest, imports, data = _parse(name, root)
+        seen[name] = _with_data(name, digest, data, root)
         todo += [m for i in imports for m in _with_parents(i) if module_file(m, root)]
     return dict(sorted(seen.items()))
 

@@ -24,6 +24,10 @@ from workflow_scripts.report.render import (
     evidence_rows,
 )
 
+# The page template, read by page(); named here so that editing it reruns the report jobs
+# (core/codehash.py folds a module's DATA_FILES into its code version).
+DATA_FILES = ("templates/page.html.j2",)
+
 CSS = (
     'body{font-family:"DejaVu Sans","WenQuanYi Micro Hei","Noto Sans CJK TC",sans-serif;'
     "max-width:1100px;margin:2em auto;\n"
@@ -233,7 +237,7 @@ def page(title: str, body: list[str]) -> str:
         autoescape=select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
-    template = env.get_template("page.html.j2")
+    template = env.get_template(Path(DATA_FILES[0]).name)
     return template.render(title=title, css=CSS, body="\n".join(body), zoom_js=ZOOM_JS)
 
 
