@@ -361,3 +361,22 @@ def test_fast_paths_compute_the_same_function(trained):
     a = saliency(model, x, t, "logit")["attribution"]
     b = saliency(for_gradients(model, cpu), x, t, "logit")["attribution"]
     assert close(b, a, rel=1e-10)
+
+
+def test_a_job_of_several_images_logs_its_progress_with_each(caplog):
+    """Each image's line in a chunk job's log ends with k/n and the time left (no silent job)."""
+    from attribution_models import ARCHITECTURES, images
+
+    from workflow_scripts.cnn.attribute import explain_images
+
+    _, make, size, layer = ARCHITECTURES[0]
+    x = images(size, 3)
+    items = [(x[i], 1, f"img{i}") for i in range(3)]
+    with caplog.at_level("INFO", logger="xai"):
+        explain_images("gradcam_pp", make(), items, {"layer": layer}, torch.device("cpu"))
+        explain_images("gradcam_pp", make(), items[:1], {"layer": layer}, torch.device("cpu"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("gradcam_pp on")]
+    assert len(lines) == 4
+    for k, line in enumerate(lines[:3], 1):
+        assert f"; {k}/3 images, about " in line and line.endswith(" s left"), line
+    assert lines[3].endswith(" s") and "images" not in lines[3]  # one image: no count

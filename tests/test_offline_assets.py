@@ -117,6 +117,17 @@ def test_tiny_training_beats_chance_and_checkpoint_round_trips(test_build):
     )
 
 
+def test_training_logs_a_line_per_tenth_of_its_batches(test_build):
+    """No silent minute: the training job's log has a progress line at every 10 % of its batches
+    (with the time left), not only one per epoch."""
+    text = (test_build.out / "logs/train_classifier/train_classifier.log").read_text()
+    lines = [line for line in text.splitlines() if " training: " in line and " batches (" in line]
+    assert [int(line.split("batches (")[1].split(" %")[0]) // 10 for line in lines] == list(
+        range(1, 11)
+    ), lines
+    assert all("s left" in line for line in lines)
+
+
 def test_observed_tensors_are_the_loader_output(test_build):
     out = test_build.out
     paths, _ = get_paths_labels(out / "assets/food")

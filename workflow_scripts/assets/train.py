@@ -7,7 +7,6 @@ jump between epochs), label smoothing, channels_last (about 2x faster convolutio
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from workflow_scripts.assets.models import N_CLASSES, Classifier, count_parameters, save_checkpoint
+from workflow_scripts.core.progress import Steps
 from workflow_scripts.core.runtime import make_deterministic, seed_everything
 
 log = logging.getLogger("xai")
@@ -56,7 +56,6 @@ def train_classifier(
     seed: int,
     device: torch.device,
     checkpoint_path,
-    progress: bool | None = None,
 ) -> dict:
     """Train, evaluate on val (per epoch) and test (held out), write the checkpoint; return
     metrics."""
@@ -74,7 +73,6 @@ def train_classifier(
     loss_fn = nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"])
     gen = torch.Generator().manual_seed(seed)
     labels_t = torch.from_numpy(train["labels"])
-    progress = sys.stderr.isatty() if progress is None else progress
     curve = []
     log.info(
         "training Classifier(width=%g, %d params) on %d images, %d epochs, batch %d, device %s",
@@ -86,6 +84,7 @@ def train_classifier(
         device,
     )
     start = time.perf_counter()
+    steps = Steps("training", epochs * steps_per_epoch, unit="batches")  # a log line per 10 %
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(labels_t), generator=gen)
@@ -107,14 +106,7 @@ def train_classifier(
             total += len(idx)
             correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * len(idx)
-            if progress:
-                done = (step + 1) / steps_per_epoch
-                sys.stderr.write(
-                    f"\repoch {epoch}/{epochs} [{'#' * int(done * 30):<30}] {loss_sum / total:.3f}"
-                )
-                sys.stderr.flush()
-        if progress:
-            sys.stderr.write("\n")
+            steps.update()
         val_acc = float((predict(model, val["images"], device) == val["labels"]).mean())
         row = {
             "epoch": epoch,

@@ -83,7 +83,8 @@ def explain_images(
     many = getattr(module, "explain_many", None)  # a method that batches a job's images
     if many is not None and device.type == "cuda" and len(items) > 1:
         return _explain_batched(method, module, model, items, params, cfg, device, before_each)
-    for image, label, name in items:
+    began = time.perf_counter()
+    for k, (image, label, name) in enumerate(items, 1):
         if before_each is not None:
             before_each(name)
         x = image[None].to(device)
@@ -101,7 +102,12 @@ def explain_images(
 
         arrays, cfg = halving_on_oom(call, cfg, f"{method} on {name}", before_each, name)
         seconds = time.perf_counter() - start
-        out.append(_finish(method, module, name, label, logits, params, seconds, device, arrays))
+        done = time.perf_counter() - began
+        left = done / k * (len(items) - k)
+        count = f"; {k}/{len(items)} images, about {left:.0f} s left" if len(items) > 1 else ""
+        out.append(
+            _finish(method, module, name, label, logits, params, seconds, device, arrays, count)
+        )
     return out
 
 
@@ -152,8 +158,9 @@ def _explain_batched(method, module, model, items, params, cfg, device, before_e
     ]
 
 
-def _finish(method, module, name, label, logits, params, seconds, device, arrays) -> dict:
-    """The shared artifact keys around a method's own arrays (after the NaN check)."""
+def _finish(method, module, name, label, logits, params, seconds, device, arrays, count="") -> dict:
+    """The shared artifact keys around a method's own arrays (after the NaN check); `count`: the
+    job's progress, ending the image's log line."""
     refuse_non_finite(method, name, arrays, getattr(module, "ABSENT_AS_NAN", ()))
     if "map_raw" in arrays:
         arrays["map"] = methods.normalize(arrays["map_raw"])
@@ -173,13 +180,14 @@ def _finish(method, module, name, label, logits, params, seconds, device, arrays
         }
     )
     log.info(
-        "%s on %s (label %d, predicted %d, variant %s): %.2f s",
+        "%s on %s (label %d, predicted %d, variant %s): %.2f s%s",
         method,
         name,
         label,
         arrays["prediction"],
         arrays["variant"],
         seconds,
+        count,
     )
     return arrays
 
