@@ -366,11 +366,19 @@ try:
     _sanity_n = Q.sanity_count(QUALITY, QUALITY_N) if QUALITY_ON and LIMITS["sanity"] else 0
     SANITY_CHUNKS = Q.chunk_ranges(_sanity_n, QUALITY["images_per_job"])
     QUALITY_BUDGETS = Q.image_budgets(QUALITY["method_images"], QUALITY_METHODS, METHODS)
-    # (method, chunk) of every sanity job: a method's budget also bounds its sanity images
+    # a method's sanity budget: quality.sanity_method_images, and at most its method_images
+    SANITY_BUDGETS = Q.image_budgets(
+        QUALITY["sanity_method_images"],
+        QUALITY_METHODS,
+        METHODS,
+        "sanity_method_images",
+        QUALITY_BUDGETS,
+    )
+    # (method, chunk) of every sanity job
     SANITY_JOBS = [
         (m, k)
         for k, chunk in enumerate(SANITY_CHUNKS)
-        for m in Q.chunk_methods(QUALITY_METHODS, QUALITY_BUDGETS, chunk)
+        for m in Q.chunk_methods(QUALITY_METHODS, SANITY_BUDGETS, chunk)
     ]
 except UserError as _error:
     raise WorkflowError(str(_error))
@@ -417,9 +425,10 @@ def chunk_method_params(chunks, k, params: dict) -> dict:
     return {m: params[m] for m in Q.chunk_methods(params, QUALITY_BUDGETS, chunks[int(k)])}
 
 
-def chunk_budgets(chunks, k, methods) -> dict:
-    """The budgets that end inside chunk k (params: only the chunks a budget cuts rerun)."""
-    return Q.chunk_budgets(methods, QUALITY_BUDGETS, chunks[int(k)])
+def chunk_budgets(chunks, k, methods, budgets=None) -> dict:
+    """The budgets (default QUALITY_BUDGETS) that end inside chunk k (params: only the chunks a
+    budget cuts rerun)."""
+    return Q.chunk_budgets(methods, QUALITY_BUDGETS if budgets is None else budgets, chunks[int(k)])
 
 
 QUALITY_METHOD_PARAMS = quality_method_params(QUALITY["methods"]) if QUALITY_ON else {}

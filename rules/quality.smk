@@ -70,7 +70,7 @@ rule quality_sanity:
         positions=lambda wc: list(SANITY_CHUNKS[int(wc.chunk)]),
         quality=SANITY_PARAMS,
         method_params=lambda wc: {wc.method: SANITY_METHOD_PARAMS[wc.method]},
-        budgets=lambda wc: chunk_budgets(SANITY_CHUNKS, wc.chunk, [wc.method]),
+        budgets=lambda wc: chunk_budgets(SANITY_CHUNKS, wc.chunk, [wc.method], SANITY_BUDGETS),
         seed=config["seed"],
     script:
         step_script("quality_chunk")

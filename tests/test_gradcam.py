@@ -141,7 +141,7 @@ def test_bad_layer_is_a_user_error_naming_the_key(model, images, layer):
 
 def test_registered_with_its_literals():
     meta = methods.registry()["gradcam"]
-    assert meta["PREPARE"] == "raw" and meta["VARIANT_KEYS"] == ("layer",) and meta["ORDER"] == 6
+    assert meta["PREPARE"] == "hooks" and meta["VARIANT_KEYS"] == ("layer",) and meta["ORDER"] == 6
     assert [r["show"] for r in meta["FIGURE"]["rows"]] == ["image", "heat"]
     assert methods.variant_name("gradcam", {"layer": 36}) == "layer=36"
 

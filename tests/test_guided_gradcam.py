@@ -42,6 +42,7 @@ def test_bilinear_guided_gradcam_is_guided_backprop_times_gradcam():
     ggc = explain_images("guided_gradcam", model, items, cfg, CPU)[0]
     gb = explain_images("guided_backprop", model, items, {}, CPU)[0]
     gc = explain_images("gradcam", model, items, {"layer": 36}, CPU)[0]
-    np.testing.assert_allclose(
-        ggc["attribution"], gb["attribution"] * gc["map_raw"][None], rtol=1e-12, atol=1e-300
-    )
+    product = gb["attribution"] * gc["map_raw"][None]
+    # guided backprop alone runs on the BatchNorm-folded model, guided Grad-CAM on the model's
+    # own modules: the same function, float64 rounding apart
+    np.testing.assert_allclose(ggc["attribution"], product, rtol=0, atol=1e-9 * np.abs(product).max())

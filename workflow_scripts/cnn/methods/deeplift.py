@@ -34,7 +34,7 @@ from workflow_scripts.cnn.rules import per_call
 
 NAME = "deeplift"
 ORDER = 17
-PREPARE = "raw"  # hooks the model's nonlinearity and max-pool modules
+PREPARE = "hooks"  # hooks the model's nonlinearity and max-pool modules
 HOOKS = True
 VARIANT_KEYS = ("maxpool",)
 MAXPOOL = ("gradient", "rescale")

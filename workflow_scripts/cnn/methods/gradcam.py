@@ -17,8 +17,9 @@ Any index of model.cnn works: every module there outputs N x C x h x w. Any othe
 its layer by module path (`layer4`); "auto" (resolved when the DAG is built, cnn/layers.py) is
 cnn[36] on the Classifier and the last conv block elsewhere (ResNet: layer4).
 
-The hook needs the model as loaded (PREPARE "raw"): the gradient fast path folds each
-BatchNorm into its conv (a conv index would then hook the conv+BN output) and wraps the model.
+The hook needs the model's own modules (PREPARE "hooks": unfolded, unwrapped, only its memory
+format changed): the gradient fast path folds each BatchNorm into its conv (a conv index would
+then hook the conv+BN output) and wraps the model.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ KEY = "cnn.gradcam.layer"
 
 NAME = "gradcam"
 ORDER = 6
-PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
+PREPARE = "hooks"  # hooks the module `layer` names
 HOOKS = True
 VARIANT_KEYS = ("layer",)
 REFERENCE = "pytorch-grad-cam GradCAM"  # what benchmarks/bench_methods.py times it against

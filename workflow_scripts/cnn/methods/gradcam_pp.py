@@ -17,7 +17,7 @@ from workflow_scripts.cnn.cam import activations_gradients, artifacts
 
 NAME = "gradcam_pp"
 ORDER = 7
-PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
+PREPARE = "hooks"  # hooks the module `layer` names
 HOOKS = True
 LAYER_KEY = "layer"
 VARIANT_KEYS = ("layer",)

@@ -19,7 +19,7 @@ from torch import nn
 
 NAME = "guided_backprop"
 ORDER = 11
-PREPARE = "raw"  # hooks the model's nn.ReLU modules
+PREPARE = "gradients"  # its nn.ReLU modules stay modules there (BatchNorm folded: no change to them)
 HOOKS = True
 VARIANT_KEYS = ()
 REFERENCE = "captum GuidedBackprop"  # what benchmarks/bench_methods.py times it against
@@ -32,26 +32,39 @@ FIGURE = {
 }
 
 
-class _PositiveGrad(torch.autograd.Function):
+class _GuidedReLU(torch.autograd.Function):
+    """ReLU forward; backward ReLU(grad) where the input was positive, in one pass (a hook that
+    clamps the ReLU's output gradient costs a copy forward and a pass backward per ReLU:
+    1.7x a gradient pass at width 1/8, this 1.1x)."""
+
     @staticmethod
     def forward(ctx, x):
-        return x.clone()
+        out = x.clamp(min=0)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.clamp(min=0)
+        (out,) = ctx.saved_tensors
+        return torch.where((out > 0) & (grad > 0), grad, torch.zeros_like(grad))
+
+
+def _guided_forward(x):
+    return _GuidedReLU.apply(x)
 
 
 @contextlib.contextmanager
 def guided(model):
-    """The model with its ReLU modules guided; yields how many there are."""
+    """The model with its ReLU modules guided (their forward replaced on the instance: forward
+    hooks on them, a CAM's layer, still see the output); yields how many there are."""
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    handles = [m.register_forward_hook(lambda m, i, out: _PositiveGrad.apply(out)) for m in relus]
+    for m in relus:
+        m.forward = _guided_forward
     try:
         yield len(relus)
     finally:
-        for h in handles:
-            h.remove()
+        for m in relus:
+            del m.forward
 
 
 def guided_gradient(model, x: torch.Tensor, target: torch.Tensor):

@@ -19,7 +19,7 @@ from workflow_scripts.cnn.methods.guided_backprop import guided_gradient
 
 NAME = "guided_gradcam"
 ORDER = 12
-PREPARE = "raw"  # hooks the layer and the model's nn.ReLU modules
+PREPARE = "hooks"  # hooks the layer and the model's nn.ReLU modules
 HOOKS = True
 LAYER_KEY = "layer"
 VARIANT_KEYS = ("layer", "interpolate")

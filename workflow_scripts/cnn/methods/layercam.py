@@ -15,7 +15,7 @@ from workflow_scripts.cnn.cam import activations_gradients, artifacts
 
 NAME = "layercam"
 ORDER = 8
-PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
+PREPARE = "hooks"  # hooks the module `layer` names
 HOOKS = True
 LAYER_KEY = "layer"
 VARIANT_KEYS = ("layer",)

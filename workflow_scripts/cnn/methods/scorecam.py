@@ -20,7 +20,7 @@ from workflow_scripts.cnn.layers import module_at
 
 NAME = "scorecam"
 ORDER = 14
-PREPARE = "raw"  # hooks the module `layer` names: the model as loaded
+PREPARE = "hooks"  # hooks the module `layer` names
 HOOKS = True
 LAYER_KEY = "layer"
 VARIANT_KEYS = ("layer",)
