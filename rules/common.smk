@@ -374,12 +374,14 @@ try:
         "sanity_method_images",
         QUALITY_BUDGETS,
     )
-    # (method, chunk) of every sanity job
-    SANITY_JOBS = [
-        (m, k)
-        for k, chunk in enumerate(SANITY_CHUNKS)
-        for m in Q.chunk_methods(QUALITY_METHODS, SANITY_BUDGETS, chunk)
-    ]
+    # (job, chunk, methods) of every sanity job: the budgeted methods alone, the others shared
+    SANITY_JOBS = Q.sanity_jobs(
+        QUALITY_METHODS,
+        SANITY_BUDGETS,
+        SANITY_CHUNKS,
+        {*QUALITY["method_images"], *QUALITY["sanity_method_images"]},
+    )
+    SANITY_JOB_METHODS = {(name, k): methods for name, k, methods in SANITY_JOBS}
 except UserError as _error:
     raise WorkflowError(str(_error))
 
@@ -432,12 +434,17 @@ def chunk_budgets(chunks, k, methods, budgets=None) -> dict:
 
 
 QUALITY_METHOD_PARAMS = quality_method_params(QUALITY["methods"]) if QUALITY_ON else {}
-# A sanity job's method settings and code version, per method (rules/quality.smk)
+# A sanity job's methods' settings and code version (rules/quality.smk)
 SANITY_METHOD_PARAMS = quality_method_params(QUALITY["sanity_methods"]) if QUALITY_ON else {}
-SANITY_CODE = {
-    m: rule_code("quality_chunk", f"assets.sources.{SOURCE.NAME}", f"cnn.methods.{m}")
-    for m in (QUALITY_METHODS if QUALITY_ON else [])
-}
+
+
+def sanity_methods(wc) -> list[str]:
+    return SANITY_JOB_METHODS[(wc.job, int(wc.chunk))]
+
+
+def sanity_code(wc) -> dict:
+    methods = (f"cnn.methods.{m}" for m in sanity_methods(wc))
+    return rule_code("quality_chunk", f"assets.sources.{SOURCE.NAME}", *methods)
 
 
 # ---- controlled shortcut (rules/shortcut.smk)

@@ -139,6 +139,23 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def sanity_jobs(methods, config_files=("config/test.yaml",)) -> int:
+    """How many quality_sanity jobs hold `methods` (one chunk of sanity images, as the test
+    config has): a method with an image budget (named in quality.method_images or
+    sanity_method_images, merged over config.yaml as Snakemake merges) has its own, the others
+    share one."""
+    import yaml
+
+    from workflow_scripts.quality.plan import merged
+
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for f in config_files:
+        cfg = merged(cfg, yaml.safe_load((ROOT / f).read_text()))
+    q = cfg["quality"]
+    alone = {*q["method_images"], *q["sanity_method_images"]}
+    return len(set(methods) & alone) + any(m not in alone for m in methods)
+
+
 def jobs_of(dry_run_stdout: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run as {rule: count} ({} when there is nothing to do)."""
     if "Job stats:" not in dry_run_stdout:

@@ -45,4 +45,5 @@ def test_bilinear_guided_gradcam_is_guided_backprop_times_gradcam():
     product = gb["attribution"] * gc["map_raw"][None]
     # guided backprop alone runs on the BatchNorm-folded model, guided Grad-CAM on the model's
     # own modules: the same function, float64 rounding apart
-    np.testing.assert_allclose(ggc["attribution"], product, rtol=0, atol=1e-9 * np.abs(product).max())
+    tolerance = 1e-9 * np.abs(product).max()
+    np.testing.assert_allclose(ggc["attribution"], product, rtol=0, atol=tolerance)

@@ -20,7 +20,7 @@ from workflow_scripts.quality import plan, scoring, summary
 from workflow_scripts.quality.faithfulness import faithfulness
 from workflow_scripts.report.evaluators.quality import food_mass_quality, section
 
-from conftest import ROOT, jobs_of, snakemake, workflow_args
+from conftest import ROOT, jobs_of, sanity_jobs, snakemake, workflow_args
 
 QUALITY_JOBS = {"quality_chunk": 2, "quality_merge": 1, "quality_figures": 1}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1, "all": 1}
@@ -38,8 +38,10 @@ TEST = config("config/test.yaml")
 # "auto" layers as rules/common.smk resolves them on the homework Classifier
 with_homework_layers(TEST)
 SCORED = plan.scored_methods(registry(), TEST["quality"]["exclude"])
-# one sanity job per scored method (the test config's 2 sanity images: one chunk)
-QUALITY = {**QUALITY_JOBS, "quality_sanity": len(SCORED)}
+# the sanity jobs: a budgeted method's own, one shared (the test config's 2 sanity images: one
+# chunk)
+SANITY = sanity_jobs(SCORED)
+QUALITY = {**QUALITY_JOBS, "quality_sanity": SANITY}
 
 
 # ---------------------------------------------------------------- pure parts
@@ -65,6 +67,22 @@ def test_image_count_and_chunks():
     assert [list(r) for r in chunks][-1] == [18, 19, 20, 21, 22]
     assert [i for r in chunks for i in r] == list(range(23))
     assert plan.sanity_count(q, 4) == 4 and plan.sanity_count(q, 9) == 5
+
+
+def test_sanity_jobs_give_budgeted_methods_their_own_and_share_the_rest():
+    methods = ["saliency", "gradcam", "lime", "rise"]
+    first, second = plan.chunk_ranges(11, 6)
+    jobs = plan.sanity_jobs(methods, {"rise": 4}, [first, second], {"lime", "rise"})
+    assert jobs == [
+        ("lime", 0, ["lime"]),
+        ("rise", 0, ["rise"]),
+        (plan.SHARED, 0, ["saliency", "gradcam"]),
+        ("lime", 1, ["lime"]),  # rise's budget ends in chunk 0
+        (plan.SHARED, 1, ["saliency", "gradcam"]),
+    ]
+    # every method budgeted: no shared job; none: one per chunk
+    assert [j[0] for j in plan.sanity_jobs(["lime"], {}, [first], {"lime"})] == ["lime"]
+    assert plan.sanity_jobs(methods, {}, [first], set()) == [(plan.SHARED, 0, methods)]
 
 
 def test_image_budgets_cut_the_chunks_they_reach():
@@ -341,7 +359,7 @@ def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
         # a sanity budget that cuts the method's images reruns its sanity job alone
         ("quality: {sanity_method_images: {lime: 1}}", {"quality_sanity": 1}),
         ("quality: {sanity_method_images: {rise: 2}}", {"quality_sanity": 1}),
-        ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": len(SCORED)}),
+        ("quality: {seed: 1}", {"quality_chunk": 2, "quality_sanity": SANITY}),
         ("quality: {bootstrap: {n: 300}}", {}),
         # a budget reruns only the chunks whose images it adds or removes
         ("quality: {method_images: {kernel_shap: 5}}", {"quality_chunk": 1}),
@@ -349,11 +367,11 @@ def dry_run(build, tmp_path, override: str = "", *extra) -> dict[str, int]:
         # another selection of images: every job that holds one
         (
             "quality: {images: 12, images_per_class: 2}",
-            {"quality_chunk": 2, "quality_sanity": len(SCORED)},
+            {"quality_chunk": 2, "quality_sanity": SANITY},
         ),
         (
             "quality: {images: 13, images_per_class: 2}",
-            {"quality_chunk": 3, "quality_sanity": len(SCORED)},
+            {"quality_chunk": 3, "quality_sanity": SANITY},
         ),
     ],
 )
@@ -396,7 +414,7 @@ def test_a_method_setting_reruns_the_quality_jobs_too(test_build, tmp_path):
         "gradcam_1": 1,
         "gradcam_figure": 1,
         **QUALITY_JOBS,
-        "quality_sanity": 1,  # Grad-CAM's own sanity job
+        "quality_sanity": 1,  # the shared sanity job, which holds Grad-CAM
         **QUIZ,
     }
 

@@ -9,7 +9,7 @@ from test_report import DEFINITION, check_basis_and_margin
 from workflow_scripts.assets.hw9 import IMAGES
 from workflow_scripts.cnn.methods import names
 
-from conftest import ROOT, jobs_of
+from conftest import ROOT, jobs_of, sanity_jobs
 from hf_fixtures import hub_fixture, hw9_bert_zip
 from hw9_fixture import NO_SIZES, bundle_zip
 
@@ -24,9 +24,9 @@ OFFLINE_BERT = {
 BERT_FIGURES = {"similarity_figures": 1, "hidden_pca_figure": 3, "attention_figure": 1}
 CNN_FIGURES = {f"{m}_figure": 1 for m in names()}
 QUIZ = {"quiz_answers": 1, "quiz_report": 1}
-# one sanity job per scored method (quality.exclude: filters), one chunk of sanity images
+# the sanity jobs of the scored methods (quality.exclude: filters), one chunk of sanity images
 SCORED = [m for m in names() if m != "filters"]
-QUALITY_JOBS = {"quality_sanity": len(SCORED), "quality_merge": 1, "quality_figures": 1}
+QUALITY_JOBS = {"quality_sanity": sanity_jobs(SCORED, ()), "quality_merge": 1, "quality_figures": 1}
 
 
 def test_default_dag(run_snakemake, tmp_path):

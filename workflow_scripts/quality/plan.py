@@ -114,3 +114,21 @@ def chunk_budgets(methods, budgets: dict, chunk: range) -> dict[str, int]:
 def scored_here(method: str, position: int, budgets: dict) -> bool:
     """Whether the image at quality position `position` is within the method's budget."""
     return position < budgets.get(method, position + 1)
+
+
+SHARED = "shared"  # the sanity job of the methods without an image budget
+
+
+def sanity_jobs(methods, budgets: dict, chunks, alone) -> list[tuple[str, int, list[str]]]:
+    """(job name, chunk, its methods) of every sanity job: a method named in `alone` (one with an
+    image budget: the expensive ones) has a job of its own per chunk, so a change to it reruns
+    only that; the others share one per chunk (SHARED), so a cheap cascade does not pay a job's
+    start-up (about 2.7 s, importing torch) for 1-3 s of work."""
+    jobs = []
+    for k, chunk in enumerate(chunks):
+        here = chunk_methods(methods, budgets, chunk)
+        jobs += [(m, k, [m]) for m in here if m in alone]
+        shared = [m for m in here if m not in alone]
+        if shared:
+            jobs.append((SHARED, k, shared))
+    return jobs

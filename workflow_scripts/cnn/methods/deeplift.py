@@ -34,7 +34,7 @@ from workflow_scripts.cnn.rules import per_call
 
 NAME = "deeplift"
 ORDER = 17
-PREPARE = "hooks"  # hooks the model's nonlinearity and max-pool modules
+PREPARE = "gradients"  # hooks nonlinearity and max-pool modules (folded BatchNorm: linear)
 HOOKS = True
 VARIANT_KEYS = ("maxpool",)
 MAXPOOL = ("gradient", "rescale")
@@ -62,18 +62,18 @@ def _halves(t: torch.Tensor):
 
 
 class _Rescale(torch.autograd.Function):
-    """out's values; backward: the gradient times Δout/Δin, or times the derivative where the
-    input does not move."""
+    """out's values; backward: the gradient times the multiplier (Δout/Δin, or the derivative
+    where the input does not move)."""
 
     @staticmethod
-    def forward(ctx, inp, out, ratio, derivative, still):
-        ctx.save_for_backward(ratio, derivative, still)
+    def forward(ctx, inp, out, multiplier):
+        ctx.save_for_backward(multiplier)
         return out.clone()
 
     @staticmethod
     def backward(ctx, grad):
-        ratio, derivative, still = ctx.saved_tensors
-        return torch.where(still, grad * derivative, grad * ratio), None, None, None, None
+        (multiplier,) = ctx.saved_tensors
+        return grad * multiplier, None, None
 
 
 class _PoolRescale(torch.autograd.Function):
@@ -107,18 +107,25 @@ def _scatter(values, indices, like):
     return flat.reshape(like.shape)
 
 
-def _elementwise(module, inp, out):
-    """The rescaled output of an elementwise nonlinearity on the [image; baseline] batch."""
-    x_in, b_in = _halves(inp.detach())
-    x_out, b_out = _halves(out.detach())
-    delta_in, delta_out = torch.cat(2 * [x_in - b_in]), torch.cat(2 * [x_out - b_out])
-    with torch.enable_grad():
-        t = inp.detach().clone().requires_grad_(True)
-        y = type(module).forward(module, t * 1)  # the module's own function, without its hooks
-        (derivative,) = torch.autograd.grad(y, t, torch.ones_like(y))
+def _elementwise(module, live, out):
+    """The rescaled output of an elementwise nonlinearity on the [image; baseline] batch (its
+    gradient flows to `live`, the module's input)."""
+    inp, out = live.detach(), out.detach()
+    (x_in, b_in), (x_out, b_out) = _halves(inp), _halves(out)
+    delta_in = x_in - b_in
+    if type(module) is nn.ReLU:  # its derivative, as autograd's threshold_backward has it
+        derivative = (inp > 0).to(inp.dtype)
+    else:
+        with torch.enable_grad():
+            t = inp.clone().requires_grad_(True)
+            y = type(module).forward(module, t * 1)  # the module's own function, without hooks
+            (derivative,) = torch.autograd.grad(y, t, torch.ones_like(y))
     still = delta_in.abs() < EPS
-    ratio = delta_out / torch.where(still, torch.ones_like(delta_in), delta_in)
-    return _Rescale.apply(inp, out.detach(), ratio, derivative, still)
+    ratio = (x_out - b_out) / torch.where(still, torch.ones_like(delta_in), delta_in)
+    # the same multiplier for the image and the baseline half, but where the input is still
+    halves = derivative.reshape(2, *ratio.shape)
+    multiplier = torch.where(still, halves, ratio).reshape(inp.shape)
+    return _Rescale.apply(live, out, multiplier)
 
 
 def _pool(module, inp, out):

@@ -19,7 +19,7 @@ from torch import nn
 
 NAME = "guided_backprop"
 ORDER = 11
-PREPARE = "gradients"  # its nn.ReLU modules stay modules there (BatchNorm folded: no change to them)
+PREPARE = "gradients"  # its nn.ReLU modules stay modules there (BatchNorm folded)
 HOOKS = True
 VARIANT_KEYS = ()
 REFERENCE = "captum GuidedBackprop"  # what benchmarks/bench_methods.py times it against

@@ -32,7 +32,7 @@ from workflow_scripts.cnn.rules import per_call
 
 NAME = "lrp"
 ORDER = 18
-PREPARE = "hooks"  # hooks the model's modules (on a canonised copy)
+PREPARE = "hooks"  # its canoniser folds BatchNorm on a copy (and counts what it merged)
 HOOKS = True
 VARIANT_KEYS = ("composite",)
 REFERENCE = "zennit Gradient + composite"  # what benchmarks/bench_methods.py times it against
