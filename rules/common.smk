@@ -438,13 +438,21 @@ QUALITY_METHOD_PARAMS = quality_method_params(QUALITY["methods"]) if QUALITY_ON 
 SANITY_METHOD_PARAMS = quality_method_params(QUALITY["sanity_methods"]) if QUALITY_ON else {}
 
 
+# computed once per job (a code version hashes the modules' closure)
+SANITY_CODE = {
+    key: rule_code(
+        "quality_chunk", f"assets.sources.{SOURCE.NAME}", *(f"cnn.methods.{m}" for m in methods)
+    )
+    for key, methods in (SANITY_JOB_METHODS.items() if QUALITY_ON else [])
+}
+
+
 def sanity_methods(wc) -> list[str]:
     return SANITY_JOB_METHODS[(wc.job, int(wc.chunk))]
 
 
 def sanity_code(wc) -> dict:
-    methods = (f"cnn.methods.{m}" for m in sanity_methods(wc))
-    return rule_code("quality_chunk", f"assets.sources.{SOURCE.NAME}", *methods)
+    return SANITY_CODE[(wc.job, int(wc.chunk))]
 
 
 # ---- controlled shortcut (rules/shortcut.smk)
