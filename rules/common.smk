@@ -24,6 +24,7 @@ from workflow_scripts.core.config import (
     load_schema,
     speed_only_keys,
 )  # noqa: E402
+from workflow_scripts.core.envs import rule_env  # noqa: E402
 from workflow_scripts.core.errors import UserError  # noqa: E402
 from workflow_scripts.core.homework import HW9_IMAGES  # noqa: E402
 from workflow_scripts.core.overrides import coerce, without  # noqa: E402
@@ -121,10 +122,11 @@ def step_script(name, depth=1):
     return "../" * depth + f"workflow_scripts/steps/{name}.py"
 
 
-# One software environment for every rule: the pinned requirements (used with
-# --software-deployment-method conda; by default the current environment runs the jobs).
-ENV = "../envs/xai.yaml"
-SOURCE_ENV = "../../envs/xai.yaml"  # the same, from rules/sources/
+# One software environment for every rule: the pinned requirements and the package (used with
+# --software-deployment-method conda; by default the current environment runs the jobs). A module
+# fetched from a git host gets a generated copy that names both without relative paths.
+ENV = rule_env(workflow.current_basedir, workflow.sourcecache, "../envs/xai.yaml")
+SOURCE_ENV = ENV if os.path.isabs(ENV) else "../" + ENV  # the same, from rules/sources/
 
 
 def observed_names():

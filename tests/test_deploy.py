@@ -13,6 +13,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+import yaml
+
+from workflow_scripts.core.envs import PACKAGE, requirement_lines
 
 from conftest import ROOT, copy_workflow, jobs_of, snakemake
 
@@ -40,10 +43,11 @@ def _git(*args, cwd):
     )
 
 
-def _installed_venv(tmp_path: Path, src: Path) -> Path:
+def _installed_venv(tmp_path: Path, src: str, name="venv", env=None) -> Path:
     """A fresh environment that sees this one's packages (a .pth file) with the workflow's
-    package installed from `src` (a wheel build: only what the package ships)."""
-    venv = tmp_path / "venv"
+    package installed from `src`, a path or a pip spec (a wheel build: only what the package
+    ships)."""
+    venv = tmp_path / name
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin/python"
     purelib = subprocess.run(
@@ -56,6 +60,7 @@ def _installed_venv(tmp_path: Path, src: Path) -> Path:
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
     proc = subprocess.run(
         [*pip, "install", "-q", "--no-deps", "--no-build-isolation", str(src)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -69,7 +74,7 @@ def _installed_venv(tmp_path: Path, src: Path) -> Path:
 @pytest.mark.workflow
 def test_a_github_module_deployment_builds_the_same_dag_and_runs_jobs(tmp_path):
     src = copy_workflow(tmp_path / "src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
         (src / name).write_bytes((ROOT / name).read_bytes())
     _git("init", "-q", cwd=src)
     _git("add", "-A", cwd=src)
@@ -118,3 +123,32 @@ def test_a_github_module_deployment_builds_the_same_dag_and_runs_jobs(tmp_path):
         "config",
         "results",
     ]
+
+    # the rules' conda env: the fetched envs/xai.yaml cannot reach ../requirements.txt, so the
+    # module writes one naming the requirements and the package at the deployed tag
+    (generated,) = (deploy / ".snakemake/xai-envs").glob("*.yaml")
+    pip = yaml.safe_load(generated.read_text())["dependencies"][-1]["pip"]
+    assert pip == [*requirement_lines((ROOT / "requirements.txt").read_text()), pip[-1]]
+    assert pip[-1] == f"xai-pipeline @ git+https://{HOST}/xai/xai-pipeline@v0"
+    # that spec installs the tagged package (git clones through the same rewrite)
+    from_git = _installed_venv(tmp_path, pip[-1], name="from_git", env=env)
+    shipped = subprocess.run(
+        [str(from_git), "-c", "import workflow_scripts.core.envs as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert "from_git" in shipped
+
+
+def test_the_checkouts_env_file_installs_its_requirements_and_package():
+    """Conda runs pip in envs/ with the env file's pip lines: from there they must name the
+    checkout's requirements.txt (what ./xai installs) and the checkout's own package."""
+    pip = yaml.safe_load((ROOT / "envs/xai.yaml").read_text())["dependencies"][-1]["pip"]
+    here = ROOT / "envs"
+    reqs = [(here / line.split()[1]).resolve() for line in pip if line.startswith("-r ")]
+    package = [(here / line.split()[1]).resolve() for line in pip if line.startswith("-e ")]
+    assert reqs == [ROOT / "requirements.txt"]
+    assert package == [ROOT]
+    assert f'name = "{PACKAGE}"' in (ROOT / "pyproject.toml").read_text()
