@@ -126,7 +126,7 @@ def step_script(name, depth=1):
 # --software-deployment-method conda; by default the current environment runs the jobs). A module
 # fetched from a git host gets a generated copy that names both without relative paths.
 ENV = rule_env(workflow.current_basedir, workflow.sourcecache, "../envs/xai.yaml")
-SOURCE_ENV = ENV if os.path.isabs(ENV) else "../" + ENV  # the same, from rules/sources/
+SOURCE_ENV = ENV if os.path.isabs(ENV) else f"../{ENV}"  # the same, from rules/sources/
 
 
 def observed_names():

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from workflow_scripts.cnn.fastpath import auto_batch
 from workflow_scripts.cnn.layers import with_homework_layers
 from workflow_scripts.cnn.methods import registry
 from workflow_scripts.core import paths
@@ -320,7 +321,7 @@ def test_a_chunk_recomputed_gives_the_same_numbers(test_build):
             params,
             q,
             torch.device("cpu"),
-            25,
+            auto_batch(q["batch_size"], torch.device("cpu")),  # the job's batch: the same sums
             budget=([position], q["method_images"]),
         )
     finally:
