@@ -131,3 +131,33 @@ def stabilise_sum(r):
 def test_an_unknown_composite_is_refused():
     with pytest.raises(ValueError, match="composite must be one of"):
         lrp.lrp(nn.Linear(2, 2), torch.zeros(1, 2), 0, "gamma", 1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_zplus_with_negative_inputs_equals_zennit(arch):
+    """Images shifted to [-0.5, 0.5] (as a normalised input is): the first layer's z+ then has a
+    negative half (every later layer's inputs come out of a ReLU or a pool of one)."""
+    _, make, size, _ = arch
+    model, x, targets = exact_norms(make()), images(size) - 0.5, [0, 10]
+    ours = np.stack(
+        [
+            lrp.lrp(model, x[i : i + 1], t, "alpha1_beta0", 1e-6)["relevance"].numpy()
+            for i, t in enumerate(targets)
+        ]
+    )
+    ref = zennit_lrp(model, x, targets, "alpha1_beta0", 1e-6)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+def test_a_job_canonises_once_and_each_image_is_as_alone():
+    """The run layer hands explain the model `prepare`d once per job; image after image, each
+    relevance equals the one computed from the model as loaded, bit for bit."""
+    _, make, size, _ = ARCHITECTURES[0]
+    model, x = make(), images(size, 3)
+    net = lrp.prepare(model)
+    assert net.lrp_canonised == lrp.canonised(model)[1]
+    for i, t in enumerate([4, 0, 7]):
+        once = lrp.lrp(net, x[i : i + 1], t, "epsilon_plus_flat", 1e-6)
+        alone = lrp.lrp(model, x[i : i + 1], t, "epsilon_plus_flat", 1e-6)
+        assert torch.equal(once["relevance"], alone["relevance"])
+        assert once["merged_batchnorms"] == alone["merged_batchnorms"] > 0

@@ -33,13 +33,17 @@ PREPARE = {
 }
 
 
-def preparation(method: str, params: dict) -> str:
-    """The PREPARE a method's model gets: its own, or a wrapper's inner method's (noise_tunnel:
-    prepared once per job, as its inner method alone would be)."""
+def prepared_model(method: str, params: dict, model, device: torch.device):
+    """The model a method's explain gets, made once per job: its PREPARE, then its module's own
+    `prepare(model)` where it has one (LRP canonises there, not per image). A wrapper's is its inner
+    method's (noise_tunnel: prepared as the inner method alone would be)."""
     registry = methods.registry()
     inner = params.get(registry[method]["INNER_KEY"] or "")
     # a missing or unknown inner method: the method's own, and its explain says what is wrong
-    return registry[inner]["PREPARE"] if inner in registry else registry[method]["PREPARE"]
+    owner = inner if inner in registry else method
+    net = PREPARE[registry[owner]["PREPARE"]](model, device)
+    own = getattr(methods.load(owner), "prepare", None)
+    return own(net) if own is not None else net
 
 
 def explain_image(
@@ -94,7 +98,7 @@ def explain_images(
             logits = model(x)[0].cpu()
         refuse_non_finite(method, name, {"logits": logits})
         if method not in cache:  # once per model and method (the same function, other kernels)
-            cache[method] = PREPARE[preparation(method, params)](model, device)
+            cache[method] = prepared_model(method, params, model, device)
         start = time.perf_counter()
         target = torch.tensor([label], device=device)
 
@@ -146,7 +150,7 @@ def _explain_batched(method, module, model, items, params, cfg, device, before_e
         with torch.no_grad():
             logits.append(model(x[None])[0].cpu())
         refuse_non_finite(method, name, {"logits": logits[-1]})
-    prepared = PREPARE[preparation(method, params)](model, device)
+    prepared = prepared_model(method, params, model, device)
     labels = torch.tensor([label for _, label, _ in items], device=device)
     start = time.perf_counter()
     arrays = module.explain_many(

@@ -59,7 +59,7 @@ BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 def stabilised(z: torch.Tensor, eps: float) -> torch.Tensor:
     """z moved away from 0 by eps, with its sign (+eps at 0)."""
-    return z + eps * (z.sign() + (z == 0).to(z))
+    return torch.where(z >= 0, z + eps, z - eps)
 
 
 def _linear(module, x, weight, bias):
@@ -81,10 +81,16 @@ def _epsilon(module, x, r, eps):
 def _zplus(module, x, r, eps):
     """alpha 1, beta 0: positive weights on positive inputs (with the positive bias) and negative
     weights on negative inputs share the relevance."""
+    bias = None if module.bias is None else module.bias.clamp(min=0)
+    if not bool((x < 0).any()):  # after a ReLU: the negative half is exactly 0, and so is its part
+        with torch.enable_grad():
+            xp = x.detach().requires_grad_(True)
+            zp = _linear(module, xp, module.weight.clamp(min=0), bias)
+            (gp,) = torch.autograd.grad(zp, xp, r / stabilised(zp, STABILIZER))
+        return x * gp
     with torch.enable_grad():
         xp = x.clamp(min=0).detach().requires_grad_(True)
         xn = x.clamp(max=0).detach().requires_grad_(True)
-        bias = None if module.bias is None else module.bias.clamp(min=0)
         zp = _linear(module, xp, module.weight.clamp(min=0), bias)
         zn = _linear(module, xn, module.weight.clamp(max=0), None)
         s = r / stabilised(zp + zn, STABILIZER)
@@ -219,10 +225,19 @@ def propagating(model, composite: str, epsilon: float):
         yield
 
 
+def prepare(model) -> nn.Module:
+    """The canonised copy, made once per job by the run layer (cnn/attribute.prepared_model);
+    what canonising did rides along as `lrp_canonised`."""
+    net, done = canonised(model)
+    net.lrp_canonised = done
+    return net
+
+
 def lrp(model, x: torch.Tensor, target: int, composite: str, epsilon: float) -> dict:
     """Input relevance (3 x H x W) of one image x (1 x 3 x H x W), starting from the target
-    logit; the logit and what canonising did."""
-    net, done = canonised(model)
+    logit; the logit and what canonising did. `model`: as loaded, or already `prepare`d."""
+    net = model if hasattr(model, "lrp_canonised") else prepare(model)
+    done = net.lrp_canonised
     with propagating(net, composite, epsilon), torch.enable_grad():
         xg = x.detach().clone().requires_grad_(True)
         logits = net(xg)

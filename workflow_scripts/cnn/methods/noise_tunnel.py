@@ -24,7 +24,7 @@ from workflow_scripts.cnn.methods import guided_backprop, image_seed, integrated
 
 NAME = "noise_tunnel"
 ORDER = 13
-PREPARE = "raw"  # the run layer gives it its inner method's (cnn/attribute.preparation)
+PREPARE = "raw"  # the run layer gives it its inner method's (cnn/attribute.prepared_model)
 INNER_KEY = "inner"
 VARIANT_KEYS = ("inner", "kind")
 REFERENCE = "captum NoiseTunnel"  # what benchmarks/bench_methods.py times it against
