@@ -12,14 +12,15 @@ import contextlib
 
 @contextlib.contextmanager
 def per_call(modules, replace):
-    """For each call of each of `modules` during the block: the module computes on a copy of its
-    input (an in-place op leaves the input and its graph intact), and the forward continues with
-    replace(module, input, output) instead of its output."""
+    """For each call of each of `modules` during the block: an in-place module (`inplace=True`, as
+    torchvision's ReLUs) computes on a copy of its input, which leaves the input and its graph
+    intact, and the forward continues with replace(module, input, output) instead of its
+    output."""
     inputs: dict[int, list] = {}
 
     def pre(module, args):
         inputs.setdefault(id(module), []).append(args[0])
-        return (args[0].clone(),)
+        return (args[0].clone(),) if getattr(module, "inplace", False) else None
 
     def post(module, args, out):
         return replace(module, inputs[id(module)].pop(), out)

@@ -114,14 +114,14 @@ def _elementwise(module, live, out):
     (x_in, b_in), (x_out, b_out) = _halves(inp), _halves(out)
     delta_in = x_in - b_in
     if type(module) is nn.ReLU:  # its derivative, as autograd's threshold_backward has it
-        derivative = (inp > 0).to(inp.dtype)
+        derivative = inp > 0  # (where() below makes it 1.0 / 0.0)
     else:
         with torch.enable_grad():
             t = inp.clone().requires_grad_(True)
             y = type(module).forward(module, t * 1)  # the module's own function, without hooks
             (derivative,) = torch.autograd.grad(y, t, torch.ones_like(y))
     still = delta_in.abs() < EPS
-    ratio = (x_out - b_out) / torch.where(still, torch.ones_like(delta_in), delta_in)
+    ratio = (x_out - b_out) / torch.where(still, 1.0, delta_in)
     # the same multiplier for the image and the baseline half, but where the input is still
     halves = derivative.reshape(2, *ratio.shape)
     multiplier = torch.where(still, halves, ratio).reshape(inp.shape)
