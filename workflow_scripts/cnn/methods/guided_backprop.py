@@ -45,7 +45,7 @@ class _GuidedReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return torch.where((out > 0) & (grad > 0), grad, torch.zeros_like(grad))
+        return torch.where(out > 0, grad.clamp(min=0), 0.0)
 
 
 def _guided_forward(x):
