@@ -4,7 +4,10 @@ The bound of a method on an image is the time of the same number of forward pass
 forward + input-backward passes (the gradient methods; filters: of the stack up to the hooked
 module), of the same optimised model, at its best batch size, on the same device and threads.
 `measured / bound` is then what the method spends beyond its unavoidable passes (sampling,
-segmentation, regressions, Python, small batches). Shared by bench_methods.py and gpu_check.py.
+segmentation, regressions, Python, small batches). The same passes of one image alone (batch 1)
+are printed beside it: a method that explains one image per call (so that an image's numbers
+never depend on the images that share its job) cannot go below that. Shared by bench_methods.py
+and gpu_check.py.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ def _sync(device) -> None:
 
 
 def best_per_image(step, x1: torch.Tensor, batches=BATCHES, repeat: int = 3, budget: float = 2.0):
-    """(seconds per image, batch) of the fastest batch size for `step(batch)`; x1: one image.
-    Each size is timed `repeat` times (best kept); sizes stop growing once a call takes `budget`."""
-    best = (float("inf"), 0)
+    """(seconds per image, batch) of the fastest batch size for `step(batch)`, and the seconds of
+    one image alone (batch 1; NaN when `batches` leaves it out); x1: one image. Each size is timed
+    `repeat` times (best kept); sizes stop growing once a call takes `budget`."""
+    best, single = (float("inf"), 0), float("nan")
     for n in batches:
         xb = x1.expand(n, *x1.shape[1:]).contiguous()
         step(xb)  # warm-up (allocations, kernel choice)
@@ -41,9 +45,10 @@ def best_per_image(step, x1: torch.Tensor, batches=BATCHES, repeat: int = 3, bud
             _sync(x1.device)
             t = min(t, time.perf_counter() - start)
         best = min(best, (t / n, n))
+        single = t if n == 1 else single
         if t > budget:
             break
-    return best
+    return (*best, single)
 
 
 def forward_step(model):
@@ -93,10 +98,11 @@ def needed(method: str, cfg: dict, model=None) -> list[str]:
     return [k for k, n in load(method).passes(cfg, model).items() if n]
 
 
-def bound_seconds(method: str, cfg: dict, costs: dict, model=None) -> float:
+def bound_seconds(method: str, cfg: dict, costs: dict, model=None, at: int = 0) -> float:
     """The method's unavoidable passes per image (its module's `passes`, which may count the
-    model's channels), times their cost."""
-    return sum(n * costs[k][0] for k, n in load(method).passes(cfg, model).items() if n)
+    model's channels), times their cost: at the best batch size (at=0), or of one image alone
+    (at=2: what a method that explains one image per call cannot go below)."""
+    return sum(n * costs[k][at] for k, n in load(method).passes(cfg, model).items() if n)
 
 
 def method_seconds(method, model, items, cfg, device) -> tuple[float, list[dict]]:
@@ -111,7 +117,7 @@ def pass_costs_for(model, x1, device, method, cfg, batches=BATCHES, repeat=3) ->
 
 
 def _min_costs(a: dict, b: dict) -> dict:
-    return {k: min(a[k], b[k]) for k in a}
+    return {k: (*min(a[k][:2], b[k][:2]), min(a[k][2], b[k][2])) for k in a}
 
 
 def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batches=BATCHES):
@@ -133,6 +139,7 @@ def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batche
         c = pass_costs_for(model, x1, dev, method, cfg, batches)
         costs = _min_costs(costs, c)
         bound = bound_seconds(method, cfg, costs, model)
+        single = bound_seconds(method, cfg, costs, model, at=2)
         print(
             f"{method}: {seconds:.3f} s/img, bound {bound:.3f} s/img", file=sys.stderr, flush=True
         )
@@ -142,6 +149,7 @@ def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batche
                 "measured_s": seconds,
                 "bound_s": bound,
                 "ratio": seconds / bound,
+                "single_s": single,
                 "passes": {k: (round(1000 * v[0], 3), v[1]) for k, v in costs.items()},
             }
         )
@@ -150,11 +158,13 @@ def bound_rows(model, items, config_cnn: dict, methods, device, repeat=2, batche
 
 def format_rows(rows) -> str:
     lines = [
-        "| method | measured (s/img) | bound (s/img) | measured / bound |",
-        "|---|---|---|---|",
+        "| method | measured (s/img) | bound (s/img) | measured / bound "
+        "| measured / batch-1 bound |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['measured_s']:.3f} | {r['bound_s']:.3f} | {r['ratio']:.2f}x |"
+        f"| {r['method']} | {r['measured_s']:.3f} | {r['bound_s']:.3f} | {r['ratio']:.2f}x | "
+        f"{r['measured_s'] / r['single_s']:.2f}x |"
         for r in rows
     ]
     lines.append("\npass costs, ms per image (best batch):")
