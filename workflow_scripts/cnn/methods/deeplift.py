@@ -121,10 +121,10 @@ def _elementwise(module, live, out):
             y = type(module).forward(module, t * 1)  # the module's own function, without hooks
             (derivative,) = torch.autograd.grad(y, t, torch.ones_like(y))
     still = delta_in.abs() < EPS
-    ratio = (x_out - b_out) / torch.where(still, 1.0, delta_in)
+    # (+ still: a non-zero denominator where the ratio is not used; where() is slower here)
+    ratio = (x_out - b_out) / (delta_in + still)
     # the same multiplier for the image and the baseline half, but where the input is still
-    halves = derivative.reshape(2, *ratio.shape)
-    multiplier = torch.where(still, halves, ratio).reshape(inp.shape)
+    multiplier = torch.cat([torch.where(still, d, ratio) for d in _halves(derivative)])
     return _Rescale.apply(live, out, multiplier)
 
 

@@ -45,7 +45,9 @@ class _GuidedReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return torch.where(out > 0, grad.clamp(min=0), 0.0)
+        # ReLU's own backward kernel on the clamped gradient (where() is 10x slower here: 1 thread,
+        # channels_last, 8 x 128 x 128: 35 vs 525 us)
+        return torch.ops.aten.threshold_backward(grad.clamp(min=0), out, 0)
 
 
 def _guided_forward(x):
