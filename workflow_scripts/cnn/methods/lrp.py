@@ -70,41 +70,48 @@ def _linear(module, x, weight, bias):
     return F.linear(x, weight, bias)
 
 
+def _backward(module, x, weight, grad):
+    """The layer's gradient to its input x alone for output gradient `grad`, with the layer's
+    weights replaced by `weight`: autograd's own kernel, called without building a graph (a rule
+    runs once per layer inside the backward pass)."""
+    if isinstance(module, nn.Linear):
+        return grad.matmul(weight)
+    if isinstance(module.padding, str):  # "same"/"valid": autograd works out the padding
+        with torch.enable_grad():
+            xi = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(_linear(module, xi, weight, None), xi, grad)
+        return g
+    return torch.ops.aten.convolution_backward(
+        grad, x, weight, None, module.stride, module.padding, module.dilation,
+        False, [0, 0], module.groups, (True, False, False),
+    )[0]  # fmt: skip
+
+
 def _epsilon(module, x, r, eps):
-    with torch.enable_grad():
-        xi = x.detach().requires_grad_(True)
-        z = _linear(module, xi, module.weight, module.bias)
-        (g,) = torch.autograd.grad(z, xi, r / stabilised(z, eps))
-    return x * g
+    z = _linear(module, x, module.weight, module.bias)
+    return x * _backward(module, x, module.weight, r / stabilised(z, eps))
 
 
 def _zplus(module, x, r, eps):
     """alpha 1, beta 0: positive weights on positive inputs (with the positive bias) and negative
     weights on negative inputs share the relevance."""
     bias = None if module.bias is None else module.bias.clamp(min=0)
+    wp = module.weight.clamp(min=0)
     if not bool((x < 0).any()):  # after a ReLU: the negative half is exactly 0, and so is its part
-        with torch.enable_grad():
-            xp = x.detach().requires_grad_(True)
-            zp = _linear(module, xp, module.weight.clamp(min=0), bias)
-            (gp,) = torch.autograd.grad(zp, xp, r / stabilised(zp, STABILIZER))
-        return x * gp
-    with torch.enable_grad():
-        xp = x.clamp(min=0).detach().requires_grad_(True)
-        xn = x.clamp(max=0).detach().requires_grad_(True)
-        zp = _linear(module, xp, module.weight.clamp(min=0), bias)
-        zn = _linear(module, xn, module.weight.clamp(max=0), None)
-        s = r / stabilised(zp + zn, STABILIZER)
-        gp, gn = torch.autograd.grad((zp, zn), (xp, xn), (s, s))
-    return xp.detach() * gp + xn.detach() * gn
+        zp = _linear(module, x, wp, bias)
+        return x * _backward(module, x, wp, r / stabilised(zp, STABILIZER))
+    xp, xn, wn = x.clamp(min=0), x.clamp(max=0), module.weight.clamp(max=0)
+    zp = _linear(module, xp, wp, bias)
+    zn = _linear(module, xn, wn, None)
+    s = r / stabilised(zp + zn, STABILIZER)
+    return xp * _backward(module, xp, wp, s) + xn * _backward(module, xn, wn, s)
 
 
 def _flat(module, x, r, eps):
     """Relevance spread evenly over each output's receptive field (all weights 1, no bias)."""
-    with torch.enable_grad():
-        ones = torch.ones_like(x).requires_grad_(True)
-        z = _linear(module, ones, torch.ones_like(module.weight), None)
-        (g,) = torch.autograd.grad(z, ones, r / stabilised(z, STABILIZER))
-    return g
+    ones, w = torch.ones_like(x), torch.ones_like(module.weight)
+    z = _linear(module, ones, w, None)
+    return _backward(module, ones, w, r / stabilised(z, STABILIZER))
 
 
 def _norm(module, x, r, eps):
