@@ -87,12 +87,12 @@ def _backward(module, x, weight, grad):
     )[0]  # fmt: skip
 
 
-def _epsilon(module, x, r, eps):
-    z = _linear(module, x, module.weight, module.bias)
+def _epsilon(module, x, z, r, eps):
+    """z: the layer's own output (its forward, already computed)."""
     return x * _backward(module, x, module.weight, r / stabilised(z, eps))
 
 
-def _zplus(module, x, r, eps):
+def _zplus(module, x, out, r, eps):
     """alpha 1, beta 0: positive weights on positive inputs (with the positive bias) and negative
     weights on negative inputs share the relevance."""
     bias = None if module.bias is None else module.bias.clamp(min=0)
@@ -107,14 +107,14 @@ def _zplus(module, x, r, eps):
     return xp * _backward(module, xp, wp, s) + xn * _backward(module, xn, wn, s)
 
 
-def _flat(module, x, r, eps):
+def _flat(module, x, out, r, eps):
     """Relevance spread evenly over each output's receptive field (all weights 1, no bias)."""
     ones, w = torch.ones_like(x), torch.ones_like(module.weight)
     z = _linear(module, ones, w, None)
     return _backward(module, ones, w, r / stabilised(z, STABILIZER))
 
 
-def _norm(module, x, r, eps):
+def _norm(module, x, out, r, eps):
     """Relevance in proportion to each input's part of the output (average pooling)."""
     with torch.enable_grad():
         xi = x.detach().requires_grad_(True)
@@ -132,13 +132,13 @@ class _Rule(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, out, rule):
         ctx.rule = rule
-        ctx.save_for_backward(inp.detach())
+        ctx.save_for_backward(inp.detach(), out.detach())
         return out.clone()
 
     @staticmethod
     def backward(ctx, relevance):
-        (x,) = ctx.saved_tensors
-        return ctx.rule(x, relevance), None, None
+        x, out = ctx.saved_tensors
+        return ctx.rule(x, out, relevance), None, None
 
 
 class _Sum(torch.autograd.Function):
@@ -219,10 +219,10 @@ def propagating(model, composite: str, epsilon: float):
     def rule_of(module):
         if module in rules:
             fn = RULES[rules[module]]
-            return lambda x, r: fn(module, x, r, epsilon)
+            return lambda x, out, r: fn(module, x, out, r, epsilon)
         if isinstance(module, ACTIVATIONS):
-            return lambda x, r: r
-        return lambda x, r: _norm(module, x, r, epsilon)
+            return lambda x, out, r: r
+        return lambda x, out, r: _norm(module, x, out, r, epsilon)
 
     def replace(module, inp, out):
         return _Rule.apply(inp, out, rule_of(module))
@@ -278,8 +278,10 @@ def explain(
 
 
 def passes(cfg: dict, model=None) -> dict:
-    """One forward and one backward; each rule's extra backward pass is of one layer."""
-    return {"gradient": 1}
+    """One forward and one backward, the rules' backward kernels in place of the layers' own; the
+    epsilon rule's z is the layer's own output, but z+ (and flat) need each layer's forward with
+    other weights (or inputs) again: a second forward pass, as zennit computes it too."""
+    return {"gradient": 1} if cfg["composite"] == "epsilon" else {"gradient": 1, "forward": 1}
 
 
 def reference(model, x, target, cfg: dict):
