@@ -142,6 +142,26 @@ def test_one_relu_passes_back_its_secant_slope():
     assert ((slope[crossing] > 0) & (slope[crossing] < 1)).all()
 
 
+def test_a_relu_whose_input_does_not_move_passes_back_its_derivative():
+    """Unit 0's input is the same for the image and the baseline (x1 - x2 = 0): the secant is
+    undefined there, and the rule takes the ReLU's derivative at the input (1: h = 0.4 > 0), so
+    the unit still attributes +-0.3 * 2 to the two pixels (summing to 0); unit 1 moves and
+    passes back its secant."""
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1, bias=False)).double()
+    f64 = {"dtype": torch.float64}
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -1.0], [0.5, 0.2]], **f64))
+        net[0].bias.copy_(torch.tensor([0.4, -0.1], **f64))
+        net[2].weight.copy_(torch.tensor([[2.0, 3.0]], **f64))
+        x = torch.tensor([[0.3, 0.3]], **f64)
+        h, h0 = net[0](x)[0], net[0](torch.zeros_like(x))[0]
+    assert h[0] == h0[0] and h[1] != h0[1]
+    slope = (torch.relu(h[1]) - torch.relu(h0[1])) / (h[1] - h0[1])
+    expected = x[0] * (2.0 * net[0].weight[0] + 3.0 * slope * net[0].weight[1])
+    got = deeplift.deeplift(net, x, 0)["attribution"]
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-12, atol=1e-14)
+
+
 def test_an_unknown_pool_rule_is_refused():
     with pytest.raises(ValueError, match="maxpool must be one of"):
         deeplift.deeplift(nn.Linear(2, 2), torch.zeros(1, 2), 0, maxpool="max")

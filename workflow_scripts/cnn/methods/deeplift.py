@@ -113,6 +113,11 @@ def _elementwise(module, live, out):
     inp, out = live.detach(), out.detach()
     (x_in, b_in), (x_out, b_out) = _halves(inp), _halves(out)
     delta_in = x_in - b_in
+    still = delta_in.abs() < EPS
+    # (+ still: a non-zero denominator where the ratio is not used; where() is slower here)
+    ratio = (x_out - b_out) / (delta_in + still)
+    if not bool(still.any()):  # the usual case: every input moved, the ratio is the multiplier
+        return _Rescale.apply(live, out, torch.cat([ratio, ratio]))
     if type(module) is nn.ReLU:  # its derivative, as autograd's threshold_backward has it
         derivative = inp > 0  # (where() below makes it 1.0 / 0.0)
     else:
@@ -120,9 +125,6 @@ def _elementwise(module, live, out):
             t = inp.clone().requires_grad_(True)
             y = type(module).forward(module, t * 1)  # the module's own function, without hooks
             (derivative,) = torch.autograd.grad(y, t, torch.ones_like(y))
-    still = delta_in.abs() < EPS
-    # (+ still: a non-zero denominator where the ratio is not used; where() is slower here)
-    ratio = (x_out - b_out) / (delta_in + still)
     # the same multiplier for the image and the baseline half, but where the input is still
     multiplier = torch.cat([torch.where(still, d, ratio) for d in _halves(derivative)])
     return _Rescale.apply(live, out, multiplier)
