@@ -12,7 +12,7 @@ import torch
 from attribution_models import ARCHITECTURES, images, without_inplace
 from torch import nn
 
-from workflow_scripts.cnn.attribute import explain_images
+from workflow_scripts.cnn.attribute import explain_images, prepared_model
 from workflow_scripts.cnn.methods import deeplift
 
 captum = pytest.importorskip("captum.attr")
@@ -70,6 +70,25 @@ def test_deeplift_equals_captum(arch):
         assert a["completeness_delta"] == pytest.approx(
             a["attribution"].sum() - (a["f_x"] - a["f_baseline"]), abs=1e-12
         )
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES])
+def test_an_image_gets_the_same_numbers_in_any_job(arch):
+    """A job records the baseline's activations once (its prepared model keeps them); each image
+    still gets, bit for bit, what it gets in a job of its own (cnn.images_per_job changes
+    nothing), and the float32 model's recording is made once for the job's images."""
+    name, make, size, _ = arch
+    model, x, targets = make().float(), images(size, 3).float(), [3, 7, 3]
+    together = ours(model, x, targets)
+    for i, t in enumerate(targets):
+        (alone,) = ours(model, x[i : i + 1], [t])
+        np.testing.assert_array_equal(alone["attribution"], together[i]["attribution"])
+        assert alone["f_baseline"] == together[i]["f_baseline"]
+    prepared = prepared_model("deeplift", {"maxpool": "gradient"}, model, torch.device("cpu"))
+    for i, t in enumerate(targets):
+        deeplift.explain(prepared, x[i : i + 1], torch.tensor([t]), image="a", device="cpu",
+                         baseline=0.0, maxpool="gradient")  # fmt: skip
+    assert len(prepared.deeplift_baselines) == 1
 
 
 class ConvPool(nn.Module):
@@ -142,11 +161,13 @@ def test_one_relu_passes_back_its_secant_slope():
     assert ((slope[crossing] > 0) & (slope[crossing] < 1)).all()
 
 
-def test_a_relu_whose_input_does_not_move_passes_back_its_derivative():
+@pytest.mark.parametrize("maxpool", deeplift.MAXPOOL)
+def test_a_relu_whose_input_does_not_move_passes_back_its_derivative(maxpool):
     """Unit 0's input is the same for the image and the baseline (x1 - x2 = 0): the secant is
     undefined there, and the rule takes the ReLU's derivative at the input (1: h = 0.4 > 0), so
     the unit still attributes +-0.3 * 2 to the two pixels (summing to 0); unit 1 moves and
-    passes back its secant."""
+    passes back its secant. Both paths: the image against the recorded baseline (gradient pool
+    rule) and the batch of two (rescale)."""
     net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1, bias=False)).double()
     f64 = {"dtype": torch.float64}
     with torch.no_grad():
@@ -158,7 +179,7 @@ def test_a_relu_whose_input_does_not_move_passes_back_its_derivative():
     assert h[0] == h0[0] and h[1] != h0[1]
     slope = (torch.relu(h[1]) - torch.relu(h0[1])) / (h[1] - h0[1])
     expected = x[0] * (2.0 * net[0].weight[0] + 3.0 * slope * net[0].weight[1])
-    got = deeplift.deeplift(net, x, 0)["attribution"]
+    got = deeplift.deeplift(net, x, 0, maxpool=maxpool)["attribution"]
     torch.testing.assert_close(got, expected.detach(), rtol=1e-12, atol=1e-14)
 
 
