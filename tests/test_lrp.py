@@ -128,6 +128,40 @@ def stabilise_sum(r):
     return r.sum() + 1e-6
 
 
+class ShiftedInPlace(nn.Module):
+    """conv -> ReLU -> linear -> linear, the first linear's output shifted in place (`+= 0.5`) or
+    not: one function, the in-place form changes a hooked layer's output after its rule saw it."""
+
+    def __init__(self, in_place: bool):
+        super().__init__()
+        self.in_place = in_place
+        self.conv, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.fc1, self.fc2 = nn.Linear(4 * 8 * 8, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.fc1(self.relu(self.conv(x)).flatten(1))
+        if self.in_place:
+            h += 0.5
+        else:
+            h = h + 0.5
+        return self.fc2(h)
+
+
+@pytest.mark.parametrize("composite", lrp.COMPOSITES)
+def test_an_output_changed_in_place_downstream_leaves_the_rules_as_they_were(composite):
+    """A rule that reads its layer's output (epsilon) keeps it as the forward made it, whatever
+    the model does to the output afterwards in place."""
+    torch.manual_seed(2)
+    plain = ShiftedInPlace(False).double().eval()
+    shifted = copy.deepcopy(plain)
+    shifted.in_place = True
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64) - 0.3
+    want = lrp.lrp(plain, x, 1, composite, 1e-6)["relevance"]
+    got = lrp.lrp(shifted, x, 1, composite, 1e-6)["relevance"]
+    assert want.abs().max() > 0
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_an_unknown_composite_is_refused():
     with pytest.raises(ValueError, match="composite must be one of"):
         lrp.lrp(nn.Linear(2, 2), torch.zeros(1, 2), 0, "gamma", 1e-6)
