@@ -407,10 +407,20 @@ def test_faithfulness_normalises_against_the_random_order_in_few_batched_calls()
     shared = F.faithfulness(
         predict, x, a, 0, fill="blur", steps=steps, seed=seed, batch_size=16, random=base
     )
-    assert calls == [16, 6]  # only the method's 2 x 11 images
+    assert calls == [16, 2]  # only the method's 2 x 9 images between the ends
     assert shared.keys() == out.keys()
     for key, value in out.items():
         np.testing.assert_allclose(shared[key], value, atol=1e-6, err_msg=key)
+    for mode in ("deletion", "insertion"):  # the ends are the baseline's, the same images
+        for end in (0, -1):
+            assert shared[f"{mode}_curve"][end] == base[f"{mode}_curve_random"][end]
+    # road: the imputation noise follows the steps, so every step of the method's curves is its own
+    calls.clear()
+    road = dict(fill="road", steps=4, seed=seed, batch_size=16)
+    road_base = F.random_baseline(predict, x, 0, **road)
+    calls.clear()
+    F.faithfulness(predict, x, a, 0, random=road_base, **road)
+    assert calls == [10]
     # a perfect-order map of the linear model: deleting the brightest pixels first beats random
     xs = torch.from_numpy(rng.random((1, 3, H, W)))
     bright = xs[0].sum(0).numpy()

@@ -100,8 +100,10 @@ def _step_counts(n, steps) -> np.ndarray:
     return np.arange(steps + 1) * n // steps
 
 
-def _curve_images(x, order, *, mode, fill, steps, blur_sigma, road_noise, seed):
-    """Yield the steps + 1 perturbed images (C x H x W tensors) of one curve, in step order."""
+def _curve_images(x, order, *, mode, fill, steps, blur_sigma, road_noise, seed, interior=False):
+    """Yield the steps + 1 perturbed images (C x H x W tensors) of one curve, in step order;
+    `interior`: steps 1 .. steps - 1 only (blur and mean fills: the two end images, the image and
+    its fill, do not depend on the order)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     x0 = x[0]
@@ -124,7 +126,7 @@ def _curve_images(x, order, *, mode, fill, steps, blur_sigma, road_noise, seed):
         return
     filled = fill_image(x, fill, blur_sigma=blur_sigma)
     rank_t = torch.from_numpy(rank.reshape(h, w)).to(x0.device)
-    for k in counts:
+    for k in counts[1:-1] if interior else counts:
         changed = rank_t < int(k)
         if mode == "deletion":
             yield torch.where(changed, filled, x0)
@@ -217,17 +219,24 @@ def random_order(shape, seed) -> np.ndarray:
     return np.random.default_rng(seed).permutation(int(np.prod(shape)))
 
 
-def _curves(predict, x, target, specs, *, batch_size, **images) -> list[np.ndarray]:
+def _curves(predict, x, target, specs, *, batch_size, ends=None, **images) -> list[np.ndarray]:
     """The curve of each (mode, pixel order) in `specs`, their images predicted in shared batches;
-    `images`: _curve_images' fill, steps, blur_sigma, road_noise, seed."""
-    gens = [_curve_images(x, order, mode=mode, **images) for mode, order in specs]
-    return _predict_curves(predict, target, gens, batch_size)
+    `images`: _curve_images' fill, steps, blur_sigma, road_noise, seed. `ends`: {mode: (first,
+    last)}, the curve's end values where they are known already (not with road, whose imputation
+    noise follows the steps): only the images between them are predicted."""
+    interior = ends is not None and images["fill"] != "road"
+    gens = [_curve_images(x, o, mode=mode, interior=interior, **images) for mode, o in specs]
+    curves = _predict_curves(predict, target, gens, batch_size)
+    if not interior:
+        return curves
+    return [np.concatenate([[ends[m][0]], c, [ends[m][1]]]) for (m, _), c in zip(specs, curves)]
 
 
 def _curve_set(
-    predict, x, target, orders, *, fill, steps, seed, blur_sigma, batch_size, road_noise
+    predict, x, target, orders, *, fill, steps, seed, blur_sigma, batch_size, road_noise, ends=None
 ):
-    """Deletion and insertion curves + AUCs for each {suffix: order}, in shared batches."""
+    """Deletion and insertion curves + AUCs for each {suffix: order}, in shared batches (`ends`:
+    as _curves')."""
     specs = [(mode, suffix) for suffix in orders for mode in MODES]
     curves = _curves(
         predict,
@@ -240,6 +249,7 @@ def _curve_set(
         road_noise=road_noise,
         seed=seed,
         batch_size=batch_size,
+        ends=ends,
     )
     out = {}
     for (mode, suffix), curve in zip(specs, curves):
@@ -294,14 +304,22 @@ def faithfulness(
     the four curves (deletion_curve, insertion_curve, deletion_curve_random,
     insertion_curve_random). The 4 x (steps + 1) images share batches of batch_size; with
     `random` = random_baseline(...) of the same image and settings only the method's 2 x
-    (steps + 1) images are predicted.
+    (steps - 1) images between the ends are predicted (blur and mean fills; road: 2 x (steps +
+    1)): its curves start and end where the random baseline's do, the same images.
     """
     a = np.asarray(a)
     if a.shape != tuple(x.shape[-2:]):
         raise ValueError(f"map {a.shape} does not match the image {tuple(x.shape[-2:])}")
     orders = {"": descending(a)}
+    ends = None
     if random is None:
         orders["_random"] = random_order(a.shape, seed)
+    else:
+        for mode in MODES:
+            if len(random[f"{mode}_curve_random"]) != steps + 1:
+                n = len(random[f"{mode}_curve_random"])
+                raise ValueError(f"random baseline has {n} points, not steps + 1")
+        ends = {m: (random[f"{m}_curve_random"][0], random[f"{m}_curve_random"][-1]) for m in MODES}
     out = _curve_set(
         predict,
         x,
@@ -313,13 +331,11 @@ def faithfulness(
         blur_sigma=blur_sigma,
         batch_size=batch_size,
         road_noise=road_noise,
+        ends=ends,
     )
     if random is not None:
         for key in ("deletion_curve", "insertion_curve", "deletion_auc", "insertion_auc"):
-            value = random[f"{key}_random"]
-            if key.endswith("curve") and len(value) != steps + 1:
-                raise ValueError(f"random baseline has {len(value)} points, not steps + 1")
-            out[f"{key}_random"] = value
+            out[f"{key}_random"] = random[f"{key}_random"]
     out["deletion_norm"] = out["deletion_auc_random"] - out["deletion_auc"]
     out["insertion_norm"] = out["insertion_auc"] - out["insertion_auc_random"]
     return out
