@@ -27,8 +27,9 @@ forward+backward of model.cnn up to that layer), and `explain(model, x, target, 
 1-element tensor), with its config keys keyword-only: a renamed key fails loudly instead of binding
 a wrong value. Optionally `prepare(model) -> model`: what it does once per job to its PREPARE'd
 model (LRP canonises; DeepLIFT keeps its baseline's activations there), so that explain need
-not per image: a prepared model's weights never change (a randomised copy is prepared anew). The literals are read without
-importing the module (`ast`), so building the DAG never imports torch; `load` imports it.
+not per image: a prepared model's weights never change (a randomised copy is prepared anew).
+The literals are read without importing the module (`ast`), so building the DAG never imports
+torch; `load` imports it.
 Adding a method is adding a module here, its config block, its schema entry and its test: rules,
 figures, report and the parametrised tests read this registry.
 """
