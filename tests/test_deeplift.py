@@ -183,6 +183,29 @@ def test_a_relu_whose_input_does_not_move_passes_back_its_derivative(maxpool):
     torch.testing.assert_close(got, expected.detach(), rtol=1e-12, atol=1e-14)
 
 
+class BranchesOnItsInput(nn.Module):
+    """Two ReLUs for a bright image, one for a dark one (the baseline)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.relu1, self.relu2 = nn.Linear(4, 4), nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        h = self.relu1(self.fc(x))
+        return self.relu2(h - 0.1) if bool(x.mean() > 0.5) else h
+
+
+def test_a_forward_that_branches_on_its_input_is_refused():
+    """The image's calls are matched with the baseline's one by one: a model that takes
+    another path for the image gets one clear error, not multipliers of the wrong layer."""
+    model = BranchesOnItsInput().double()
+    x = torch.full((1, 4), 0.9, dtype=torch.float64)
+    for image, baseline in ((x, 0.0), (x * 0.1, 0.9)):  # a call more, a call fewer
+        with pytest.raises(ValueError, match="calls its nonlinearity modules in another order"):
+            deeplift.deeplift(model, image, 0, baseline=baseline)
+    assert deeplift.deeplift(model, x * 0.1, 0)["rescaled_modules"] == 2  # the same path: fine
+
+
 def test_an_unknown_pool_rule_is_refused():
     with pytest.raises(ValueError, match="maxpool must be one of"):
         deeplift.deeplift(nn.Linear(2, 2), torch.zeros(1, 2), 0, maxpool="max")

@@ -196,7 +196,7 @@ def _recorded(model, mods, base):
     calls = []
 
     def record(module, inp, out):
-        calls.append((inp.detach(), out.detach()))
+        calls.append((module, inp.detach(), out.detach()))
         return out
 
     with per_call(mods, record), torch.no_grad():
@@ -222,6 +222,15 @@ def _baseline(model, mods, base, maxpool):
     return cache[key]
 
 
+def _diverged() -> ValueError:
+    return ValueError(
+        "deeplift: the model calls its nonlinearity modules in another order or with other "
+        "shapes for the image than for the baseline (a forward that depends on its input); "
+        "DeepLIFT compares the two call by call: set cnn.deeplift.maxpool: rescale to run them "
+        "as one batch"
+    )
+
+
 def deeplift(
     model, x: torch.Tensor, target: int, baseline: float = 0.0, maxpool: str = "gradient"
 ) -> dict:
@@ -245,10 +254,15 @@ def deeplift(
         calls = recorded[::-1]  # popped in call order
 
         def replace(module, inp, out):
-            return _against(module, inp, out, *calls.pop())
+            if not calls or calls[-1][0] is not module or calls[-1][1].shape != inp.shape:
+                raise _diverged()
+            _, b_in, b_out = calls.pop()
+            return _against(module, inp, out, b_in, b_out)
 
         with per_call(mods, replace), torch.enable_grad():
             logit = model(xg)[0, target]
+            if calls:
+                raise _diverged()
             (grad,) = torch.autograd.grad(logit, xg)
         f_x, f_b = float(logit.detach()), float(base_logits[0, target])
     attr = ((x - base) * grad)[0].detach()
