@@ -2,11 +2,10 @@
 true label's logit difference f(x) - f(x0) from a constant baseline image x0, distributed over
 the pixels as (x - x0) times multipliers that follow the chain rule.
 
-Every elementwise
-nonlinearity module (ReLU, ELU, LeakyReLU, Sigmoid, Tanh, Softplus) passes back Δout / Δin
-instead of its derivative (its derivative where |Δin| < 1e-10), the baseline's values recorded
-in a forward of their own. Linear modules (conv, BatchNorm in eval, linear, average pooling)
-keep their gradients. A MaxPool2d, by `maxpool`:
+Every elementwise nonlinearity module (ReLU, ELU, LeakyReLU, Sigmoid, Tanh, Softplus) passes
+back Δout / Δin instead of its derivative (its derivative where |Δin| < 1e-10), the baseline's
+values recorded in a forward of their own. Linear modules (conv, BatchNorm in eval, linear,
+average pooling) keep their gradients. A MaxPool2d, by `maxpool`:
 - "gradient": passes the gradient to the image's argmax -- the DeepLIFT authors' default for max
   pooling, and what Captum 0.9 computes on the usual ReLU -> MaxPool (its maxpool rule's result is
   overwritten there: the ReLU's hook reads the pool's gradient before the pool's hook changes it;
