@@ -421,6 +421,13 @@ def test_faithfulness_normalises_against_the_random_order_in_few_batched_calls()
     calls.clear()
     F.faithfulness(predict, x, a, 0, random=road_base, **road)
     assert calls == [10]
+    # one step: a curve is its two ends, both known from the baseline: nothing is predicted
+    one = dict(fill="mean", steps=1, seed=seed, batch_size=16)
+    one_base = F.random_baseline(predict, x, 0, **one)
+    calls.clear()
+    single = F.faithfulness(predict, x, a, 0, random=one_base, **one)
+    assert calls == []
+    np.testing.assert_array_equal(single["deletion_curve"], one_base["deletion_curve_random"])
     # a perfect-order map of the linear model: deleting the brightest pixels first beats random
     xs = torch.from_numpy(rng.random((1, 3, H, W)))
     bright = xs[0].sum(0).numpy()
