@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+import torch
+
 
 @contextlib.contextmanager
 def per_call(modules, replace):
@@ -35,3 +37,28 @@ def per_call(modules, replace):
     finally:
         for h in handles:
             h.remove()
+
+
+class _Rewired(torch.autograd.Function):
+    """`out`'s values as a node on `inp` whose backward is `backward(grad, *saved)`. `out` comes
+    in a list: not an input of the node, it leaves as the node's output without a copy (its own
+    graph is never used); `saved` go through save_for_backward, so an in-place change of one
+    before the backward raises instead of feeding the rule other values."""
+
+    @staticmethod
+    def forward(ctx, inp, backward, out, *saved):
+        ctx.backward_fn = backward
+        ctx.save_for_backward(*saved)
+        return out[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        saved = ctx.saved_tensors
+        return (ctx.backward_fn(grad, *saved), None, None) + (None,) * len(saved)
+
+
+def rewired(inp, out, backward, *saved):
+    """A module's output `out` (detached: its values, no copy) continued from its input `inp`,
+    with backward(grad, *saved) as the gradient that reaches `inp`. A rule that reads `out` in
+    its backward passes a copy as `out` and the original among `saved`."""
+    return _Rewired.apply(inp, backward, [out], *saved)

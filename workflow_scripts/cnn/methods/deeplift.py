@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workflow_scripts.cnn.methods import normalize
-from workflow_scripts.cnn.rules import per_call
+from workflow_scripts.cnn.rules import per_call, rewired
 
 NAME = "deeplift"
 ORDER = 17
@@ -61,22 +61,6 @@ POOLS = (nn.MaxPool2d,)
 
 def _halves(t: torch.Tensor):
     return t.chunk(2)
-
-
-class _Rescale(torch.autograd.Function):
-    """out's values; backward: the gradient times the multiplier (Δout/Δin, or the derivative
-    where the input does not move). `out` comes in a list: not an input of the node, it leaves
-    as the node's output without a copy (its own graph is never used)."""
-
-    @staticmethod
-    def forward(ctx, inp, multiplier, out):
-        ctx.save_for_backward(multiplier)
-        return out[0]
-
-    @staticmethod
-    def backward(ctx, grad):
-        (multiplier,) = ctx.saved_tensors
-        return grad * multiplier, None, None
 
 
 class _PoolRescale(torch.autograd.Function):
@@ -134,6 +118,15 @@ def _derivative(module, inp):
     return derivative
 
 
+def _times(grad, multiplier):
+    return grad * multiplier
+
+
+def _multiplier(module, ratio, still, inp):
+    """Δout / Δin, but the module's derivative at `inp` where the input does not move."""
+    return ratio if still is None else torch.where(still, _derivative(module, inp), ratio)
+
+
 def _elementwise(module, live, out):
     """The rescaled output of an elementwise nonlinearity on the [image; baseline] batch (its
     gradient flows to `live`, the module's input): both halves get the multiplier, but where the
@@ -141,10 +134,8 @@ def _elementwise(module, live, out):
     inp, out = live.detach(), out.detach()
     (x_in, b_in), (x_out, b_out) = _halves(inp), _halves(out)
     ratio, still = _ratio(x_in, x_out, b_in, b_out)
-    if still is None:
-        return _Rescale.apply(live, torch.cat([ratio, ratio]), [out])
-    halves = [torch.where(still, d, ratio) for d in _halves(_derivative(module, inp))]
-    return _Rescale.apply(live, torch.cat(halves), [out])
+    halves = [_multiplier(module, ratio, still, half) for half in (x_in, b_in)]
+    return rewired(live, out, _times, torch.cat(halves))
 
 
 def _against(module, live, out, b_in, b_out):
@@ -152,8 +143,7 @@ def _against(module, live, out, b_in, b_out):
     baseline's recorded input and output of the same call."""
     x_in, x_out = live.detach(), out.detach()
     ratio, still = _ratio(x_in, x_out, b_in, b_out)
-    multiplier = ratio if still is None else torch.where(still, _derivative(module, x_in), ratio)
-    return _Rescale.apply(live, multiplier, [x_out])
+    return rewired(live, x_out, _times, _multiplier(module, ratio, still, x_in))
 
 
 def _pool(module, inp, out):
@@ -211,11 +201,12 @@ def prepare(model) -> nn.Module:
     return model
 
 
-def _baseline(model, mods, base, maxpool):
+def _baseline(model, mods, base, baseline: float):
+    """The baseline's `_recorded` forward, once per prepared model and baseline image."""
     cache = getattr(model, "deeplift_baselines", None)
     if cache is None:  # a model as loaded: recorded for this image only
         return _recorded(model, mods, base)
-    key = (float(base.flatten()[0]), tuple(base.shape), base.dtype, base.device, maxpool)
+    key = (baseline, tuple(base.shape), base.dtype, base.device)
     if key not in cache:
         cache[key] = _recorded(model, mods, base)
     return cache[key]
@@ -249,7 +240,7 @@ def deeplift(
             (grad,) = torch.autograd.grad(logits.sum(), xg)
         f_x, f_b = (float(v) for v in logits.detach())
     else:
-        base_logits, recorded = _baseline(model, mods, base, maxpool)
+        base_logits, recorded = _baseline(model, mods, base, baseline)
         calls = recorded[::-1]  # popped in call order
 
         def replace(module, inp, out):

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workflow_scripts.cnn.rules import per_call
+from workflow_scripts.cnn.rules import per_call, rewired
 
 NAME = "lrp"
 ORDER = 18
@@ -129,27 +129,6 @@ def _norm(module, x, out, r, eps):
 RULES = {"epsilon": _epsilon, "zplus": _zplus, "flat": _flat}
 
 
-class _Rule(torch.autograd.Function):
-    """The module's output values; backward: its rule's relevance for its input. `out` comes in
-    a list: not an input of the node, it leaves as the node's output without a copy (its own
-    graph is never used) -- but where the rule reads it (epsilon), a copy leaves and `out` is
-    saved (an in-place change of the output downstream cannot reach the rule)."""
-
-    @staticmethod
-    def forward(ctx, inp, rule, out, reads_out):
-        ctx.rule = rule
-        if reads_out:
-            ctx.save_for_backward(inp.detach(), out[0])
-            return out[0].clone()
-        ctx.save_for_backward(inp.detach())
-        return out[0]
-
-    @staticmethod
-    def backward(ctx, relevance):
-        x, *out = ctx.saved_tensors
-        return ctx.rule(x, out[0] if out else None, relevance), None, None, None
-
-
 class _Sum(torch.autograd.Function):
     """a + b; backward: the relevance split in proportion to a and b."""
 
@@ -234,8 +213,10 @@ def propagating(model, composite: str, epsilon: float):
         return lambda x, out, r: _norm(module, x, out, r, epsilon)
 
     def replace(module, inp, out):
-        reads_out = rules.get(module) == "epsilon"
-        return _Rule.apply(inp, rule_of(module), [out.detach()], reads_out)
+        rule, out = rule_of(module), out.detach()
+        if rules.get(module) == "epsilon":  # reads its output: a copy goes on downstream
+            return rewired(inp, out.clone(), lambda r, x, z: rule(x, z, r), inp.detach(), out)
+        return rewired(inp, out, lambda r, x: rule(x, None, r), inp.detach())
 
     hooked = [m for _, m in _leaves(model) if isinstance(m, LAYERS + ACTIVATIONS + AVERAGES)]
     with per_call(hooked, replace):
