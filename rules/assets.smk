@@ -15,6 +15,8 @@ rule observed_image:
         npz=P.observed(R, "{image}"),
     log:
         P.log(R, "observed_image", "{image}"),
+    # Fractions of a second each, and every method job waits for its images: before the long jobs.
+    priority: 20
     group:
         "observed"
     conda:

@@ -20,6 +20,9 @@ for _method in CNN_METHODS:
                 P.log(R, _method, f"chunk{_k}"),
             benchmark:
                 P.benchmark(R, _method, f"chunk{_k}")
+            # Before the figure and BERT jobs (seconds each), so that those fill the cores at the
+            # end of a run instead of a long method job starting last.
+            priority: 5
             group:
                 "attributions"
             conda:
@@ -54,6 +57,7 @@ for _k, _chunk in enumerate(image_chunks()):
             P.log(R, "ig_steps", f"chunk{_k}"),
         benchmark:
             P.benchmark(R, "ig_steps", f"chunk{_k}")
+        priority: 5  # as the methods' jobs
         group:
             "attributions"
         conda:

@@ -59,6 +59,7 @@ rule quality_sanity:
     wildcard_constraints:
         job="|".join(sorted({name for name, _, _ in SANITY_JOBS})) or "none",
         chunk=r"\d+",
+    priority: 5  # as the methods' jobs: the short figure and BERT jobs fill the end of a run
     group:
         "sanity"
     conda:

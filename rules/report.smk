@@ -58,6 +58,8 @@ rule quiz_report:
     localrule: True
     conda:
         ENV
+    # The run's last job: its figures are embedded on every core.
+    threads: all_cores()
     params:
         code=rule_code("quiz_report"),
         results=lambda wc, output: P.root_of_report(output.md),

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 import yaml
 
-from workflow_scripts.report.render import count_line
+from workflow_scripts.report.render import count_line, write_reports
 
 from conftest import ROOT, snakemake, workflow_args
 
@@ -100,7 +100,7 @@ def test_every_answer_has_a_basis_a_margin_and_its_rule(answers):
 
 
 def test_the_count_line_is_in_both_reports(answers, test_build):
-    from workflow_scripts.report.render import count_line
+    from workflow_scripts.report.render import count_line, write_reports
 
     line = count_line(answers["answers"])
     assert re.fullmatch(
@@ -157,6 +157,24 @@ def test_quiz_html_figures_are_embedded_light(test_build):
     assert len(page.encode()) <= len(uris) * MAX_EMBEDDED
     assert len(set(uris)) == len(uris)  # each once
     assert page.count('class="fullsize"') == len(uris)
+
+
+def test_quiz_html_is_the_same_embedded_two_at_a_time(test_build, tmp_path):
+    """The rule embeds the figures on all its threads: the page is the same bytes as one at a
+    time (and the evidence plots as well)."""
+    pages = []
+    for workers in (1, 2):
+        out = tmp_path / str(workers)
+        write_reports(
+            test_build.out / "report/answers.json",
+            test_build.out,
+            out / "quiz.md",
+            out / "quiz.html",
+            evidence_dir=out / "evidence",
+            workers=workers,
+        )
+        pages.append((out / "quiz.html").read_bytes())
+    assert pages[0] == pages[1] and pages[0].count(b"data:image/webp;base64,") >= 10
 
 
 def test_header_names_the_run(answers, test_build):

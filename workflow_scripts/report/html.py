@@ -8,6 +8,7 @@ import base64
 import functools
 import html
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from workflow_scripts.report.render import (
@@ -222,8 +223,15 @@ def html_quality(p: Page) -> list[str]:
 HTML_SECTIONS = [html_header, html_summary, html_questions, html_gallery, html_quality]
 
 
-def html_page(doc: dict, results, method_figures: dict | None = None) -> str:
+def html_page(
+    doc: dict, results, method_figures: dict | None = None, ahead=(), workers: int = 1
+) -> str:
+    """The page; `ahead`: figures (results-relative) embedded first, `workers` at a time (Pillow
+    resizes and encodes without the GIL; the last job of a run has the cores to itself)."""
     p = Page(doc, Path(results), method_figures or {})
+    ahead = sorted(set(ahead))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        p.images.update(zip(ahead, pool.map(lambda rel: embed(p.results / rel), ahead)))
     sections = [line for section in HTML_SECTIONS for line in section(p)]
     return page(TITLE, sections)
 

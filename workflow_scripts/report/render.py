@@ -278,11 +278,17 @@ def markdown(doc: dict, figure_prefix: str = "../", method_figures: dict | None 
 
 
 def write_reports(
-    answers_json, results, out_md, out_html, method_figures: dict | None = None, evidence_dir=None
+    answers_json,
+    results,
+    out_md,
+    out_html,
+    method_figures: dict | None = None,
+    evidence_dir=None,
+    workers: int = 1,
 ) -> None:
     """report/evidence/ (the answers' own plots), quiz.md and quiz.html; `method_figures`
     ({method: [results-relative figures]}) adds a section showing every registered CNN method's
-    figure."""
+    figure; `workers`: figures embedded at a time."""
     doc = json.loads(Path(answers_json).read_text(encoding="utf-8"))
     from workflow_scripts.figures.evidence import write_evidence
     from workflow_scripts.report.html import html_page
@@ -300,4 +306,4 @@ def write_reports(
     with atomic_path(out_md) as tmp:
         tmp.write_text(markdown(doc, method_figures=method_figures), encoding="utf-8")
     with atomic_path(out_html) as tmp:
-        tmp.write_text(html_page(doc, results, method_figures), encoding="utf-8")
+        tmp.write_text(html_page(doc, results, method_figures, wanted, workers), encoding="utf-8")

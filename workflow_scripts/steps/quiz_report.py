@@ -15,6 +15,7 @@ def main(smk):
         smk.output.html,
         dict(smk.params.method_figures),
         evidence_dir=smk.output.evidence,
+        workers=smk.threads,
     )
 
 
