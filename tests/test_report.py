@@ -100,7 +100,7 @@ def test_every_answer_has_a_basis_a_margin_and_its_rule(answers):
 
 
 def test_the_count_line_is_in_both_reports(answers, test_build):
-    from workflow_scripts.report.render import count_line, write_reports
+    from workflow_scripts.report.render import count_line
 
     line = count_line(answers["answers"])
     assert re.fullmatch(
