@@ -161,7 +161,7 @@ def test_quiz_html_figures_are_embedded_light(test_build):
 
 def test_quiz_html_is_the_same_embedded_two_at_a_time(test_build, tmp_path):
     """The rule embeds the figures on all its threads: the page is the same bytes as one at a
-    time (and the evidence plots as well)."""
+    time."""
     pages = []
     for workers in (1, 2):
         out = tmp_path / str(workers)
